@@ -1,0 +1,71 @@
+// waitline's settings: every one a command-line flag and a WAITLINE_* environment variable.
+//
+//   auto cfg = waitline::config::parse(argc, argv, environ);   // throws UsageError
+//
+// A flag given on the command line wins over its environment variable, which wins over the
+// default. Values are checked here (ranges, formats); files named by settings are read later by
+// their owners (the key store, the Redis client) so that reloads use the same code.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace waitline::config {
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+struct Config {
+  // The original application's three settings, same names and defaults.
+  std::string redis_host = "127.0.0.1";
+  std::uint16_t redis_port = 6379;
+  std::string queue_name = "DEFAULT";
+
+  Endpoint listen{"0.0.0.0", 8000};        // API: ticket endpoints and /docs
+  Endpoint admin_listen{"0.0.0.0", 8001};  // /livez /readyz /metrics, never behind the proxy
+  unsigned threads = 0;                    // 0: one per CPU core
+
+  std::string redis_username;       // ACL user; empty: the default user
+  std::string redis_password_file;  // empty: no AUTH
+  std::chrono::milliseconds redis_timeout{1000};
+
+  std::string api_keys_file;
+  bool insecure_no_auth = false;
+  bool legacy_get = true;  // GET /get_ticket and GET /call_ticket, as the original
+  bool access_log = true;
+
+  std::chrono::milliseconds header_timeout{10000};   // whole request head must arrive by then
+  std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection with no request
+  std::chrono::milliseconds shutdown_timeout{10000};  // in-flight requests after SIGTERM
+  std::size_t max_header_bytes = 8192;
+  std::size_t max_body_bytes = 65536;
+};
+
+// A bad flag or value. what() is one line for the operator; the process exits with status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown for --help: the caller prints help_text() and exits 0.
+struct HelpRequested {};
+
+// argv excludes the subcommand; envp is a null-terminated "NAME=value" array (environ).
+Config parse(int argc, const char* const* argv, const char* const* envp);
+
+std::string help_text();
+
+// "500ms", "2s", "1m" -> milliseconds; throws UsageError naming `what` when malformed.
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view what);
+
+// "host:port", "[::1]:8000" or ":8000" (any address).
+Endpoint parse_endpoint(std::string_view text, std::string_view what);
+
+}  // namespace waitline::config
