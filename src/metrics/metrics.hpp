@@ -81,6 +81,7 @@ class Family {
 class Registry {
  public:
   Registry();
+  ~Registry();  // out of line: Entry is complete only in metrics.cpp
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 

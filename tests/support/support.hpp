@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace waitline::test {
@@ -100,8 +102,9 @@ class Service {
   struct Options {
     std::uint16_t redis_port = 0;
     std::string queue = "rubis";
-    std::vector<std::string> extra_args;  // e.g. {"--insecure-no-auth"}
-    std::map<std::string, std::string> env;
+    // `{}` initializers let GCC 12 -Wextra accept designated initializers that omit these.
+    std::vector<std::string> extra_args{};  // e.g. {"--insecure-no-auth"}
+    std::map<std::string, std::string> env{};
     bool wait_ready = true;  // also wait for /readyz (Redis reachable)
   };
   explicit Service(Options options);

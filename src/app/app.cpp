@@ -1,0 +1,308 @@
+#include "app/app.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "app/admin.hpp"
+#include "app/api.hpp"
+#include "app/telemetry.hpp"
+#include "auth/auth.hpp"
+#include "http/server.hpp"
+#include "log/log.hpp"
+#include "queue/queue.hpp"
+#include "redis/client.hpp"
+
+namespace waitline::app {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto log_flush_interval = 200ms;
+// The waiting-count gauge follows every operation; this refresh covers other replicas' changes.
+constexpr auto waiting_refresh_interval = 5s;
+
+// Settings errors found at start-up end the process with status 2, as bad flags do.
+struct StartupError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string read_secret_file(const std::string& path, std::string_view flag) {
+  std::ifstream in(path);
+  if (!in) throw StartupError(std::string(flag) + ": cannot read \"" + path + "\"");
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) throw StartupError(std::string(flag) + ": \"" + path + "\" is empty");
+  return secret;
+}
+
+asio::awaitable<void> every(asio::steady_timer& timer, std::chrono::milliseconds period, auto action) {
+  for (;;) {
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) co_return;
+    co_await action();
+  }
+}
+
+class Process {
+ public:
+  explicit Process(const config::Config& cfg)
+      : cfg_(cfg),
+        io_(static_cast<int>(threads())),
+        telemetry_(cfg.queue_name),
+        keys_(cfg.api_keys_file.empty() ? nullptr : std::make_unique<auth::KeyStore>(cfg.api_keys_file)),
+        redis_(io_.get_executor(), redis_options(cfg),
+               [this](std::string_view label, std::chrono::nanoseconds took) { telemetry_.redis_command(label, took); },
+               [this](bool up, std::string_view reason) { redis_state(up, reason); }),
+        queue_(redis_, cfg.queue_name, telemetry_),
+        api_(queue_, keys_.get(), telemetry_, {cfg.legacy_get, cfg.access_log}),
+        admin_(telemetry_, redis_, draining_),
+        api_server_(io_, cfg.listen, limits(cfg), api_),
+        admin_server_(io_, cfg.admin_listen, limits(cfg), admin_),
+        signals_(io_, SIGTERM, SIGINT, SIGHUP),
+        flush_timer_(io_),
+        refresh_timer_(io_),
+        drain_timer_(io_) {
+    if (keys_) {
+      telemetry_.api_keys(keys_->current()->size());
+      if (keys_->current()->size() == 0) log::warn("the API key file holds no key: every API call will be refused",
+                                                   {{"file", cfg.api_keys_file}});
+    } else {
+      log::warn("authentication is OFF (--insecure-no-auth): anyone who reaches the API can take and call tickets");
+    }
+  }
+
+  int run() {
+    api_server_.start();
+    admin_server_.start();
+    redis_.start();
+    wait_signal();
+    asio::co_spawn(io_, every(flush_timer_, log_flush_interval, []() -> asio::awaitable<void> {
+      log::flush();
+      co_return;
+    }), asio::detached);
+    asio::co_spawn(io_, every(refresh_timer_, waiting_refresh_interval, [this]() -> asio::awaitable<void> {
+      if (redis_.connected()) co_await queue_.size();
+    }), asio::detached);
+    log::info("waitline started", {{"queue", cfg_.queue_name},
+                                   {"listen", cfg_.listen.host + ":" + std::to_string(api_server_.port())},
+                                   {"admin_listen", cfg_.admin_listen.host + ":" + std::to_string(admin_server_.port())},
+                                   {"redis", cfg_.redis_host + ":" + std::to_string(cfg_.redis_port)},
+                                   {"threads", std::int64_t{threads()}},
+                                   {"version", WAITLINE_VERSION}});
+
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < threads(); ++i) workers.emplace_back([this] { io_.run(); });
+    io_.run();
+    for (auto& w : workers) w.join();
+    log::info("waitline stopped", {{"clean", exit_status_ == 0}});
+    log::flush();
+    return exit_status_;
+  }
+
+ private:
+  unsigned threads() const {
+    return cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  static redis::Options redis_options(const config::Config& cfg) {
+    redis::Options o;
+    o.host = cfg.redis_host;
+    o.port = cfg.redis_port;
+    o.username = cfg.redis_username;
+    if (!cfg.redis_password_file.empty()) o.password = read_secret_file(cfg.redis_password_file, "--redis-password-file");
+    o.timeout = cfg.redis_timeout;
+    return o;
+  }
+
+  static http::Limits limits(const config::Config& cfg) {
+    return {cfg.header_timeout, cfg.idle_timeout, cfg.max_header_bytes, cfg.max_body_bytes};
+  }
+
+  void redis_state(bool up, std::string_view reason) {
+    telemetry_.redis_up(up);
+    if (up) log::info("redis connected", {{"redis", cfg_.redis_host + ":" + std::to_string(cfg_.redis_port)}});
+    else log::warn("redis unavailable", {{"reason", reason}});
+  }
+
+  void wait_signal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        reload_keys();
+        wait_signal();
+      } else if (!draining_) {
+        begin_shutdown(signo);
+        wait_signal();
+      } else {
+        log::warn("second signal: stopping now", {{"signal", std::int64_t{signo}}});
+        exit_status_ = 1;
+        stop();
+      }
+    });
+  }
+
+  void reload_keys() {
+    if (!keys_) {
+      log::warn("SIGHUP ignored: no --api-keys-file");
+      return;
+    }
+    try {
+      keys_->reload();
+      telemetry_.api_keys_reload(true);
+      telemetry_.api_keys(keys_->current()->size());
+      log::info("API keys reloaded", {{"file", keys_->path()}, {"keys", static_cast<std::int64_t>(keys_->current()->size())}});
+    } catch (const std::exception& e) {
+      telemetry_.api_keys_reload(false);
+      log::error("API keys not reloaded; the previous keys stay in force", {{"error", e.what()}});
+    }
+  }
+
+  // Readiness fails at once; no new connection is accepted; requests in flight finish.
+  void begin_shutdown(int signo) {
+    draining_ = true;
+    log::info("shutting down", {{"signal", std::int64_t{signo}}, {"connections", static_cast<std::int64_t>(api_server_.connections())}});
+    api_server_.drain();
+    auto deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
+    asio::co_spawn(io_, [this, deadline]() -> asio::awaitable<void> {
+      while (api_server_.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+        drain_timer_.expires_after(10ms);
+        co_await drain_timer_.async_wait(use_tuple);
+      }
+      if (api_server_.connections() > 0) {
+        log::warn("shutdown timeout: closing connections still busy", {{"connections", static_cast<std::int64_t>(api_server_.connections())}});
+        exit_status_ = 1;
+      }
+      stop();
+    }, asio::detached);
+  }
+
+  void stop() {
+    admin_server_.drain();
+    redis_.stop();
+    signals_.cancel();
+    flush_timer_.cancel();
+    refresh_timer_.cancel();
+    io_.stop();
+  }
+
+  const config::Config& cfg_;
+  std::atomic<bool> draining_{false};
+  int exit_status_ = 0;
+  asio::io_context io_;
+  Telemetry telemetry_;
+  std::unique_ptr<auth::KeyStore> keys_;
+  redis::Client redis_;
+  queue::TicketQueue queue_;
+  Api api_;
+  Admin admin_;
+  http::Server api_server_;
+  http::Server admin_server_;
+  asio::signal_set signals_;
+  asio::steady_timer flush_timer_, refresh_timer_, drain_timer_;
+};
+
+}  // namespace
+
+int serve(const config::Config& cfg) {
+  std::optional<Process> process;
+  try {
+    process.emplace(cfg);
+  } catch (const StartupError& e) {
+    std::cerr << "waitline: " << e.what() << "\n";
+    return 2;
+  } catch (const auth::KeyFileError& e) {
+    std::cerr << "waitline: --api-keys-file: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    return process->run();
+  } catch (const std::system_error& e) {
+    std::cerr << "waitline: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int healthcheck(const config::Config& cfg) {
+  namespace beast = boost::beast;
+  // The admin listener binds all addresses by default; the check goes through loopback then.
+  std::string host = cfg.admin_listen.host;
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(3s);
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), cfg.admin_listen.port));
+    beast::http::request<beast::http::empty_body> req{beast::http::verb::get, "/readyz", 11};
+    req.set(beast::http::field::host, host);
+    beast::http::write(stream, req);
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> res;
+    beast::http::read(stream, buffer, res);
+    if (res.result() == beast::http::status::ok) return 0;
+    std::cerr << "waitline healthcheck: not ready: " << res.body() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "waitline healthcheck: " << host << ":" << cfg.admin_listen.port << ": " << e.what() << "\n";
+  }
+  return 1;
+}
+
+int hash_key(int argc, const char* const* argv) {
+  std::string name, scopes, key;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&](std::string_view flag) -> std::optional<std::string> {
+      if (arg.starts_with(std::string(flag) + "=")) return std::string(arg.substr(flag.size() + 1));
+      if (arg == flag && i + 1 < argc) return std::string(argv[++i]);
+      return std::nullopt;
+    };
+    if (auto v = value("--name")) name = *v;
+    else if (auto s = value("--scopes")) scopes = *s;
+    else if (auto k = value("--key")) key = *k;
+    else {
+      std::cerr << "waitline hash-key: unexpected argument \"" << arg
+                << "\"; usage: waitline hash-key --name NAME --scopes take,call,read [--key KEY|-]\n";
+      return 2;
+    }
+  }
+  if (key == "-") std::getline(std::cin, key);
+  unsigned parsed = 0;
+  try {
+    parsed = auth::parse_scopes(scopes);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "waitline hash-key: --scopes: " << e.what() << "\n";
+    return 2;
+  }
+  std::string line = auth::key_line(name, parsed, key.empty() ? (key = auth::generate_key()) : key);
+  // The line must load: this checks the name with the key file's own rules.
+  try {
+    auth::KeyTable::parse(line, "--name");
+  } catch (const auth::KeyFileError& e) {
+    std::cerr << "waitline hash-key: " << e.what() << "\n";
+    return 2;
+  }
+  std::cout << "# key (give it to the client; it is stored nowhere else):\n"
+            << key << "\n# line for the keys file:\n"
+            << line << "\n";
+  return 0;
+}
+
+}  // namespace waitline::app

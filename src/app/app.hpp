@@ -1,0 +1,17 @@
+// The waitline process: its subcommands, each returning the process exit status.
+#pragma once
+
+#include "config/config.hpp"
+
+namespace waitline::app {
+
+// Serves the API and admin listeners until SIGTERM or SIGINT; SIGHUP reloads the API keys.
+int serve(const config::Config& config);
+
+// Exit 0 when the local admin listener says ready: the container health check, without curl.
+int healthcheck(const config::Config& config);
+
+// `hash-key --name NAME --scopes SCOPES [--key KEY|-]`: prints a key and its key-file line.
+int hash_key(int argc, const char* const* argv);
+
+}  // namespace waitline::app

@@ -1,0 +1,43 @@
+// The service's metrics, named once, and the queue observer that feeds them.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "metrics/metrics.hpp"
+#include "queue/queue.hpp"
+
+namespace waitline::app {
+
+class Telemetry final : public queue::Observer {
+ public:
+  explicit Telemetry(std::string_view queue_name);
+
+  void request(std::string_view route, std::string_view method, unsigned status, std::chrono::nanoseconds took);
+  void redis_command(std::string_view label, std::chrono::nanoseconds took);
+  void redis_up(bool up) { redis_up_.set(up ? 1 : 0); }
+  void api_keys(std::size_t count) { api_keys_.set(static_cast<double>(count)); }
+  void api_keys_reload(bool ok) { (ok ? reloads_ok_ : reloads_failed_).inc(); }
+
+  void waiting(std::int64_t count) override { waiting_.set(static_cast<double>(count)); }
+  void issued() override { issued_.inc(); }
+  void called() override { called_.inc(); }
+
+  std::string render() const { return registry_.render(); }
+
+ private:
+  metrics::Registry registry_;
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Family<metrics::Histogram>& request_duration_;
+  metrics::Family<metrics::Histogram>& redis_duration_;
+  metrics::Gauge& redis_up_;
+  metrics::Gauge& waiting_;
+  metrics::Counter& issued_;
+  metrics::Counter& called_;
+  metrics::Gauge& api_keys_;
+  metrics::Family<metrics::Counter>& reloads_;
+  metrics::Counter& reloads_ok_;
+  metrics::Counter& reloads_failed_;
+};
+
+}  // namespace waitline::app

@@ -1,0 +1,212 @@
+#include "http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <array>
+#include <optional>
+#include <system_error>
+
+#include "log/log.hpp"
+
+namespace waitline::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t read_chunk = 4096;
+constexpr std::chrono::seconds write_timeout{30};
+constexpr std::chrono::milliseconds linger_timeout{500};
+constexpr std::size_t linger_bytes = 64 * 1024;
+
+// Closes after reading what the peer still sends, for a short while: closing a socket with unread
+// bytes resets it, and the reset can destroy the response the peer has not read yet.
+asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::array<char, 4096> sink;
+  std::size_t discarded = 0;
+  stream.expires_after(linger_timeout);
+  while (discarded < linger_bytes) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+    if (ec) break;
+    discarded += n;
+  }
+  stream.socket().close(ignored);
+}
+}  // namespace
+
+struct Server::Session {
+  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool idle = false;  // waiting for the first byte of a request; touched only on the stream's strand
+};
+
+Server::Server(asio::io_context& io, config::Endpoint endpoint, Limits limits, Handler& handler)
+    : io_(io), endpoint_(std::move(endpoint)), limits_(limits), handler_(handler), acceptor_(asio::make_strand(io)) {}
+
+Server::~Server() = default;
+
+void Server::start() {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(endpoint_.host, ec);
+  if (ec) throw std::system_error(ec, "invalid listen address " + endpoint_.host);
+  tcp::endpoint ep(address, endpoint_.port);
+  auto fail = [&](std::string_view what) {
+    throw std::system_error(ec, std::string(what) + " " + endpoint_.host + ":" + std::to_string(endpoint_.port));
+  };
+  acceptor_.open(ep.protocol(), ec);
+  if (ec) fail("cannot open");
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) fail("cannot configure");
+  acceptor_.bind(ep, ec);
+  if (ec) fail("cannot bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("cannot listen on");
+  port_ = acceptor_.local_endpoint().port();
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+}
+
+void Server::drain() {
+  draining_ = true;
+  asio::dispatch(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  std::lock_guard lock(sessions_mutex_);
+  for (auto& [id, weak] : sessions_) {
+    if (auto session = weak.lock()) {
+      // On the session's strand, so `idle` cannot change under us.
+      asio::dispatch(session->stream.get_executor(), [session] {
+        if (session->idle) session->stream.cancel();
+      });
+    }
+  }
+}
+
+std::size_t Server::connections() const {
+  std::lock_guard lock(sessions_mutex_);
+  return sessions_.size();
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  asio::steady_timer pause(acceptor_.get_executor());
+  while (acceptor_.is_open()) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_tuple);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    if (ec) {
+      // Out of file descriptors, typically: wait instead of spinning, and say so.
+      log::warn("accept failed", {{"error", ec.message()}, {"port", std::int64_t{port_}}});
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    auto session = std::make_shared<Session>(std::move(socket));
+    {
+      std::lock_guard lock(sessions_mutex_);
+      sessions_.emplace(next_session_id_, session);
+    }
+    auto executor = session->stream.get_executor();
+    asio::co_spawn(executor, serve(session),
+                   [this, id = next_session_id_](std::exception_ptr error) {
+                     if (error) {
+                       try {
+                         std::rethrow_exception(error);
+                       } catch (const std::exception& e) {
+                         log::error("connection failed", {{"error", e.what()}});
+                       }
+                     }
+                     std::lock_guard lock(sessions_mutex_);
+                     sessions_.erase(id);
+                   });
+    ++next_session_id_;
+  }
+}
+
+namespace {
+
+// The status for a request that could not be read, or none to close silently.
+struct Rejection {
+  Status status;
+  std::string_view code;
+  std::string_view message;
+};
+
+std::optional<Rejection> classify(const boost::system::error_code& ec, const beast::flat_buffer& buffer) {
+  using he = beast::http::error;
+  if (ec == he::header_limit) {
+    auto head = std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (head.find("\r\n") == std::string_view::npos)
+      return Rejection{Status::uri_too_long, "uri_too_long", "the request line is too long"};
+    return Rejection{Status::request_header_fields_too_large, "headers_too_large", "the request headers are too large"};
+  }
+  if (ec == he::body_limit) return Rejection{Status::payload_too_large, "payload_too_large", "the request body is too large"};
+  if (ec == beast::error::timeout)
+    return Rejection{Status::request_timeout, "request_timeout", "the request did not arrive in time"};
+  if (ec.category() == beast::http::make_error_code(he::bad_method).category() && ec != he::end_of_stream &&
+      ec != he::partial_message && ec != he::need_more)
+    return Rejection{Status::bad_request, "bad_request", "malformed HTTP request"};
+  return std::nullopt;  // the peer went away
+}
+
+}  // namespace
+
+asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
+  auto& stream = session->stream;
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (buffer.size() == 0) {
+      // Between requests: the idle timeout applies, and a drain may close us.
+      auto& socket = stream.socket();
+      if (draining_ && socket.available() == 0) break;
+      session->idle = true;
+      stream.expires_after(limits_.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
+      session->idle = false;
+      buffer.commit(n);
+      if (ec == asio::error::operation_aborted && draining_) continue;  // bytes may have arrived meanwhile
+      if (ec) break;
+    }
+
+    beast::http::request_parser<beast::http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser.body_limit(limits_.max_body_bytes);
+    stream.expires_after(limits_.request_timeout);
+    auto [ec, n] = co_await beast::http::async_read(stream, buffer, parser, use_tuple);
+    if (ec) {
+      if (auto rejection = classify(ec, buffer)) {
+        auto response = handler_.reject(rejection->status, rejection->code, rejection->message);
+        response.keep_alive(false);
+        response.prepare_payload();
+        stream.expires_after(write_timeout);
+        co_await beast::http::async_write(stream, response, use_tuple);
+      }
+      break;
+    }
+
+    auto& request = parser.get();
+    auto response = co_await handler_.handle(request);
+    response.version(request.version());
+    response.keep_alive(request.keep_alive() && !draining_);
+    response.prepare_payload();
+    stream.expires_after(write_timeout);
+    auto [wec, written] = co_await beast::http::async_write(stream, response, use_tuple);
+    if (wec || !response.keep_alive()) break;
+  }
+  co_await linger_close(stream);
+}
+
+}  // namespace waitline::http

@@ -1,0 +1,123 @@
+#include "log/log.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace waitline::log {
+namespace {
+
+constexpr std::size_t flush_threshold = 64 * 1024;
+
+std::mutex output_mutex;
+std::string access_buffer;
+
+void write_all(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(STDOUT_FILENO, data.data(), data.size());
+    if (n <= 0) return;  // stdout gone: logs are best effort, requests are not
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void append_number(std::string& out, auto value) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+std::string_view level_name(Level level) {
+  switch (level) {
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out.push_back(hex[(c >> 4) & 0xf]);
+          out.push_back(hex[c & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void append_timestamp(std::string& out) {
+  auto now = std::chrono::system_clock::now();
+  auto seconds = std::chrono::system_clock::to_time_t(now);
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
+  out += buf;
+}
+
+void event(Level level, std::string_view message, std::initializer_list<Field> fields) {
+  std::string line = "{\"time\":";
+  append_timestamp(line);
+  line += ",\"level\":\"";
+  line += level_name(level);
+  line += "\",\"msg\":";
+  append_json_string(line, message);
+  for (const auto& field : fields) {
+    line.push_back(',');
+    append_json_string(line, field.name);
+    line.push_back(':');
+    std::visit(
+        [&line](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string_view>) append_json_string(line, v);
+          else if constexpr (std::is_same_v<T, bool>) line += v ? "true" : "false";
+          else append_number(line, v);
+        },
+        field.value);
+  }
+  line += "}\n";
+  std::lock_guard lock(output_mutex);
+  // Keep order: whatever access lines came first go out first.
+  write_all(access_buffer);
+  access_buffer.clear();
+  write_all(line);
+}
+
+void access(std::string_view json_line) {
+  std::lock_guard lock(output_mutex);
+  access_buffer += json_line;
+  access_buffer.push_back('\n');
+  if (access_buffer.size() >= flush_threshold) {
+    write_all(access_buffer);
+    access_buffer.clear();
+  }
+}
+
+void flush() {
+  std::lock_guard lock(output_mutex);
+  write_all(access_buffer);
+  access_buffer.clear();
+}
+
+}  // namespace waitline::log

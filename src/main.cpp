@@ -1,0 +1,27 @@
+// waitline: a "take a number" queue over HTTP, backed by Redis.
+#include <cstring>
+#include <iostream>
+#include <string_view>
+
+#include "app/app.hpp"
+#include "config/config.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  using namespace waitline;
+  std::string_view command = argc > 1 ? argv[1] : "";
+  int skip = 1;  // argv[0]
+  if (command == "hash-key") return app::hash_key(argc - 2, argv + 2);
+  if (command == "serve" || command == "healthcheck") skip = 2;
+  try {
+    auto cfg = config::parse(argc - skip, argv + skip, environ);
+    return command == "healthcheck" ? app::healthcheck(cfg) : app::serve(cfg);
+  } catch (const config::HelpRequested&) {
+    std::cout << config::help_text();
+    return 0;
+  } catch (const config::UsageError& e) {
+    std::cerr << "waitline: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,312 @@
+#include "redis/client.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <atomic>
+#include <deque>
+#include <optional>
+#include <random>
+
+namespace waitline::redis {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using clock = std::chrono::steady_clock;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds first_backoff{50};
+constexpr std::size_t read_chunk = 16 * 1024;
+}  // namespace
+
+// Whoever awaits a command: completing it resumes them on their own executor, never inline on
+// the connection's strand.
+struct Waiter {
+  virtual ~Waiter() = default;
+  virtual void complete(Result result) = 0;
+};
+
+template <class Handler>
+struct WaiterFor final : Waiter {
+  explicit WaiterFor(Handler h) : handler(std::move(h)) {}
+  void complete(Result result) override {
+    auto executor = asio::get_associated_executor(handler);
+    asio::post(executor, asio::append(std::move(handler), std::move(result)));
+  }
+  Handler handler;
+};
+
+struct Client::Connection : std::enable_shared_from_this<Connection> {
+  struct Pending {
+    std::string label;
+    clock::time_point sent;
+    std::unique_ptr<Waiter> waiter;
+  };
+
+  Connection(asio::any_io_executor executor, Options opts, LatencyObserver latency, StateObserver state)
+      : strand(asio::make_strand(executor)),
+        options(std::move(opts)),
+        on_latency(std::move(latency)),
+        on_state(std::move(state)),
+        socket(strand),
+        write_signal(strand),
+        watchdog_timer(strand),
+        sleep_timer(strand) {}
+
+  asio::strand<asio::any_io_executor> strand;
+  const Options options;
+  const LatencyObserver on_latency;
+  const StateObserver on_state;
+  tcp::socket socket;
+  asio::steady_timer write_signal;    // cancelled to wake the writer
+  asio::steady_timer watchdog_timer;  // cancelled when a command arrives at an empty queue
+  asio::steady_timer sleep_timer;   // backoff between attempts
+  std::deque<Pending> pending;      // sent or about to be sent, oldest first
+  std::string outgoing;             // encoded commands not yet handed to the socket
+  std::atomic<bool> up{false};
+  bool stopped = false;
+  std::optional<bool> reported;  // last state given to on_state
+  std::string last_reason;
+
+
+  void report(bool connected, std::string_view reason) {
+    if (reported == connected && (connected || reason == last_reason)) return;
+    reported = connected;
+    last_reason = reason;
+    if (on_state) on_state(connected, reason);
+  }
+
+  void submit(std::string label, std::string encoded, std::unique_ptr<Waiter> waiter) {
+    if (!up.load(std::memory_order_relaxed)) {
+      waiter->complete(Result{Status::unavailable, {}, "not connected to redis"});
+      return;
+    }
+    if (pending.empty()) watchdog_timer.cancel();
+    pending.push_back({std::move(label), clock::now(), std::move(waiter)});
+    outgoing += encoded;
+    write_signal.cancel();
+  }
+
+  void fail_all(std::string_view reason) {
+    outgoing.clear();
+    for (auto& p : pending) p.waiter->complete(Result{Status::unavailable, {}, std::string(reason)});
+    pending.clear();
+  }
+
+  // --- the life of one connection: connect, handshake, then reader || writer || watchdog ---
+
+  asio::awaitable<void> run() {
+    int attempt = 0;
+    while (!stopped) {
+      std::string reason = co_await connect_and_greet();
+      if (reason.empty()) {
+        attempt = 0;
+        up = true;
+        report(true, {});
+        reason = co_await serve();
+        up = false;
+      }
+      fail_all(reason);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      if (stopped) break;
+      report(false, reason);
+      co_await sleep(backoff(attempt++));
+    }
+  }
+
+  std::chrono::milliseconds backoff(int attempt) const {
+    auto delay = std::min<std::chrono::milliseconds>(options.max_backoff, first_backoff * (1LL << std::min(attempt, 10)));
+    thread_local std::minstd_rand random{std::random_device{}()};
+    // Jitter so that many replicas do not reconnect in lock step.
+    return delay + std::chrono::milliseconds(random() % (delay.count() / 4 + 1));
+  }
+
+  asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
+    sleep_timer.expires_after(delay);
+    co_await sleep_timer.async_wait(use_tuple);
+  }
+
+  // Returns why it failed, or an empty string once the connection is ready for commands.
+  asio::awaitable<std::string> connect_and_greet() {
+    auto outcome = co_await (establish() || timeout_after(options.timeout));
+    if (outcome.index() == 1) co_return "redis did not answer within " + std::to_string(options.timeout.count()) + " ms";
+    co_return std::get<0>(outcome);
+  }
+
+  asio::awaitable<void> timeout_after(std::chrono::milliseconds delay) {
+    asio::steady_timer timer(strand);
+    timer.expires_after(delay);
+    co_await timer.async_wait(use_tuple);
+  }
+
+  asio::awaitable<std::string> establish() {
+    tcp::resolver resolver(strand);
+    auto [rec, endpoints] = co_await resolver.async_resolve(options.host, std::to_string(options.port), use_tuple);
+    if (rec) co_return "cannot resolve " + options.host + ": " + rec.message();
+    auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
+    if (cec) co_return "cannot connect to " + options.host + ":" + std::to_string(options.port) + ": " + cec.message();
+    socket.set_option(tcp::no_delay(true));
+
+    std::string hello;
+    std::size_t expected = 1;
+    if (!options.password.empty()) {
+      if (options.username.empty()) encode_command(hello, {"AUTH", options.password});
+      else encode_command(hello, {"AUTH", options.username, options.password});
+      ++expected;
+    }
+    // PING proves the server serves commands (it answers LOADING while it replays its AOF).
+    encode_command(hello, {"PING"});
+    auto [wec, written] = co_await asio::async_write(socket, asio::buffer(hello), use_tuple);
+    if (wec) co_return "cannot write to redis: " + wec.message();
+
+    std::string buffer;
+    while (expected > 0) {
+      auto old = buffer.size();
+      buffer.resize(old + read_chunk);
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.data() + old, read_chunk), use_tuple);
+      buffer.resize(old + n);
+      if (ec) co_return "redis closed the connection during the handshake: " + ec.message();
+      Reply reply;
+      std::size_t used = 0;
+      while (expected > 0 && (used = parse_reply(buffer, reply)) > 0) {
+        buffer.erase(0, used);
+        --expected;
+        if (reply.is_error()) co_return "redis refused the handshake: " + reply.text;
+      }
+    }
+    co_return std::string();
+  }
+
+  // Runs until the connection fails; returns why.
+  asio::awaitable<std::string> serve() {
+    std::string reason;
+    co_await (reader(reason) || writer(reason) || watchdog(reason));
+    co_return reason.empty() ? std::string("connection closed") : reason;
+  }
+
+  asio::awaitable<void> reader(std::string& reason) {
+    std::string buffer;
+    for (;;) {
+      auto old = buffer.size();
+      buffer.resize(old + read_chunk);
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.data() + old, read_chunk), use_tuple);
+      buffer.resize(old + n);
+      if (ec) {
+        if (reason.empty()) reason = "connection to redis lost: " + ec.message();
+        co_return;
+      }
+      std::string_view unread(buffer);
+      try {
+        for (;;) {
+          Reply reply;
+          auto used = parse_reply(unread, reply);
+          if (used == 0) break;
+          unread.remove_prefix(used);
+          if (pending.empty()) {
+            reason = "redis sent a reply nobody asked for";
+            co_return;
+          }
+          auto done = std::move(pending.front());
+          pending.pop_front();
+          if (on_latency) on_latency(done.label, clock::now() - done.sent);
+          done.waiter->complete(Result{Status::ok, std::move(reply), {}});
+        }
+      } catch (const ProtocolError& e) {
+        reason = e.what();
+        co_return;
+      }
+      buffer.erase(0, buffer.size() - unread.size());
+    }
+  }
+
+  // The writer and the watchdog sleep on timers that wake them for work, so they ask `group`
+  // whether the wake-up was the reader || writer || watchdog group being torn down.
+  asio::awaitable<void> writer(std::string& reason) {
+    auto group = co_await asio::this_coro::cancellation_state;
+    std::string writing;
+    for (;;) {
+      if (outgoing.empty()) {
+        write_signal.expires_at(clock::time_point::max());
+        co_await write_signal.async_wait(use_tuple);
+        if (group.cancelled() != asio::cancellation_type::none) co_return;
+        continue;
+      }
+      writing.swap(outgoing);
+      auto [ec, n] = co_await asio::async_write(socket, asio::buffer(writing), use_tuple);
+      if (ec) {
+        if (reason.empty()) reason = "cannot write to redis: " + ec.message();
+        co_return;
+      }
+      writing.clear();
+    }
+  }
+
+  // Redis answers in order, so when the oldest command is late the connection is stalled.
+  asio::awaitable<void> watchdog(std::string& reason) {
+    auto group = co_await asio::this_coro::cancellation_state;
+    for (;;) {
+      watchdog_timer.expires_at(pending.empty() ? clock::time_point::max() : pending.front().sent + options.timeout);
+      co_await watchdog_timer.async_wait(use_tuple);
+      if (group.cancelled() != asio::cancellation_type::none) co_return;
+      if (!pending.empty() && clock::now() - pending.front().sent >= options.timeout) {
+        reason = "redis did not answer within " + std::to_string(options.timeout.count()) + " ms";
+        co_return;
+      }
+    }
+  }
+};
+
+Client::Client(asio::any_io_executor executor, Options options, LatencyObserver on_latency, StateObserver on_state)
+    : connection_(std::make_shared<Connection>(std::move(executor), std::move(options), std::move(on_latency),
+                                               std::move(on_state))) {}
+
+Client::~Client() { stop(); }
+
+void Client::start() {
+  auto c = connection_;
+  asio::co_spawn(c->strand, [c]() -> asio::awaitable<void> { co_await c->run(); }, asio::detached);
+}
+
+void Client::stop() {
+  auto c = connection_;
+  asio::dispatch(c->strand, [c] {
+    c->stopped = true;
+    c->up = false;
+    boost::system::error_code ignored;
+    c->socket.close(ignored);
+    c->sleep_timer.cancel();
+  });
+}
+
+bool Client::connected() const noexcept { return connection_->up.load(std::memory_order_relaxed); }
+
+// Not a coroutine: the command is encoded now, while `args` still points at live strings.
+asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_list<std::string_view> args) {
+  std::string encoded;
+  encode_command(encoded, args);
+  auto c = connection_;
+  return asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
+      [c](auto handler, std::string name, std::string bytes) {
+        std::unique_ptr<Waiter> waiter = std::make_unique<WaiterFor<decltype(handler)>>(std::move(handler));
+        asio::dispatch(c->strand, [c, w = std::move(waiter), name = std::move(name), bytes = std::move(bytes)]() mutable {
+          c->submit(std::move(name), std::move(bytes), std::move(w));
+        });
+      },
+      asio::use_awaitable, std::string(label), std::move(encoded));
+}
+
+}  // namespace waitline::redis

@@ -1,0 +1,73 @@
+// An asynchronous Redis client on Asio: one connection, pipelined, reconnecting by itself.
+//
+//   redis::Client client(io.get_executor(), {.host = "127.0.0.1", .port = 6379});
+//   client.start();
+//   redis::Result r = co_await client.exec("incr", {"INCR", "counter"});
+//
+// Commands from every coroutine are queued on one connection and written together; replies come
+// back in order. No thread ever waits: while Redis is away, exec() fails at once with
+// `unavailable`; a command that gets no reply within `timeout` fails, and since Redis answers in
+// order the connection is then considered stalled and is replaced.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "redis/resp.hpp"
+
+namespace waitline::redis {
+
+enum class Status : std::uint8_t {
+  ok,           // reply holds Redis's answer (which may itself be an error reply)
+  unavailable,  // not connected, connection lost, or no reply within the timeout
+};
+
+struct Result {
+  Status status = Status::unavailable;
+  Reply reply;
+  std::string detail;  // why unavailable, for logs
+};
+
+struct Options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string username;  // ACL user; empty: the default user
+  std::string password;  // empty: no AUTH
+  std::chrono::milliseconds timeout{1000};
+  std::chrono::milliseconds max_backoff{2000};
+};
+
+// Called after every command with its label and how long Redis took to answer.
+using LatencyObserver = std::function<void(std::string_view label, std::chrono::nanoseconds)>;
+// Called when the connection comes up, and when it goes down or an attempt fails (with why).
+using StateObserver = std::function<void(bool connected, std::string_view reason)>;
+
+class Client {
+ public:
+  Client(boost::asio::any_io_executor executor, Options options, LatencyObserver on_latency = {},
+         StateObserver on_state = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void start();  // connects in the background, and again whenever the connection is lost
+  void stop();   // closes; pending and later commands fail as unavailable
+
+  // `label` names the command in metrics; `args` is the command and its arguments.
+  boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args);
+
+  bool connected() const noexcept;
+
+ private:
+  struct Connection;
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace waitline::redis

@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// Validates waitline's OpenAPI document, then checks that it describes the API we serve.
+//
+//   node tests/integration/validate_openapi.mjs src/docs/openapi.json
+//
+// First @apidevtools/swagger-parser validates the file against the OpenAPI 3.0 schema (and every
+// $ref); then each of waitline's promises is checked on its own line: the endpoints, their
+// scopes and errors, the `limit` bounds, the schemas, the security. Exits 0 when every check
+// passes, 1 when any fails, 2 on a usage error. Needs `npm ci` at the repository root; works from
+// any working directory (modules resolve from this file's location).
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const require = createRequire(import.meta.url);
+
+if (process.argv.length !== 3) {
+  console.error("usage: node validate_openapi.mjs <openapi.json>");
+  process.exit(2);
+}
+const file = path.resolve(process.argv[2]);
+
+let SwaggerParser;
+try {
+  SwaggerParser = require("@apidevtools/swagger-parser");
+} catch (error) {
+  console.error(`cannot load @apidevtools/swagger-parser (${error.code ?? error.message}): ` +
+                "run `npm ci` at the repository root first");
+  process.exit(2);
+}
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = "") {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name}${detail ? `: ${detail}` : ""}`);
+  }
+  return ok;
+}
+function finish() {
+  console.log(`${passed} passed, ${failed} failed`);
+  if (failed > 0) console.error(`${file}: ${failed} check(s) failed, see FAIL lines above`);
+  process.exit(failed > 0 ? 1 : 0);
+}
+
+// 1. The validator proper. It dereferences its argument, so it gets its own copy.
+let raw;
+try {
+  raw = JSON.parse(readFileSync(file, "utf8"));
+} catch (error) {
+  check(`${file} is readable JSON`, false, error.message);
+  finish();
+}
+try {
+  await SwaggerParser.validate(structuredClone(raw));
+  check("swagger-parser: valid OpenAPI document, every $ref resolves", true);
+} catch (error) {
+  check("swagger-parser: valid OpenAPI document, every $ref resolves", false, error.message);
+  finish();  // the checks below assume a well-formed document
+}
+
+// 2. waitline's own checks, on the raw document (to see the $refs) with a local resolver.
+function resolve(node) {
+  const seen = new Set();
+  while (node && typeof node === "object" && typeof node.$ref === "string") {
+    if (!node.$ref.startsWith("#/") || seen.has(node.$ref)) return undefined;
+    seen.add(node.$ref);
+    node = node.$ref.slice(2).split("/")
+      .map((part) => part.replaceAll("~1", "/").replaceAll("~0", "~"))
+      .reduce((at, part) => (at === undefined ? undefined : at[part]), raw);
+  }
+  return node;
+}
+const has = (object, key) => object != null && Object.prototype.hasOwnProperty.call(object, key);
+const json = (value) => JSON.stringify(value);
+
+check("openapi is 3.0.3", raw.openapi === "3.0.3", `got ${json(raw.openapi)}`);
+check("info.version is 0.1.0", raw.info?.version === "0.1.0", `got ${json(raw.info?.version)}`);
+check("servers is [{url: \".\"}] (relative, works under a path prefix)",
+      raw.servers?.length === 1 && raw.servers[0].url === ".", `got ${json(raw.servers)}`);
+check("info.description says the admin endpoints are not part of this API",
+      ["/livez", "/readyz", "/metrics"].every((p) => raw.info?.description?.includes(p)));
+
+// Security.
+const schemes = raw.components?.securitySchemes ?? {};
+const bearerNames = Object.keys(schemes)
+  .filter((name) => schemes[name].type === "http" && schemes[name].scheme?.toLowerCase() === "bearer");
+check("a bearer security scheme (type http, scheme bearer) exists", bearerNames.length > 0,
+      `securitySchemes: ${json(Object.keys(schemes))}`);
+const globalSecurity = raw.security ?? [];
+check("the bearer scheme is required globally",
+      globalSecurity.length > 0 &&
+      globalSecurity.every((req) => Object.keys(req).some((n) => bearerNames.includes(n))),
+      `security: ${json(raw.security)}`);
+
+// Endpoints.
+const expected = [
+  ["post", "/get_ticket", "take"], ["get", "/get_ticket", "take"],
+  ["post", "/call_ticket", "call"], ["get", "/call_ticket", "call"],
+  ["get", "/list_tickets", "read"],
+  ["get", "/docs", null], ["get", "/openapi.json", null],
+];
+const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+for (const [method, route] of expected) {
+  check(`${method.toUpperCase()} ${route} exists`, has(raw.paths?.[route], method));
+}
+for (const route of Object.keys(raw.paths ?? {})) {
+  for (const method of methods.filter((m) => has(raw.paths[route], m))) {
+    check(`${method.toUpperCase()} ${route} is one of ours`,
+          expected.some(([m, r]) => m === method && r === route), "undocumented in waitline");
+  }
+}
+
+const errorSchemaRef = "#/components/schemas/Error";
+for (const [method, route, scope] of expected) {
+  const op = raw.paths?.[route]?.[method];
+  if (!op) continue;
+  const name = `${method.toUpperCase()} ${route}`;
+  const responses = op.responses ?? {};
+  const security = op.security ?? globalSecurity;
+
+  if (scope === null) {
+    check(`${name} needs no key (security: [])`, Array.isArray(op.security) && op.security.length === 0,
+          `security: ${json(op.security)}`);
+  } else {
+    check(`${name} is authenticated`, security.length > 0);
+    check(`${name} requires scope ${scope} (x-required-scope and description)`,
+          op["x-required-scope"] === scope && new RegExp(`\\b${scope}\\b`).test(op.description ?? ""),
+          `x-required-scope: ${json(op["x-required-scope"])}`);
+    const ok = resolve(responses["200"]);
+    const schema = ok?.content?.["application/json"]?.schema;
+    check(`${name} answers 200 application/json with a schema $ref`,
+          typeof schema?.$ref === "string" && schema.$ref.startsWith("#/components/schemas/"),
+          `200: ${json(ok)}`);
+    const missing = ["401", "403", "500", "503"].filter((status) => !has(responses, status));
+    check(`${name} lists 401, 403, 500, 503`, missing.length === 0, `missing ${missing.join(", ")}`);
+  }
+  if (method === "get" && has(raw.paths[route], "post")) {
+    check(`${name} is deprecated and lists 405`, op.deprecated === true && has(responses, "405"));
+  }
+  const withoutRequestId = Object.keys(responses)
+    .filter((status) => !has(resolve(responses[status])?.headers, "X-Request-Id"));
+  check(`${name}: every response documents the X-Request-Id header`, withoutRequestId.length === 0,
+        `not on ${withoutRequestId.join(", ")}`);
+  const badErrors = Object.keys(responses).filter((status) => /^[45]/.test(status)).filter((status) =>
+    !responses[status].$ref?.startsWith("#/components/responses/") ||
+    resolve(responses[status])?.content?.["application/json"]?.schema?.$ref !== errorSchemaRef);
+  check(`${name}: every error is a components/responses $ref with the Error schema`,
+        badErrors.length === 0, `not ${badErrors.join(", ")}`);
+}
+
+// Error responses: the headers each needs.
+const responseFor = (status) => resolve(raw.paths?.["/get_ticket"]?.get?.responses?.[status]);
+check("401 documents WWW-Authenticate", has(responseFor("401")?.headers, "WWW-Authenticate"));
+check("405 documents Allow", has(responseFor("405")?.headers, "Allow"));
+const retryAfter = resolve(responseFor("503")?.headers?.["Retry-After"]);
+check("503 documents Retry-After as integer seconds", resolve(retryAfter?.schema)?.type === "integer");
+
+// The limit parameter.
+const params = (raw.paths?.["/list_tickets"]?.get?.parameters ?? []).map(resolve);
+const limit = params.find((p) => p?.name === "limit" && p?.in === "query");
+const limitSchema = resolve(limit?.schema);
+check("GET /list_tickets has a limit query parameter, integer 0..1000, default 100",
+      limit !== undefined && limitSchema?.type === "integer" && limitSchema.minimum === 0 &&
+      limitSchema.maximum === 1000 && limitSchema.default === 100 && limit.required !== true,
+      `limit: ${json(limit)}`);
+check("GET /list_tickets lists 400 for an invalid limit",
+      has(raw.paths?.["/list_tickets"]?.get?.responses, "400"));
+
+// Schemas: strict objects, and every example valid against its schema.
+function errorsOf(value, schema, at = "$") {
+  schema = resolve(schema);
+  if (schema === undefined) return [`${at}: unresolvable schema`];
+  if (value === null) return schema.nullable ? [] : [`${at}: null but not nullable`];
+  const errors = [];
+  switch (schema.type) {
+    case "object":
+      if (typeof value !== "object" || Array.isArray(value)) return [`${at}: not an object`];
+      for (const key of schema.required ?? []) if (!has(value, key)) errors.push(`${at}.${key}: missing`);
+      for (const [key, item] of Object.entries(value)) {
+        if (has(schema.properties, key)) errors.push(...errorsOf(item, schema.properties[key], `${at}.${key}`));
+        else if (schema.additionalProperties === false) errors.push(`${at}.${key}: not allowed`);
+      }
+      break;
+    case "array":
+      if (!Array.isArray(value)) return [`${at}: not an array`];
+      if (schema.maxItems !== undefined && value.length > schema.maxItems) errors.push(`${at}: too many items`);
+      value.forEach((item, i) => errors.push(...errorsOf(item, schema.items, `${at}[${i}]`)));
+      break;
+    case "integer":
+      if (!Number.isInteger(value)) return [`${at}: not an integer`];
+      if (schema.minimum !== undefined && value < schema.minimum) errors.push(`${at}: below minimum`);
+      if (schema.maximum !== undefined && value > schema.maximum) errors.push(`${at}: above maximum`);
+      break;
+    case "string":
+      if (typeof value !== "string") return [`${at}: not a string`];
+      break;
+    default:
+      break;
+  }
+  return errors;
+}
+function strictObjects(schema, at) {
+  schema = resolve(schema);
+  if (schema?.type !== "object") return [];
+  const problems = [];
+  if (schema.additionalProperties !== false) problems.push(`${at}: additionalProperties is not false`);
+  const required = schema.required ?? [];
+  for (const key of Object.keys(schema.properties ?? {})) {
+    if (!required.includes(key)) problems.push(`${at}.${key}: not required`);
+    problems.push(...strictObjects(schema.properties[key], `${at}.${key}`));
+  }
+  return problems;
+}
+const schemas = raw.components?.schemas ?? {};
+for (const name of ["Ticket", "TicketList", "Error"]) {
+  if (!check(`schema ${name} exists`, has(schemas, name))) continue;
+  const problems = strictObjects(schemas[name], name);
+  check(`schema ${name}: every property required, additionalProperties false`, problems.length === 0,
+        problems.join("; "));
+  check(`schema ${name} has a valid example`,
+        has(schemas[name], "example") && errorsOf(schemas[name].example, schemas[name]).length === 0,
+        errorsOf(schemas[name].example, schemas[name]).join("; ") || "no example");
+}
+check("Ticket.ticket is nullable (calling an empty queue)", schemas.Ticket?.properties?.ticket?.nullable === true);
+
+for (const [name, response] of Object.entries(raw.components?.responses ?? {})) {
+  const media = response.content?.["application/json"];
+  for (const [exampleName, example] of Object.entries(media?.examples ?? {})) {
+    const errors = errorsOf(resolve(example)?.value, media.schema);
+    check(`response ${name}, example ${exampleName} matches its schema`, errors.length === 0, errors.join("; "));
+  }
+}
+
+finish();

@@ -1,0 +1,390 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using waitline::config::Config;
+using waitline::config::Endpoint;
+using waitline::config::HelpRequested;
+using waitline::config::UsageError;
+
+// Every valid configuration names its authentication; most tests use this key file.
+const std::string keys_flag = "--api-keys-file=/etc/waitline/keys";
+
+// Runs config::parse as main() does: argv holds only the flags, envp is null-terminated.
+Config parse(const std::vector<std::string>& args,
+             const std::vector<std::string>& environment = {}) {
+  std::vector<const char*> argv;
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  std::vector<const char*> envp;
+  for (const auto& variable : environment) envp.push_back(variable.c_str());
+  envp.push_back(nullptr);
+  return waitline::config::parse(static_cast<int>(argv.size()), argv.data(), envp.data());
+}
+
+// The UsageError message parse() throws; fails the test when it throws nothing.
+std::string usage_error(const std::vector<std::string>& args,
+                        const std::vector<std::string>& environment = {}) {
+  try {
+    parse(args, environment);
+  } catch (const UsageError& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "not one line: " << message;
+    return message;
+  }
+  ADD_FAILURE() << "expected a UsageError";
+  return {};
+}
+
+std::string duration_error(std::string_view text) {
+  try {
+    waitline::config::parse_duration(text, "--test");
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "expected a UsageError for " << text;
+  return {};
+}
+
+std::string endpoint_error(std::string_view text) {
+  try {
+    waitline::config::parse_endpoint(text, "--test");
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "expected a UsageError for " << text;
+  return {};
+}
+
+testing::AssertionResult contains(const std::string& text, std::string_view part) {
+  if (text.find(part) != std::string::npos) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << '"' << text << "\" does not contain \"" << part << '"';
+}
+
+// The one list of settings these tests know: each flag with a valid value other than its default.
+struct Sample {
+  std::string flag;  // without the leading "--"
+  std::string value;
+  std::function<bool(const Config&)> took_effect;
+};
+
+const std::vector<Sample>& samples() {
+  static const std::vector<Sample> all = {
+      {"redis-host", "redis.internal", [](auto& c) { return c.redis_host == "redis.internal"; }},
+      {"redis-port", "6380", [](auto& c) { return c.redis_port == 6380; }},
+      {"queue-name", "rubis", [](auto& c) { return c.queue_name == "rubis"; }},
+      {"listen", "127.0.0.1:9000",
+       [](auto& c) { return c.listen == Endpoint{"127.0.0.1", 9000}; }},
+      {"admin-listen", "127.0.0.1:9001",
+       [](auto& c) { return c.admin_listen == Endpoint{"127.0.0.1", 9001}; }},
+      {"threads", "4", [](auto& c) { return c.threads == 4; }},
+      {"redis-username", "waitline", [](auto& c) { return c.redis_username == "waitline"; }},
+      {"redis-password-file", "/run/secrets/redis",
+       [](auto& c) { return c.redis_password_file == "/run/secrets/redis"; }},
+      {"redis-timeout", "250ms", [](auto& c) { return c.redis_timeout == 250ms; }},
+      {"api-keys-file", "/run/keys", [](auto& c) { return c.api_keys_file == "/run/keys"; }},
+      {"insecure-no-auth", "true", [](auto& c) { return c.insecure_no_auth; }},
+      {"legacy-get", "false", [](auto& c) { return !c.legacy_get; }},
+      {"access-log", "off", [](auto& c) { return !c.access_log; }},
+      {"header-timeout", "5s", [](auto& c) { return c.header_timeout == 5s; }},
+      {"idle-timeout", "2m", [](auto& c) { return c.idle_timeout == 2min; }},
+      {"shutdown-timeout", "0s", [](auto& c) { return c.shutdown_timeout == 0s; }},
+      {"max-header-bytes", "16384", [](auto& c) { return c.max_header_bytes == 16384; }},
+      {"max-body-bytes", "0", [](auto& c) { return c.max_body_bytes == 0; }},
+  };
+  return all;
+}
+
+std::string environment_name(const std::string& flag) {
+  std::string name = "WAITLINE_";
+  for (const char c : flag) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+// The samples that configure authentication themselves must not get the key file on top.
+std::vector<std::string> authentication_for(const Sample& sample) {
+  if (sample.flag == "api-keys-file" || sample.flag == "insecure-no-auth") return {};
+  return {keys_flag};
+}
+
+TEST(Config, DefaultsMatchTheOriginalApp) {
+  const Config config = parse({keys_flag});
+  EXPECT_EQ(config.redis_host, "127.0.0.1");
+  EXPECT_EQ(config.redis_port, 6379);
+  EXPECT_EQ(config.queue_name, "DEFAULT");
+  EXPECT_EQ(config.listen, (Endpoint{"0.0.0.0", 8000}));
+  EXPECT_TRUE(config.legacy_get);
+}
+
+TEST(Config, FirstArgumentIsAFlagNotTheProgramName) {
+  EXPECT_EQ(parse({"--redis-port=6380", keys_flag}).redis_port, 6380);
+}
+
+TEST(Config, EveryFlagHasAnEnvironmentVariable) {
+  for (const Sample& sample : samples()) {
+    const Config config =
+        parse(authentication_for(sample), {environment_name(sample.flag) + "=" + sample.value});
+    EXPECT_TRUE(sample.took_effect(config)) << environment_name(sample.flag);
+  }
+}
+
+TEST(Config, EveryFlagAcceptsTheEqualsForm) {
+  for (const Sample& sample : samples()) {
+    auto args = authentication_for(sample);
+    args.push_back("--" + sample.flag + "=" + sample.value);
+    EXPECT_TRUE(sample.took_effect(parse(args))) << sample.flag;
+  }
+}
+
+TEST(Config, FlagValueMayBeTheNextArgument) {
+  const Config config =
+      parse({"--redis-host", "redis.internal", "--redis-port", "6380", keys_flag, "--queue-name",
+             "rubis", "--listen", "[::1]:9000", "--redis-timeout", "2s"});
+  EXPECT_EQ(config.redis_host, "redis.internal");
+  EXPECT_EQ(config.redis_port, 6380);
+  EXPECT_EQ(config.queue_name, "rubis");
+  EXPECT_EQ(config.listen, (Endpoint{"::1", 9000}));
+  EXPECT_EQ(config.redis_timeout, 2s);
+}
+
+TEST(Config, FlagWinsOverEnvironment) {
+  const Config config = parse({keys_flag, "--redis-port", "6381", "--legacy-get=false"},
+                              {"WAITLINE_REDIS_PORT=6380", "WAITLINE_LEGACY_GET=true"});
+  EXPECT_EQ(config.redis_port, 6381);
+  EXPECT_FALSE(config.legacy_get);
+}
+
+TEST(Config, FlagOverridesABadEnvironmentVariableWithoutAnError) {
+  const Config config = parse({keys_flag, "--redis-port=6380"}, {"WAITLINE_REDIS_PORT=tcp://x"});
+  EXPECT_EQ(config.redis_port, 6380);
+}
+
+TEST(Config, LastOfARepeatedFlagWins) {
+  EXPECT_EQ(parse({keys_flag, "--redis-port=6380", "--redis-port=6381"}).redis_port, 6381);
+}
+
+TEST(Config, UnknownWaitlineVariablesAreIgnored) {
+  // Kubernetes injects these for a Service named "waitline".
+  const Config config =
+      parse({keys_flag}, {"WAITLINE_SERVICE_HOST=10.0.0.1", "WAITLINE_PORT=tcp://10.0.0.1:8000",
+                          "WAITLINE_PORT_8000_TCP_PORT=8000", "WAITLINE_REDIS_HOSTNAME=x"});
+  EXPECT_EQ(config.redis_host, "127.0.0.1");
+}
+
+TEST(Config, SwitchStandingAloneIsTrue) {
+  const Config config = parse({"--insecure-no-auth", "--access-log"});
+  EXPECT_TRUE(config.insecure_no_auth);
+  EXPECT_TRUE(config.access_log);
+}
+
+TEST(Config, SwitchAcceptsBooleanWordsInAnyCase) {
+  for (const std::string word : {"true", "1", "yes", "on", "TRUE", "Yes", "oN"}) {
+    EXPECT_TRUE(parse({keys_flag, "--legacy-get=false", "--legacy-get=" + word}).legacy_get)
+        << word;
+    EXPECT_TRUE(parse({keys_flag}, {"WAITLINE_ACCESS_LOG=" + word}).access_log) << word;
+  }
+  for (const std::string word : {"false", "0", "no", "off", "FALSE", "No", "Off"}) {
+    EXPECT_FALSE(parse({keys_flag, "--legacy-get=" + word}).legacy_get) << word;
+    EXPECT_FALSE(parse({keys_flag}, {"WAITLINE_ACCESS_LOG=" + word}).access_log) << word;
+  }
+}
+
+TEST(Config, SwitchRejectsOtherWords) {
+  EXPECT_EQ(usage_error({keys_flag, "--legacy-get=maybe"}),
+            R"(--legacy-get: "maybe" is not a boolean (true/false, 1/0, yes/no, on/off))");
+  EXPECT_TRUE(contains(usage_error({keys_flag}, {"WAITLINE_ACCESS_LOG="}),
+                       R"(WAITLINE_ACCESS_LOG: "" is not a boolean)"));
+}
+
+TEST(Config, SwitchDoesNotTakeTheNextArgument) {
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--legacy-get", "false"}), R"("false")"));
+}
+
+TEST(Config, PortOutsideTcpRangeIsRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "--redis-port", "70000"}),
+            R"(--redis-port: "70000" is not a TCP port (1-65535))");
+  for (const std::string port : {"0", "-1", "abc", "", "63 79", "+6379"}) {
+    EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-port=" + port}), "is not a TCP port"))
+        << port;
+  }
+}
+
+TEST(Config, EnvironmentErrorNamesTheVariable) {
+  EXPECT_EQ(usage_error({keys_flag}, {"WAITLINE_REDIS_PORT=0"}),
+            R"(WAITLINE_REDIS_PORT: "0" is not a TCP port (1-65535))");
+}
+
+TEST(Config, EmptyRedisHostIsRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "--redis-host="}), "--redis-host: the host is empty");
+}
+
+TEST(Config, QueueNameIsOneTo64SafeCharacters) {
+  EXPECT_EQ(parse({keys_flag, "--queue-name=Team_1.a:b-c"}).queue_name, "Team_1.a:b-c");
+  EXPECT_EQ(parse({keys_flag, "--queue-name=" + std::string(64, 'q')}).queue_name.size(), 64u);
+  EXPECT_EQ(usage_error({keys_flag, "--queue-name="}), "--queue-name: the queue name is empty");
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-name=" + std::string(65, 'q')}), "64"));
+  for (const std::string name : {"a b", "a/b", "a{b}", "caf\xc3\xa9"}) {
+    EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-name=" + name}), "is not a queue name"))
+        << name;
+  }
+}
+
+TEST(Config, DurationIsAnIntegerAndAUnit) {
+  using waitline::config::parse_duration;
+  EXPECT_EQ(parse_duration("500ms", "--test"), 500ms);
+  EXPECT_EQ(parse_duration("1s", "--test"), 1s);
+  EXPECT_EQ(parse_duration("2m", "--test"), 2min);
+  EXPECT_EQ(parse_duration("0ms", "--test"), 0ms);
+}
+
+TEST(Config, MalformedDurationIsRejected) {
+  EXPECT_EQ(duration_error("5"),
+            R"(--test: "5" is not a duration (an integer and a unit: 500ms, 10s, 2m))");
+  for (const std::string_view text : {"", "s", "-5s", "+5s", "1.5s", "5h", "5 s", "5sec", "s5"}) {
+    EXPECT_TRUE(contains(duration_error(text), "is not a duration")) << text;
+  }
+}
+
+TEST(Config, OverflowingDurationIsRejected) {
+  EXPECT_TRUE(contains(duration_error("99999999999999999999ms"), "too long"));
+  EXPECT_TRUE(contains(duration_error("9223372036854775807m"), "too long"));
+}
+
+TEST(Config, DurationOutOfRangeIsRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "--redis-timeout=5ms"}),
+            R"(--redis-timeout: "5ms" is out of range (10ms to 1m))");
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-timeout=61s"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--header-timeout=99ms"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--header-timeout=11m"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--idle-timeout=61m"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--shutdown-timeout=601s"}), "out of range"));
+  EXPECT_EQ(parse({keys_flag, "--idle-timeout=60m"}).idle_timeout, 1h);
+  EXPECT_EQ(parse({keys_flag, "--shutdown-timeout=10m"}).shutdown_timeout, 10min);
+}
+
+TEST(Config, CountsOutOfRangeAreRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "--threads=257"}),
+            R"(--threads: "257" is out of range (0 to 256))");
+  EXPECT_EQ(parse({keys_flag, "--threads=256"}).threads, 256u);
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--max-header-bytes=1023"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--max-header-bytes=1048577"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--max-body-bytes=16777217"}), "out of range"));
+  EXPECT_EQ(usage_error({keys_flag, "--max-body-bytes=1k"}),
+            R"(--max-body-bytes: "1k" is not a whole number (0 to 16777216))");
+}
+
+TEST(Config, EndpointIsHostAndPort) {
+  using waitline::config::parse_endpoint;
+  EXPECT_EQ(parse_endpoint("127.0.0.1:8000", "--test"), (Endpoint{"127.0.0.1", 8000}));
+  EXPECT_EQ(parse_endpoint("localhost:80", "--test"), (Endpoint{"localhost", 80}));
+  EXPECT_EQ(parse_endpoint("[::1]:8000", "--test"), (Endpoint{"::1", 8000}));
+  EXPECT_EQ(parse_endpoint(":8000", "--test"), (Endpoint{"0.0.0.0", 8000}));
+}
+
+TEST(Config, MalformedEndpointIsRejected) {
+  EXPECT_EQ(endpoint_error("8000"),
+            R"(--test: "8000" is not ADDR:PORT (e.g. 127.0.0.1:8000, [::1]:8000, :8000))");
+  for (const std::string_view text : {"", "::1:8000", "[]:80", "[::1]", "[::1]8000", "a:b:80"}) {
+    EXPECT_TRUE(contains(endpoint_error(text), "is not ADDR:PORT")) << text;
+  }
+  for (const std::string_view text : {"host:", "host:0", "host:65536", "[::1]:x"}) {
+    EXPECT_TRUE(contains(endpoint_error(text), "is not a TCP port")) << text;
+  }
+}
+
+TEST(Config, ListenersMustNotOverlap) {
+  EXPECT_EQ(usage_error({keys_flag, "--listen=127.0.0.1:9000"},
+                        {"WAITLINE_ADMIN_LISTEN=127.0.0.1:9000"}),
+            "--listen and WAITLINE_ADMIN_LISTEN: both are 127.0.0.1:9000; "
+            "the API and admin listeners need different ports");
+  // The wildcard address takes the port on every address.
+  EXPECT_TRUE(contains(
+      usage_error({keys_flag, "--listen=:9000", "--admin-listen=127.0.0.1:9000"}), "overlap"));
+  const Config config =
+      parse({keys_flag, "--listen=127.0.0.1:9000", "--admin-listen=10.0.0.1:9000"});
+  EXPECT_EQ(config.admin_listen.port, 9000);
+}
+
+TEST(Config, AuthenticationMustBeChosen) {
+  const std::string neither = usage_error({});
+  EXPECT_TRUE(contains(neither, "--api-keys-file"));
+  EXPECT_TRUE(contains(neither, "--insecure-no-auth"));
+  EXPECT_TRUE(contains(neither, "give one of them"));
+  EXPECT_TRUE(contains(usage_error({"--insecure-no-auth=false"}), "give one of them"));
+}
+
+TEST(Config, AuthenticationCannotBeBothKeysAndNone) {
+  EXPECT_EQ(usage_error({keys_flag}, {"WAITLINE_INSECURE_NO_AUTH=1"}),
+            "--api-keys-file and WAITLINE_INSECURE_NO_AUTH: give only one of them");
+  EXPECT_FALSE(parse({keys_flag, "--insecure-no-auth=false"}).insecure_no_auth);
+}
+
+TEST(Config, FlagWithoutItsValueIsRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "--redis-host"}), "--redis-host: needs a value (HOST)");
+  EXPECT_EQ(usage_error({keys_flag, "--redis-host", "--queue-name", "rubis"}),
+            "--redis-host: needs a value (HOST)");
+}
+
+TEST(Config, UnknownFlagIsRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "--redis-hots=x"}), "--redis-hots: unknown flag (see --help)");
+  EXPECT_EQ(usage_error({keys_flag, "-p"}), "-p: unknown flag (see --help)");
+}
+
+TEST(Config, StrayArgumentIsRejected) {
+  EXPECT_EQ(usage_error({keys_flag, "serve"}),
+            R"("serve": unexpected argument; waitline takes only flags (see --help))");
+}
+
+TEST(Config, HelpIsRequestedEvenAmongBadArguments) {
+  EXPECT_THROW(parse({"--help"}), HelpRequested);
+  EXPECT_THROW(parse({"-h"}), HelpRequested);
+  EXPECT_THROW(parse({"--bogus", "--redis-port=0", "-h"}, {"WAITLINE_REDIS_PORT=x"}),
+               HelpRequested);
+}
+
+TEST(Config, HelpListsEveryFlagWithItsVariableAndDefault) {
+  const std::string help = waitline::config::help_text();
+  for (const Sample& sample : samples()) {
+    EXPECT_TRUE(contains(help, "\n  --" + sample.flag));
+    EXPECT_TRUE(contains(help, environment_name(sample.flag) + " "));
+  }
+  for (const std::string subcommand : {"serve", "healthcheck", "hash-key", "/readyz"}) {
+    EXPECT_TRUE(contains(help, subcommand));
+  }
+  EXPECT_TRUE(contains(help, "WAITLINE_REDIS_HOST           127.0.0.1\n"));
+  EXPECT_TRUE(contains(help, "WAITLINE_REDIS_PORT           6379\n"));
+  EXPECT_TRUE(contains(help, "WAITLINE_QUEUE_NAME           DEFAULT\n"));
+}
+
+TEST(Config, HelpListsNoFlagTheseTestsDoNotKnow) {
+  // Keeps samples() complete: a new flag must come with its test value.
+  std::set<std::string> known;
+  for (const Sample& sample : samples()) known.insert(sample.flag);
+  std::istringstream help(waitline::config::help_text());
+  std::set<std::string> listed;
+  for (std::string line; std::getline(help, line);) {
+    if (line.starts_with("  --")) listed.insert(line.substr(4, line.find_first_of(" [", 4) - 4));
+  }
+  EXPECT_EQ(listed, known);
+}
+
+TEST(Config, HelpFitsOnAScreen) {
+  std::istringstream help(waitline::config::help_text());
+  int lines = 0;
+  for (std::string line; std::getline(help, line); ++lines) {
+    EXPECT_LE(line.size(), 100u) << line;
+  }
+  EXPECT_LE(lines, 70);
+}
+
+}  // namespace
