@@ -1,0 +1,42 @@
+# waitline: the front door. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: help deps assets build build-asan unit test test-native bench clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages needed to build and test (needs root)
+	scripts/install-deps.sh
+
+# Swagger UI and the OpenAPI validator come from npm, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+assets: node_modules/.package-lock.json
+
+build: assets ## build the service (build/src/waitline)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: assets ## build the service and tests with AddressSanitizer and UBSan
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAITLINE_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+test-native: build build-asan ## unit and integration tests (ctest), plain and under sanitizers
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+test: test-native ## every test: what CI runs
+
+bench: build ## measure throughput and latency with wrk against a real Redis; writes docs/benchmarks.md
+	scripts/bench.sh $(BUILD)/src/waitline
+
+clean: ## remove build directories
+	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Makes sure this machine has a running Docker engine in swarm mode. Idempotent: each step is
+# skipped when its result is already there.
+#   1. installs Debian's docker.io when there is no dockerd (the client alone is not enough);
+#   2. starts dockerd in the background when none answers (machines without systemd, such as CI),
+#      logging to $WAITLINE_DOCKERD_LOG;
+#   3. initialises a single-node swarm when the engine is in none;
+#   4. labels this node `waitline.production=true` when it is the only manager and carries no
+#      such label yet, so production's placement constraint can be met on one machine.
+set -euo pipefail
+
+log_file=${WAITLINE_DOCKERD_LOG:-/var/log/waitline-dockerd.log}
+say() { echo "engine: $*"; }
+
+if ! command -v dockerd >/dev/null; then
+  say "installing docker.io"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  if pgrep -x dockerd >/dev/null; then
+    say "dockerd runs but does not answer yet; waiting"
+  else
+    say "starting dockerd (log: $log_file)"
+    # The Debian package's unit would do this under systemd; without it we start it ourselves,
+    # detached from this shell so it outlives `make up`.
+    setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
+  fi
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "engine: dockerd did not answer within 60 s; see $log_file" >&2; exit 1; }
+fi
+
+state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+if [[ $state == inactive ]]; then
+  say "initialising a single-node swarm"
+  # 127.0.0.1 is enough for one machine; docs/deploy-swarm.md shows --advertise-addr for several.
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+elif [[ $state != active ]]; then
+  echo "engine: this node's swarm state is '$state'; fix it (docker swarm leave --force?) and retry" >&2
+  exit 1
+fi
+
+if [[ $(docker info --format '{{.Swarm.ControlAvailable}}') == true ]]; then
+  nodes=$(docker node ls -q | wc -l)
+  self=$(docker info --format '{{.Swarm.NodeID}}')
+  label=$(docker node inspect "$self" --format '{{index .Spec.Labels "waitline.production"}}')
+  if [[ $nodes == 1 && -z $label ]]; then
+    say "labelling this node for production (waitline.production=true)"
+    docker node update --label-add waitline.production=true "$self" >/dev/null
+  fi
+fi
+say "ready: docker $(docker version --format '{{.Server.Version}}'), swarm active"

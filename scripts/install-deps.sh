@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building and testing waitline needs on Debian 12 (bookworm). Idempotent.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git    # toolchain
+  libboost1.81-dev libssl-dev libgtest-dev            # libraries the service is built with
+  redis-server redis-tools                            # the real Redis the tests run against
+  prometheus                                          # promtool, to check /metrics
+  wrk                                                 # make bench
+  nodejs npm                                          # Swagger UI assets and the OpenAPI validator
+  python3 python3-pytest python3-requests             # end-to-end tests
+  curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # nodejs/npm may already come from elsewhere on the machine; only install what is absent.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+  fi
+  apt-get install -y -qq --no-install-recommends ${missing[@]} >/dev/null
+fi
+# Debian's redis-server package starts a server on 6379 where it can; the tests use their own.
