@@ -15,8 +15,9 @@ int main(int argc, char** argv) {
   if (command == "hash-key") return app::hash_key(argc - 2, argv + 2);
   if (command == "serve" || command == "healthcheck") skip = 2;
   try {
-    auto cfg = config::parse(argc - skip, argv + skip, environ);
-    return command == "healthcheck" ? app::healthcheck(cfg) : app::serve(cfg);
+    const bool probe = command == "healthcheck";
+    auto cfg = config::parse(argc - skip, argv + skip, environ, probe ? config::Use::probe : config::Use::serve);
+    return probe ? app::healthcheck(cfg) : app::serve(cfg);
   } catch (const config::HelpRequested&) {
     std::cout << config::help_text();
     return 0;

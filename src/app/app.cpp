@@ -11,10 +11,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "app/admin.hpp"
@@ -44,9 +47,18 @@ struct StartupError : std::runtime_error {
 };
 
 std::string read_secret_file(const std::string& path, std::string_view flag) {
-  std::ifstream in(path);
-  if (!in) throw StartupError(std::string(flag) + ": cannot read \"" + path + "\"");
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // stdio, as the key file: a read error (e.g. of a directory, which opens fine) is ferror(),
+  // where an ifstream iterator would throw from inside libstdc++.
+  const auto cannot_read = [&] {
+    return StartupError(std::string(flag) + ": cannot read \"" + path + "\": " +
+                        std::generic_category().message(errno));
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) throw cannot_read();
+  std::string secret;
+  char buffer[4096];
+  while (const auto count = std::fread(buffer, 1, sizeof buffer, file.get())) secret.append(buffer, count);
+  if (std::ferror(file.get())) throw cannot_read();
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   if (secret.empty()) throw StartupError(std::string(flag) + ": \"" + path + "\" is empty");
   return secret;

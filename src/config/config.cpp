@@ -320,7 +320,7 @@ void check_together(const Config& config, const Sources& sources) {
 
 }  // namespace
 
-Config parse(int argc, const char* const* argv, const char* const* envp) {
+Config parse(int argc, const char* const* argv, const char* const* envp, Use use) {
   // Help wins over any other argument, and over a broken environment.
   for (int i = 0; i < argc; ++i) {
     const std::string_view argument = argv[i];
@@ -344,7 +344,7 @@ Config parse(int argc, const char* const* argv, const char* const* envp) {
     if (!on_command_line(variable)) apply(variable);
   }
   std::ranges::for_each(command_line, apply);
-  check_together(config, sources);
+  if (use == Use::serve) check_together(config, sources);
   return config;
 }
 

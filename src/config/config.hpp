@@ -57,8 +57,13 @@ class UsageError : public std::runtime_error {
 // Thrown for --help: the caller prints help_text() and exits 0.
 struct HelpRequested {};
 
+// What the settings are for: serving checks that they make sense together (one of a key file or
+// --insecure-no-auth, distinct listeners); probing (`waitline healthcheck`) reads the same
+// flags and environment but needs only the admin address.
+enum class Use { serve, probe };
+
 // argv excludes the subcommand; envp is a null-terminated "NAME=value" array (environ).
-Config parse(int argc, const char* const* argv, const char* const* envp);
+Config parse(int argc, const char* const* argv, const char* const* envp, Use use = Use::serve);
 
 std::string help_text();
 

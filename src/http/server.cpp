@@ -31,6 +31,8 @@ constexpr std::size_t read_chunk = 4096;
 constexpr std::chrono::seconds write_timeout{30};
 constexpr std::chrono::milliseconds linger_timeout{500};
 constexpr std::size_t linger_bytes = 64 * 1024;
+// After a drain began, how long a new connection may take to send its first request.
+constexpr std::chrono::milliseconds first_request_grace{1000};
 
 // Closes after reading what the peer still sends, for a short while: closing a socket with unread
 // bytes resets it, and the reset can destroy the response the peer has not read yet.
@@ -106,7 +108,8 @@ asio::awaitable<void> Server::accept_loop() {
   asio::steady_timer pause(acceptor_.get_executor());
   while (acceptor_.is_open()) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_tuple);
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    // A connection accepted just as drain() closed the acceptor is served like the others.
+    if (ec == asio::error::operation_aborted || (ec && !acceptor_.is_open())) break;
     if (ec) {
       // Out of file descriptors, typically: wait instead of spinning, and say so.
       log::warn("accept failed", {{"error", ec.message()}, {"port", std::int64_t{port_}}});
@@ -145,12 +148,12 @@ struct Rejection {
   std::string_view message;
 };
 
-std::optional<Rejection> classify(const boost::system::error_code& ec, const beast::flat_buffer& buffer) {
+// `request_line_read`: the parser got a whole request line. (The buffer cannot tell: the parser
+// consumes the request line and each complete field from it as it goes.)
+std::optional<Rejection> classify(const boost::system::error_code& ec, bool request_line_read) {
   using he = beast::http::error;
   if (ec == he::header_limit) {
-    auto head = std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size());
-    if (head.find("\r\n") == std::string_view::npos)
-      return Rejection{Status::uri_too_long, "uri_too_long", "the request line is too long"};
+    if (!request_line_read) return Rejection{Status::uri_too_long, "uri_too_long", "the request line is too long"};
     return Rejection{Status::request_header_fields_too_large, "headers_too_large", "the request headers are too large"};
   }
   if (ec == he::body_limit) return Rejection{Status::payload_too_large, "payload_too_large", "the request body is too large"};
@@ -167,13 +170,17 @@ std::optional<Rejection> classify(const boost::system::error_code& ec, const bea
 asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
   auto& stream = session->stream;
   beast::flat_buffer buffer;
+  bool fresh = true;  // no request read yet
   for (;;) {
     if (buffer.size() == 0) {
-      // Between requests: the idle timeout applies, and a drain may close us.
+      // Between requests: the idle timeout applies, and a drain closes a kept-alive connection.
+      // A new connection is not idle but accepted with its first request on the way: during a
+      // drain that request gets a short grace to arrive, and its answer.
       auto& socket = stream.socket();
-      if (draining_ && socket.available() == 0) break;
+      if (draining_ && !fresh && socket.available() == 0) break;
       session->idle = true;
-      stream.expires_after(limits_.idle_timeout);
+      stream.expires_after(draining_ && fresh ? std::min(limits_.request_timeout, first_request_grace)
+                                              : limits_.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
       session->idle = false;
       buffer.commit(n);
@@ -187,9 +194,11 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
     stream.expires_after(limits_.request_timeout);
     auto [ec, n] = co_await beast::http::async_read(stream, buffer, parser, use_tuple);
     if (ec) {
-      if (auto rejection = classify(ec, buffer)) {
+      // The parser calls on_request (which sets the method) once the request line is complete.
+      if (auto rejection = classify(ec, !parser.get().method_string().empty())) {
         auto response = handler_.reject(rejection->status, rejection->code, rejection->message);
         response.keep_alive(false);
+        response.set(beast::http::field::connection, "close");
         response.prepare_payload();
         stream.expires_after(write_timeout);
         co_await beast::http::async_write(stream, response, use_tuple);
@@ -197,10 +206,13 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       break;
     }
 
+    fresh = false;
     auto& request = parser.get();
     auto response = co_await handler_.handle(request);
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !draining_);
+    // Beast says "close" only to HTTP/1.1 clients; an HTTP/1.0 one is told too.
+    if (!response.keep_alive()) response.set(beast::http::field::connection, "close");
     response.prepare_payload();
     stream.expires_after(write_timeout);
     auto [wec, written] = co_await beast::http::async_write(stream, response, use_tuple);

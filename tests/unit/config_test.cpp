@@ -323,6 +323,14 @@ TEST(Config, AuthenticationMustBeChosen) {
   EXPECT_TRUE(contains(usage_error({"--insecure-no-auth=false"}), "give one of them"));
 }
 
+TEST(Config, TheHealthcheckNeedsOnlyTheAdminAddress) {
+  const char* argv[] = {"--admin-listen", "127.0.0.1:9001"};
+  const char* envp[] = {nullptr};
+  auto config = waitline::config::parse(2, argv, envp, waitline::config::Use::probe);
+  EXPECT_EQ(config.admin_listen.port, 9001);
+  EXPECT_THROW(waitline::config::parse(2, argv, envp, waitline::config::Use::serve), waitline::config::UsageError);
+}
+
 TEST(Config, AuthenticationCannotBeBothKeysAndNone) {
   EXPECT_EQ(usage_error({keys_flag}, {"WAITLINE_INSECURE_NO_AUTH=1"}),
             "--api-keys-file and WAITLINE_INSECURE_NO_AUTH: give only one of them");

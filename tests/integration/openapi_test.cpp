@@ -1,0 +1,339 @@
+// The served OpenAPI document and Swagger UI: the document passes a real OpenAPI validator, the
+// spec and the router agree on every path and method, real answers fit the documented schemas and
+// statuses, and /docs loads every asset by a relative URL, also behind a prefix-stripping proxy.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "integration/testkit.hpp"
+#include "support/support.hpp"
+
+#ifndef WAITLINE_SOURCE_DIR
+#error "WAITLINE_SOURCE_DIR must name the repository root (see tests/integration/CMakeLists.txt)"
+#endif
+
+namespace waitline::test {
+namespace {
+
+using namespace kit;
+
+const std::vector<std::string> kMethods{"get", "post", "put", "delete", "patch", "options", "head"};
+
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class OpenApi : public ::testing::Test {
+ protected:
+  RedisServer redis;
+  TempDir dir;
+  ApiKey key = make_key("everything", "take,call,read");
+  ApiKey reader = make_key("screen", "read");
+  Service service{{.redis_port = redis.port(),
+                   .extra_args = {"--api-keys-file", dir.write("keys", key_file({key, reader}))}}};
+  HttpClient client{service.port()};
+
+  json::object spec() {
+    const Response response = client.get("/openapi.json");
+    EXPECT_EQ(response.status, 200u);
+    EXPECT_TRUE(response.header("Content-Type").starts_with("application/json"));
+    return parse_object(response.body);
+  }
+};
+
+TEST_F(OpenApi, TheServedDocumentPassesTheOpenApiValidator) {
+  const Response response = client.get("/openapi.json");
+  ASSERT_EQ(response.status, 200u);
+  // What is served is the repository's document, byte for byte.
+  EXPECT_EQ(response.body, read_text(std::string(WAITLINE_SOURCE_DIR) + "/src/docs/openapi.json"));
+
+  const std::string file = dir.write("served-openapi.json", response.body);
+  const RunResult validated =
+      run({"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs", file});
+  EXPECT_EQ(validated.status, 0) << validated.output;
+  EXPECT_NE(validated.output.find(" passed, 0 failed"), std::string::npos) << validated.output;
+}
+
+TEST_F(OpenApi, TheValidatorRejectsABrokenDocument) {
+  // The check above can fail: a document missing an operation's responses is refused.
+  json::object broken = spec();
+  broken.at("paths").as_object().at("/get_ticket").as_object().at("post").as_object().erase("responses");
+  const std::string file = dir.write("broken-openapi.json", json::serialize(broken));
+  const RunResult validated =
+      run({"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs", file});
+  EXPECT_EQ(validated.status, 1) << validated.output;
+}
+
+// Sends one request for the operation `method path` with a key holding every scope.
+Response send(HttpClient& client, const std::string& method, const std::string& path,
+              const std::string& key) {
+  return client.request(upper(method), path, bearer(key));
+}
+
+TEST_F(OpenApi, EveryDocumentedOperationIsServedAndEveryOtherMethodIsRefused) {
+  const json::object document = spec();
+  const json::object& paths = document.at("paths").as_object();
+  ASSERT_GE(paths.size(), 5u);
+  for (const auto& [path, item] : paths) {
+    std::set<std::string> documented;
+    for (const auto& [method, operation] : item.as_object()) {
+      if (std::find(kMethods.begin(), kMethods.end(), std::string(method)) != kMethods.end()) {
+        documented.insert(std::string(method));
+      }
+    }
+    ASSERT_FALSE(documented.empty()) << path;
+    for (const std::string& method : kMethods) {
+      if (method == "head" || method == "options") continue;  // not routed; nor documented
+      SCOPED_TRACE(upper(method) + " " + std::string(path));
+      const Response response = send(client, method, std::string(path), key.key);
+      if (documented.contains(method)) {
+        EXPECT_NE(response.status, 404u) << response.body;
+        EXPECT_NE(response.status, 405u) << response.body;
+        EXPECT_EQ(response.status, 200u) << response.body;
+      } else {
+        EXPECT_TRUE(is_error(response, 405, "method_not_allowed"));
+        // Allow lists exactly the documented methods.
+        std::set<std::string> allowed;
+        std::string allow = response.header("Allow");
+        for (std::size_t start = 0; start <= allow.size();) {
+          const std::size_t comma = std::min(allow.find(',', start), allow.size());
+          std::string method_name = allow.substr(start, comma - start);
+          method_name.erase(0, method_name.find_first_not_of(' '));
+          if (!method_name.empty()) {
+            for (char& c : method_name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            allowed.insert(method_name);
+          }
+          start = comma + 1;
+        }
+        EXPECT_EQ(allowed, documented);
+      }
+    }
+  }
+}
+
+// Follows "#/components/..." references inside the document.
+const json::value& resolve(const json::object& document, const json::value& value) {
+  const json::value* current = &value;
+  while (current->is_object() && current->as_object().contains("$ref")) {
+    std::string ref(current->as_object().at("$ref").as_string());
+    if (!ref.starts_with("#/")) throw std::runtime_error("external $ref " + ref);
+    const json::value* target = nullptr;
+    const json::object* scope = &document;
+    std::size_t start = 2;
+    while (start <= ref.size()) {
+      const std::size_t slash = std::min(ref.find('/', start), ref.size());
+      target = &scope->at(ref.substr(start, slash - start));
+      if (slash < ref.size()) scope = &target->as_object();
+      start = slash + 1;
+    }
+    current = target;
+  }
+  return *current;
+}
+
+// Whether `body` fits `schema` (the subset of JSON Schema the document uses).
+std::string mismatch(const json::object& document, const json::value& schema_ref,
+                     const json::value& body, const std::string& where) {
+  const json::object& schema = resolve(document, schema_ref).as_object();
+  if (body.is_null()) {
+    const auto* nullable = schema.if_contains("nullable");
+    return nullable && nullable->is_bool() && nullable->as_bool() ? "" : where + " is null";
+  }
+  const std::string type = schema.contains("type") ? std::string(schema.at("type").as_string()) : "";
+  if (type == "object") {
+    if (!body.is_object()) return where + " is not an object";
+    const json::object& object = body.as_object();
+    if (!schema.contains("properties")) return "";  // any object, e.g. the document itself
+    const json::object& properties = schema.at("properties").as_object();
+    if (const auto* required = schema.if_contains("required")) {
+      for (const json::value& name : required->as_array()) {
+        if (!object.contains(name.as_string())) return where + " lacks " + std::string(name.as_string());
+      }
+    }
+    for (const auto& [name, value] : object) {
+      if (!properties.contains(name)) return where + " has undocumented " + std::string(name);
+      const std::string inner = mismatch(document, properties.at(name), value, where + "." + std::string(name));
+      if (!inner.empty()) return inner;
+    }
+    return "";
+  }
+  if (type == "array") {
+    if (!body.is_array()) return where + " is not an array";
+    for (const json::value& item : body.as_array()) {
+      const std::string inner = mismatch(document, schema.at("items"), item, where + "[]");
+      if (!inner.empty()) return inner;
+    }
+    return "";
+  }
+  if (type == "integer") return body.is_int64() || body.is_uint64() ? "" : where + " is not an integer";
+  if (type == "string") return body.is_string() ? "" : where + " is not a string";
+  if (type == "boolean") return body.is_bool() ? "" : where + " is not a boolean";
+  return "";
+}
+
+TEST_F(OpenApi, RealAnswersHaveDocumentedStatusesAndFitTheirSchemas) {
+  const json::object document = spec();
+  struct Call {
+    std::string method, path, target;
+    std::map<std::string, std::string> headers;
+  };
+  const auto with = [](const std::string& k) { return bearer(k); };
+  const std::vector<Call> calls{
+      {"post", "/get_ticket", "/get_ticket", with(key.key)},
+      {"post", "/get_ticket", "/get_ticket", with(key.key)},
+      {"get", "/get_ticket", "/get_ticket", with(key.key)},
+      {"post", "/call_ticket", "/call_ticket", with(key.key)},
+      {"get", "/list_tickets", "/list_tickets?limit=2", with(key.key)},
+      {"get", "/call_ticket", "/call_ticket", with(key.key)},
+      {"post", "/call_ticket", "/call_ticket", with(key.key)},
+      {"post", "/call_ticket", "/call_ticket", with(key.key)},  // empty queue: ticket null
+      {"get", "/list_tickets", "/list_tickets", with(key.key)},
+      {"get", "/list_tickets", "/list_tickets?limit=5000", with(key.key)},
+      {"post", "/get_ticket", "/get_ticket", {}},
+      {"post", "/get_ticket", "/get_ticket", with("wl_unknown")},
+      {"post", "/get_ticket", "/get_ticket", with(reader.key)},
+      {"post", "/call_ticket", "/call_ticket", with(reader.key)},
+      {"get", "/list_tickets", "/list_tickets", {}},
+      {"get", "/docs", "/docs", {}},
+      {"get", "/openapi.json", "/openapi.json", {}},
+  };
+  for (const Call& call : calls) {
+    SCOPED_TRACE(upper(call.method) + " " + call.target);
+    const Response response = client.request(upper(call.method), call.target, call.headers);
+    const json::object& operation =
+        document.at("paths").at(call.path).at(call.method).as_object();
+    const json::object& responses = operation.at("responses").as_object();
+    const std::string status = std::to_string(response.status);
+    ASSERT_TRUE(responses.contains(status)) << "undocumented status " << status << ": " << response.body;
+    const json::object& documented = resolve(document, responses.at(status)).as_object();
+
+    if (const auto* headers = documented.if_contains("headers")) {
+      for (const auto& [name, header] : headers->as_object()) {
+        EXPECT_FALSE(response.header(std::string(name)).empty()) << "documented header " << name;
+      }
+    }
+    if (!response.header("Content-Type").starts_with("application/json")) continue;
+    const json::object& content = documented.at("content").as_object();
+    ASSERT_TRUE(content.contains("application/json"));
+    const json::value& schema = content.at("application/json").at("schema");
+    EXPECT_EQ(mismatch(document, schema, parse_json(response.body), "body"), "") << response.body;
+  }
+}
+
+// --- Swagger UI ----------------------------------------------------------------------------------
+
+// The URLs of the page's href= and src= attributes.
+std::vector<std::string> asset_urls(const std::string& html) {
+  std::vector<std::string> urls;
+  const std::regex attribute(R"re(\b(?:href|src)\s*=\s*"([^"]*)")re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), attribute);
+       it != std::sregex_iterator(); ++it) {
+    urls.push_back((*it)[1].str());
+  }
+  return urls;
+}
+
+bool is_relative(const std::string& url) {
+  return !url.empty() && !url.starts_with('/') && url.find("://") == std::string::npos &&
+         !url.starts_with("data:");
+}
+
+// A relative reference (no "..", no query) resolved against the page `base` (RFC 3986 merge).
+std::string resolve_url(const std::string& base, const std::string& relative) {
+  std::string resolved = base.substr(0, base.rfind('/') + 1) + relative;
+  for (std::size_t dot; (dot = resolved.find("/./")) != std::string::npos;) resolved.erase(dot, 2);
+  return resolved;
+}
+
+struct ContentType {
+  std::string url_end, type;
+};
+
+TEST_F(OpenApi, DocsLoadsEveryAssetByARelativeUrlAlsoBehindAPrefixStrippingProxy) {
+  const Response page = client.get("/docs");
+  ASSERT_EQ(page.status, 200u);
+  EXPECT_TRUE(page.header("Content-Type").starts_with("text/html"));
+  EXPECT_EQ(page.body.find("http://"), std::string::npos);
+  EXPECT_EQ(page.body.find("https://"), std::string::npos);  // no CDN
+
+  const std::vector<std::string> urls = asset_urls(page.body);
+  ASSERT_GE(urls.size(), 3u) << page.body;  // the stylesheet, the bundle, the initializer
+  const std::map<std::string, std::string> types{
+      {".css", "text/css"}, {".js", "text/javascript"}, {".png", "image/png"},
+      {".json", "application/json"}};
+  bool bundle = false, initializer = false;
+  for (const std::string& url : urls) {
+    SCOPED_TRACE(url);
+    ASSERT_TRUE(is_relative(url)) << "an absolute URL breaks behind a path prefix";
+    bundle = bundle || url.ends_with("swagger-ui-bundle.js");
+    initializer = initializer || url.ends_with("swagger-initializer.js");
+    // The browser, on https://host/rubis/docs, asks for /rubis/<url>; the proxy strips /rubis.
+    const std::string direct = resolve_url("/docs", url);
+    const std::string through_proxy = resolve_url("/rubis/docs", url);
+    ASSERT_TRUE(through_proxy.starts_with("/rubis/"));
+    EXPECT_EQ(through_proxy.substr(6), direct);
+    const Response asset = client.get(through_proxy.substr(6), {{"X-Forwarded-Prefix", "/rubis"}});
+    EXPECT_EQ(asset.status, 200u);
+    EXPECT_FALSE(asset.body.empty());
+    for (const auto& [ending, type] : types) {
+      if (url.ends_with(ending)) {
+        EXPECT_TRUE(asset.header("Content-Type").starts_with(type)) << asset.header("Content-Type");
+      }
+    }
+  }
+  EXPECT_TRUE(bundle && initializer);
+
+  // The initializer points Swagger UI at the spec next to the page, and nowhere else.
+  const Response script = client.get(resolve_url("/docs", "docs/swagger-initializer.js"));
+  ASSERT_EQ(script.status, 200u);
+  std::smatch spec_url;
+  ASSERT_TRUE(std::regex_search(script.body, spec_url, std::regex(R"re(\burl\s*:\s*"([^"]*)")re")))
+      << script.body;
+  ASSERT_TRUE(is_relative(spec_url[1].str())) << spec_url[1].str();
+  EXPECT_EQ(script.body.find("http"), std::string::npos) << "no external URL in the initializer";
+  const std::string spec_path = resolve_url("/rubis/docs", spec_url[1].str()).substr(6);
+  EXPECT_EQ(spec_path, "/openapi.json");
+  const Response document = client.get(spec_path, {{"X-Forwarded-Prefix", "/rubis"}});
+  EXPECT_EQ(document.status, 200u);
+  EXPECT_EQ(parse_object(document.body).at("openapi"), "3.0.3");
+  // And the document's server is relative too, so "Try it out" stays under /rubis.
+  EXPECT_EQ(parse_object(document.body).at("servers").as_array().at(0).at("url"), ".");
+}
+
+TEST_F(OpenApi, DocsWithASlashRedirectsByARelativeLocation) {
+  const Response redirect = client.get("/docs/");
+  EXPECT_TRUE(redirect.status == 301u || redirect.status == 302u || redirect.status == 307u ||
+              redirect.status == 308u)
+      << redirect.status;
+  const std::string location = redirect.header("Location");
+  ASSERT_TRUE(is_relative(location)) << location;
+  // Relative to /docs/ (or /rubis/docs/ behind the proxy) it lands on the page.
+  const std::string target = "/docs/" + location;  // merge, then remove "..": /docs/../docs -> /docs
+  const auto collapse = [](std::string path) {
+    for (std::size_t up; (up = path.find("/../")) != std::string::npos;) {
+      const std::size_t parent = path.rfind('/', up - 1);
+      path.erase(parent, up + 3 - parent);
+    }
+    return path;
+  };
+  EXPECT_EQ(collapse(target), "/docs");
+  EXPECT_EQ(collapse("/rubis/docs/" + location), "/rubis/docs");
+  EXPECT_EQ(client.get(collapse(target)).status, 200u);
+}
+
+}  // namespace
+}  // namespace waitline::test
