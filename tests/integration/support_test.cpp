@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace waitline::test {
@@ -37,6 +39,66 @@ TEST(RedisServer, KeepsItsDataAcrossRestartsWithAppendOnlyFile) {
 TEST(RedisServer, CliAuthenticatesWhenAPasswordIsRequired) {
   RedisServer redis({"--requirepass", "secret"});
   EXPECT_EQ(redis.cli({"PING"}), "PONG");
+}
+
+TEST(RedisServer, KillIsACrashAfterWhichStartReplaysTheAppendOnlyFile) {
+  RedisServer redis({"--appendonly", "yes", "--appendfsync", "always"});
+  const int first = redis.pid();
+  EXPECT_GT(first, 0);
+  EXPECT_EQ(redis.cli({"INCR", "x"}), "1");
+  redis.kill();
+  EXPECT_EQ(redis.pid(), -1);
+  redis.start();
+  EXPECT_NE(redis.pid(), first);
+  EXPECT_EQ(redis.cli({"INCR", "x"}), "2");
+}
+
+TEST(RedisServer, SigstopStallsItAndSigcontResumesIt) {
+  RedisServer redis;
+  redis.signal(SIGSTOP);
+  RawConnection stalled(redis.port());  // the kernel still accepts: the listen backlog
+  ASSERT_EQ(stalled.send("PING\r\n"), 0);
+  EXPECT_TRUE(stalled.read_some(200ms).timed_out);
+  redis.signal(SIGCONT);
+  EXPECT_EQ(stalled.read_some(5s).bytes, "+PONG\r\n");
+  redis.signal(SIGSTOP);
+  redis.stop();  // resumes it so that it can handle SIGTERM
+  EXPECT_EQ(redis.pid(), -1);
+}
+
+TEST(ParseResponse, ReadsCompleteResponsesAndWaitsForIncompleteOnes) {
+  const std::string two =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n\r\nhiHTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 2";
+  std::string rest;
+  const std::vector<Response> responses = parse_responses(two, &rest);
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200u);
+  EXPECT_EQ(responses[0].body, "hi");
+  EXPECT_EQ(responses[0].header("x-a"), "1");
+  EXPECT_EQ(responses[1].status, 404u);
+  EXPECT_EQ(responses[1].version, 10u);
+  EXPECT_EQ(rest, "HTTP/1.1 2");
+  EXPECT_FALSE(parse_response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi"));
+  // A body delimited by the end of the connection.
+  EXPECT_FALSE(parse_response("HTTP/1.1 200 OK\r\n\r\nuntil eof"));
+  EXPECT_EQ(parse_response("HTTP/1.1 200 OK\r\n\r\nuntil eof", nullptr, true)->body, "until eof");
+  EXPECT_THROW(parse_response("garbage\r\n\r\n"), std::runtime_error);
+}
+
+TEST(RawConnection, ReportsARefusedConnectAndWhatTheServerSent) {
+  try {
+    RawConnection refused(free_port());
+    ADD_FAILURE() << "connected to a port nobody listens on";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNREFUSED);
+  }
+  RedisServer redis;
+  RawConnection connection(redis.port());
+  ASSERT_EQ(connection.send("PING\r\nQUIT\r\n"), 0);
+  const RawConnection::Read read = connection.read_until_close(5s);
+  EXPECT_EQ(read.bytes, "+PONG\r\n+OK\r\n");
+  EXPECT_TRUE(read.eof);
+  EXPECT_FALSE(read.timed_out);
 }
 
 TEST(RawExchange, ReturnsWhatArrivedWhenTheServerKeepsTheConnectionOpen) {

@@ -1,7 +1,12 @@
 #include "support/support.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -291,9 +296,23 @@ RedisServer::~RedisServer() {
 void RedisServer::stop() {
   if (!process_) return;
   process_->signal(SIGTERM);
+  process_->signal(SIGCONT);  // a stalled (SIGSTOPped) server must run to handle SIGTERM
   process_->wait();
   process_.reset();
 }
+
+void RedisServer::kill() {
+  if (!process_) return;
+  process_->signal(SIGKILL);
+  process_->wait();
+  process_.reset();
+}
+
+void RedisServer::signal(int signo) const {
+  if (process_) process_->signal(signo);
+}
+
+int RedisServer::pid() const noexcept { return process_ ? process_->pid() : -1; }
 
 void RedisServer::start() {
   stop();
@@ -386,6 +405,7 @@ struct HttpClient::Impl {
     const http::response<http::string_body>& message = parser.get();
     attempt.keep_alive = message.keep_alive();
     attempt.response.status = message.result_int();
+    attempt.response.version = message.version();
     for (const auto& field : message) {
       auto [entry, inserted] =
           attempt.response.headers.try_emplace(to_lower(field.name_string()), field.value());
@@ -466,6 +486,203 @@ std::string raw_exchange(std::uint16_t port, std::string_view bytes,
     throw std::runtime_error("read from 127.0.0.1:" + std::to_string(port) + ": " +
                              read.error.message());
   }
+}
+
+// --- Raw HTTP ----------------------------------------------------------------------------------
+
+std::optional<Response> parse_response(std::string_view bytes, std::size_t* consumed, bool at_eof) {
+  http::response_parser<http::string_body> parser;
+  parser.eager(true);
+  parser.body_limit(boost::none);
+  std::size_t used = 0;
+  // Without more bytes: a body that ends with the connection ends here; anything else is cut.
+  const auto at_end = [&] {
+    if (!at_eof || !parser.is_header_done()) return false;
+    beast::error_code error;
+    parser.put_eof(error);
+    return !error;
+  };
+  while (!parser.is_done()) {
+    if (used == bytes.size()) {
+      if (!at_end()) return std::nullopt;
+      break;
+    }
+    beast::error_code error;
+    const std::size_t n = parser.put(net::buffer(bytes.data() + used, bytes.size() - used), error);
+    used += n;
+    if (error == http::error::need_more) {
+      if (n > 0) continue;
+      if (!at_end()) return std::nullopt;  // the rest of a head that has not arrived
+      break;
+    }
+    if (error) {
+      throw std::runtime_error("not an HTTP response (" + error.message() + "): " +
+                               std::string(bytes.substr(0, 200)));
+    }
+    if (n == 0) return std::nullopt;  // no progress: wait for more
+  }
+  const http::response<http::string_body>& message = parser.get();
+  Response response;
+  response.status = message.result_int();
+  response.version = message.version();
+  for (const auto& field : message) {
+    auto [entry, inserted] = response.headers.try_emplace(to_lower(field.name_string()), field.value());
+    if (!inserted) entry->second.append(", ").append(field.value());
+  }
+  response.body = message.body();
+  if (consumed != nullptr) *consumed = used;
+  return response;
+}
+
+std::vector<Response> parse_responses(std::string_view bytes, std::string* rest) {
+  std::vector<Response> responses;
+  std::size_t consumed = 0;
+  while (!bytes.empty()) {
+    std::optional<Response> response = parse_response(bytes, &consumed);
+    if (!response) break;
+    responses.push_back(std::move(*response));
+    bytes.remove_prefix(consumed);
+  }
+  if (rest != nullptr) *rest = std::string(bytes);
+  return responses;
+}
+
+RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int error = 0;
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) < 0) {
+    error = errno;
+    if (error == EINPROGRESS) {
+      pollfd waiting{fd_, POLLOUT, 0};
+      const int ready = ::poll(&waiting, 1, static_cast<int>(timeout.count()));
+      socklen_t length = sizeof error;
+      if (ready <= 0) error = ready == 0 ? ETIMEDOUT : errno;
+      else ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
+    }
+  }
+  if (error != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw std::system_error(error, std::generic_category(),
+                            "connect to 127.0.0.1:" + std::to_string(port));
+  }
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+RawConnection::~RawConnection() { close(); }
+
+int RawConnection::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      pollfd waiting{fd_, POLLOUT, 0};
+      if (::poll(&waiting, 1, static_cast<int>(std::chrono::milliseconds(kHttpTimeout).count())) <= 0) {
+        return ETIMEDOUT;
+      }
+    } else if (errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+RawConnection::Read RawConnection::read_some(std::chrono::milliseconds timeout) {
+  Read read;
+  if (!pending_.empty()) {
+    read.bytes = std::exchange(pending_, {});
+    return read;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::array<char, 16384> chunk{};
+    const ssize_t n = ::recv(fd_, chunk.data(), chunk.size(), 0);
+    if (n > 0) {
+      read.bytes.assign(chunk.data(), static_cast<std::size_t>(n));
+      return read;
+    }
+    if (n == 0) {
+      read.eof = true;
+      return read;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      read.error = errno;
+      return read;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      read.timed_out = true;
+      return read;
+    }
+    pollfd waiting{fd_, POLLIN, 0};
+    ::poll(&waiting, 1, static_cast<int>(left.count()) + 1);
+  }
+}
+
+RawConnection::Read RawConnection::read_until_close(std::chrono::milliseconds timeout) {
+  Read total;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    Read read = read_some(std::max(left, std::chrono::milliseconds(0)));
+    total.bytes += read.bytes;
+    if (read.closed() || read.timed_out) {
+      total.eof = read.eof;
+      total.error = read.error;
+      total.timed_out = read.timed_out;
+      return total;
+    }
+  }
+}
+
+RawConnection::Read RawConnection::read_response(std::chrono::milliseconds timeout,
+                                                 std::optional<Response>& response) {
+  response.reset();
+  Read total;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    Read read = read_some(std::max(left, std::chrono::milliseconds(0)));
+    total.bytes += read.bytes;
+    total.eof = read.eof;
+    total.error = read.error;
+    total.timed_out = read.timed_out;
+    std::size_t consumed = 0;
+    response = parse_response(total.bytes, &consumed, read.closed());
+    if (response) {
+      pending_ = total.bytes.substr(consumed);
+      total.bytes.resize(consumed);
+      return total;
+    }
+    if (read.closed() || read.timed_out) return total;
+  }
+}
+
+void RawConnection::shutdown_write() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+void RawConnection::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void RawConnection::reset() {
+  if (fd_ < 0) return;
+  const linger abort_on_close{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+  close();
 }
 
 // --- Service -----------------------------------------------------------------------------------

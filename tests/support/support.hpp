@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,11 @@ class RedisServer {
   std::uint16_t port() const noexcept { return port_; }
   void stop();   // SIGTERM and wait; the port stays reserved for restart()
   void start();  // again on the same port; waits until it answers PING
+  void kill();   // SIGKILL and wait, as a crash: no shutdown save; start() brings it back
+  // Signals the running redis-server (SIGSTOP stalls it, SIGCONT resumes it); no-op when stopped.
+  void signal(int signo) const;
+  int pid() const noexcept;  // of the running redis-server, -1 when stopped
+  const std::filesystem::path& dir() const noexcept { return dir_; }  // its --dir
   // redis-cli against this server; returns its stdout without the trailing newline.
   std::string cli(std::vector<std::string> args) const;
 
@@ -70,6 +76,7 @@ struct Response {
   unsigned status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  unsigned version = 11;  // 10 for HTTP/1.0
   std::string header(const std::string& name) const;
 };
 
@@ -95,6 +102,50 @@ class HttpClient {
 // Raw bytes to 127.0.0.1:port; returns everything the server sent until it closed or `timeout`.
 std::string raw_exchange(std::uint16_t port, std::string_view bytes,
                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// The first complete HTTP response at the start of `bytes`, or nullopt while it is incomplete;
+// `consumed` gets its length. `at_eof`: the peer closed after `bytes` (ends a body sent without
+// Content-Length). Throws std::runtime_error when the bytes are not an HTTP response.
+std::optional<Response> parse_response(std::string_view bytes, std::size_t* consumed = nullptr,
+                                       bool at_eof = false);
+// Every complete response in `bytes`, in order; `rest` gets the bytes that follow them.
+std::vector<Response> parse_responses(std::string_view bytes, std::string* rest = nullptr);
+
+// A plain TCP connection to 127.0.0.1:port, for tests that must see exactly what happens on the
+// wire: a refused connect, a reset, a close before any answer byte, a request sent in pieces.
+class RawConnection {
+ public:
+  // Throws std::system_error with the connect errno (ECONNREFUSED when nothing listens).
+  explicit RawConnection(std::uint16_t port,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Sends every byte; returns 0, or the errno (EPIPE, ECONNRESET) when the peer is gone.
+  int send(std::string_view bytes);
+  struct Read {
+    std::string bytes;       // what arrived
+    bool eof = false;        // the peer closed cleanly (FIN)
+    int error = 0;           // errno of a failed read, ECONNRESET typically
+    bool timed_out = false;  // the deadline passed with the connection still open
+    bool closed() const { return eof || error != 0; }
+  };
+  // Waits up to `timeout` for some bytes (or the end of the connection), then returns them.
+  Read read_some(std::chrono::milliseconds timeout);
+  // Reads until the peer closes or fails, or `timeout` has passed in total.
+  Read read_until_close(std::chrono::milliseconds timeout);
+  // Reads until one complete response is in hand (bytes after it stay buffered for the next
+  // call), the connection ends, or `timeout` passes. `response` is set only when complete.
+  Read read_response(std::chrono::milliseconds timeout, std::optional<Response>& response);
+  void shutdown_write();  // half-close: the server sees the end of the request stream
+  void close();           // closes now (FIN)
+  void reset();           // closes with SO_LINGER 0: the server gets a RST
+
+ private:
+  int fd_ = -1;
+  std::string pending_;  // bytes read past a response
+};
 
 // The waitline binary under test with its own redis settings; waits until /livez answers.
 class Service {
