@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# Benchmark of waitline (issue 2, acceptance 12; mission R5). `make bench` runs it.
+#
+#   scripts/bench.sh <waitline-binary>
+#
+# Starts its own redis-server (no persistence) and one waitline process on free loopback ports,
+# measures the Redis ceiling with redis-benchmark (INCR, LPUSH, RPOP; non-pipelined), then drives
+# the service with wrk, one endpoint after the other: take (POST /get_ticket), list
+# (GET /list_tickets, default limit 100, on the queue take filled), call (POST /call_ticket,
+# draining it). Writes docs/benchmarks.md from the measurements and prints a summary.
+# Every process it starts is stopped on exit; all traffic stays on 127.0.0.1.
+#
+# Environment (for quick trials; the defaults are the documented benchmark):
+#   BENCH_DURATION       seconds of wrk per endpoint             (20)
+#   BENCH_CONNECTIONS    wrk connections and redis-benchmark -c  (64)
+#   BENCH_THREADS        wrk threads                             (2)
+#   BENCH_REDIS_SECONDS  target length of each redis-benchmark   (5)
+#   BENCH_OUTPUT         the document to write                   (docs/benchmarks.md)
+#   BENCH_KEEP=1         keep the work directory (logs, raw wrk output)
+# Exit status: 0 when every phase ran without errors, 1 when a phase saw non-2xx answers or
+# socket errors (the document is still written and says so), 2 on a usage or setup problem.
+set -euo pipefail
+
+usage() { echo "usage: $0 <waitline-binary>" >&2; exit 2; }
+[[ $# -eq 1 ]] || usage
+die() { echo "bench: $*" >&2; exit 2; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+[[ -x $binary ]] || die "$1 is not an executable"
+
+duration=${BENCH_DURATION:-20}
+connections=${BENCH_CONNECTIONS:-64}
+wrk_threads=${BENCH_THREADS:-2}
+redis_seconds=${BENCH_REDIS_SECONDS:-5}
+output=${BENCH_OUTPUT:-$root/docs/benchmarks.md}
+queue=bench
+for v in duration connections wrk_threads redis_seconds; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+done
+for tool in wrk redis-server redis-cli redis-benchmark curl awk; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+done
+
+# ---------------------------------------------------------------------------------------------
+# Processes and clean-up. Long-running children run in the background and are waited for, so
+# that a signal reaches the trap at once and the trap can stop them by pid.
+work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench.XXXXXX")
+redis_pid="" service_pid="" child_pid=""
+
+stop_pid() { # pid: TERM, wait up to 5 s, then KILL
+  local pid=$1 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop_pid "$child_pid"; stop_pid "$service_pid"; stop_pid "$redis_pid"
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run_bounded SECONDS CMD...: run in the background, wait, kill it when it overstays.
+run_bounded() {
+  local limit=$1; shift
+  timeout --kill-after=5 "$limit" "$@" &
+  child_pid=$!
+  local rc=0
+  wait "$child_pid" || rc=$?
+  child_pid=""
+  return "$rc"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { # a loopback port nobody listens on, away from the usual ones
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 30000))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  die "no free port found"
+}
+
+# CPU accounting, to tell how much of the machine the benchmark had: ticks (USER_HZ) used by the
+# whole machine (/proc/stat), by the service and Redis (/proc/<pid>/stat), and by the tools this
+# shell ran and reaped (wrk, redis-benchmark: bash's `times`, which must run in this shell).
+clk_tck=$(getconf CLK_TCK)
+declare -A cpu # <phase>.{total,busy,service,redis,tools}: ticks over the phase
+proc_ticks() { # pid -> utime + stime
+  [[ -n $1 && -r /proc/$1/stat ]] || { echo 0; return; }
+  awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+}
+cpu_sample() { # sets cpu_now to "total busy service redis tools"; `times` must not run in a subshell
+  local hz=$clk_tck total busy tools
+  read -r total busy < <(awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, t - $5 - $6}' /proc/stat)
+  times >"$work/times"
+  tools=$(awk -v hz="$hz" 'NR == 2 {n = 0; for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); n += (a[1] * 60 + a[2]) * hz}; printf "%.0f", n}' "$work/times")
+  cpu_now="$total $busy $(proc_ticks "$service_pid") $(proc_ticks "$redis_pid") $tools"
+}
+cpu_begin() { cpu_sample; cpu_start=$cpu_now; }
+cpu_end() { # phase
+  local -a a b
+  cpu_sample
+  read -r -a a <<<"$cpu_start"
+  read -r -a b <<<"$cpu_now"
+  cpu[$1.total]=$((b[0] - a[0])); cpu[$1.busy]=$((b[1] - a[1]))
+  cpu[$1.service]=$((b[2] - a[2])); cpu[$1.redis]=$((b[3] - a[3])); cpu[$1.tools]=$((b[4] - a[4]))
+}
+
+# ---------------------------------------------------------------------------------------------
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: work directory $work; load average before: $load_before"
+
+# Redis: no RDB snapshots, no AOF; retried on another port if the chosen one got taken.
+for _ in 1 2 3; do
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work" --logfile "$work/redis.log" --daemonize no &
+  redis_pid=$!
+  for ((i = 0; i < 50; i++)); do
+    redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break 2
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_pid "$redis_pid"; redis_pid=""
+done
+[[ -n $redis_pid ]] || die "redis-server did not start (see $work/redis.log)"
+redis_version=$(redis-cli -p "$redis_port" info server | awk -F: '/^redis_version:/{print $2}' | tr -d '\r')
+
+# An API key with every scope, in a key file in the work directory.
+"$binary" hash-key --name bench --scopes take,call,read >"$work/hash-key.out"
+api_key=$(grep -v '^#' "$work/hash-key.out" | sed -n 1p)
+grep -v '^#' "$work/hash-key.out" | sed -n 2p >"$work/api-keys"
+[[ -n $api_key && -s $work/api-keys ]] || die "cannot parse the output of '$binary hash-key'"
+
+# The service: default threads, access log ON, stdout and stderr to a file as a container
+# runtime would store them.
+for _ in 1 2 3; do
+  api_port=$(free_port); admin_port=$(free_port)
+  [[ $api_port != "$admin_port" ]] || continue
+  "$binary" --redis-host 127.0.0.1 --redis-port "$redis_port" --queue-name "$queue" \
+    --listen "127.0.0.1:$api_port" --admin-listen "127.0.0.1:$admin_port" \
+    --api-keys-file "$work/api-keys" --access-log=true >"$work/service.log" 2>&1 &
+  service_pid=$!
+  for ((i = 0; i < 100; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/readyz" 2>/dev/null) == 200 ]] && break 2
+    kill -0 "$service_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_pid "$service_pid"; service_pid=""
+done
+[[ -n $service_pid ]] || { tail -5 "$work/service.log" >&2; die "waitline did not become ready"; }
+build_info=$(curl -s "http://127.0.0.1:$admin_port/metrics" | grep '^waitline_build_info' || true)
+version=$(sed -n 's/.*version="\([^"]*\)".*/\1/p' <<<"$build_info")
+revision=$(sed -n 's/.*revision="\([^"]*\)".*/\1/p' <<<"$build_info")
+threads=$(sed -n 's/.*"msg":"waitline started".*"threads":\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
+echo "bench: redis $redis_version on :$redis_port, waitline ${version:-?} (${revision:-?}) on :$api_port, admin :$admin_port"
+
+# Sanity: the key works for each endpoint before anything is measured.
+for probe in "POST /get_ticket" "GET /list_tickets" "POST /call_ticket"; do
+  code=$(curl -s -o "$work/probe.out" -w '%{http_code}' -X "${probe% *}" \
+    -H "Authorization: Bearer $api_key" "http://127.0.0.1:$api_port${probe#* }")
+  [[ $code == 200 ]] || die "$probe answered $code: $(cat "$work/probe.out")"
+done
+
+# ---------------------------------------------------------------------------------------------
+# The ceiling: redis-benchmark on the same server, same connection count, no pipelining. Its
+# request count is sized from a short calibration so that each test lasts about
+# BENCH_REDIS_SECONDS. Its keys (counter:*, mylist) are not the service's.
+rb_rps() { # csv-file test -> field (2 rps, 5 p50 ms, 7 p99 ms)
+  awk -F'","' -v t="$2" -v f="$3" '{gsub(/^"|"$/, "")} $1 == t {print $f}' "$1"
+}
+run_bounded 60 redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 50000 -t incr --csv \
+  >"$work/redis-calibrate.csv"
+calib=$(rb_rps "$work/redis-calibrate.csv" INCR 2)
+[[ -n $calib ]] || die "cannot parse redis-benchmark output: $(cat "$work/redis-calibrate.csv")"
+redis_requests=$(awk -v r="$calib" -v s="$redis_seconds" 'BEGIN {n = int(r * s / 10000) * 10000; if (n < 50000) n = 50000; print n}')
+echo "bench: redis-benchmark -c $connections -n $redis_requests -t incr,lpush,rpop (calibrated at $calib INCR/s)"
+cpu_begin
+run_bounded $((redis_seconds * 12 + 60)) redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" \
+  -n "$redis_requests" -t incr,lpush,rpop --csv >"$work/redis-benchmark.csv"
+cpu_end ceiling
+declare -A ceil # INCR.rps, INCR.p50 (ms), INCR.p99 (ms), ...
+for t in INCR LPUSH RPOP; do
+  ceil[$t.rps]=$(rb_rps "$work/redis-benchmark.csv" "$t" 2)
+  [[ -n ${ceil[$t.rps]} ]] || die "redis-benchmark gave no $t figure: $(cat "$work/redis-benchmark.csv")"
+  ceil[$t.p50]=$(rb_rps "$work/redis-benchmark.csv" "$t" 5)
+  ceil[$t.p99]=$(rb_rps "$work/redis-benchmark.csv" "$t" 7)
+done
+redis-cli -p "$redis_port" del mylist >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# The service, one endpoint at a time.
+llen() { redis-cli -p "$redis_port" llen "queue_$queue" | tr -d '\r'; }
+declare -A res
+run_wrk() { # name method path
+  local name=$1 path=$3 line kv
+  local before after
+  before=$(llen)
+  echo "bench: wrk $name: $2 $path, ${duration}s, $connections connections, $wrk_threads threads"
+  cpu_begin
+  BENCH_API_KEY=$api_key run_bounded $((duration + 30)) wrk -t "$wrk_threads" -c "$connections" \
+    -d "${duration}s" --latency -s "$here/bench/$name.lua" "http://127.0.0.1:$api_port$path" \
+    >"$work/wrk-$name.out" 2>&1 || die "wrk $name failed: $(tail -5 "$work/wrk-$name.out")"
+  cpu_end "$name"
+  after=$(llen)
+  line=$(grep '^BENCH_RESULT ' "$work/wrk-$name.out") || die "no BENCH_RESULT from wrk $name"
+  for kv in ${line#BENCH_RESULT }; do res[$name.${kv%%=*}]=${kv#*=}; done
+  res[$name.queue_before]=$before
+  res[$name.queue_after]=$after
+  res[$name.socket_errors]=$((${res[$name.connect_errors]} + ${res[$name.read_errors]} + ${res[$name.write_errors]} + ${res[$name.timeouts]}))
+}
+run_wrk take POST /get_ticket
+run_wrk list GET /list_tickets
+run_wrk call POST /call_ticket
+
+# Peak resident memory of the service, then stop it before describing the machine.
+vmhwm_kb=$(awk '/^VmHWM:/{print $2}' "/proc/$service_pid/status")
+vmrss_kb=$(awk '/^VmRSS:/{print $2}' "/proc/$service_pid/status")
+stop_pid "$service_pid"; service_pid=""
+log_lines=$(grep -c '"request_id"' "$work/service.log" || true)
+log_bytes=$(stat -c %s "$work/service.log")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+cores=$(nproc)
+kernel=$(uname -sr)
+when=$(date -u '+%Y-%m-%d %H:%M UTC')
+wrk_version=$(wrk -v 2>&1 | awk 'NR==1{print $2}' || true)
+
+# ---------------------------------------------------------------------------------------------
+# Figures and goals. awk does the arithmetic.
+calc() { awk "BEGIN {$1}"; }
+ms() { calc "printf \"%.2f\", $1 / 1000"; }
+num() { # rounded, with thousands separators: 12,345
+  awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'
+}
+pct() { calc "printf \"%.0f %%\", 100 * $1 / $2"; }
+ratio() { calc "printf \"%.2f\", $1 / $2"; }
+ge() { calc "exit !($1 >= $2)"; }
+
+declare -A ceil_of=([take]=INCR [list]=INCR [call]=RPOP)
+any_errors=0
+for e in take list call; do
+  res[$e.ceiling]=${ceil_of[$e]}
+  res[$e.ratio]=$(ratio "${res[$e.rps]}" "${ceil[${ceil_of[$e]}.rps]}")
+  (( ${res[$e.non2xx]} + ${res[$e.socket_errors]} == 0 )) || any_errors=1
+done
+vmhwm_mib=$(calc "printf \"%.1f\", $vmhwm_kb / 1024")
+
+goals=() # "goal|measured|met"
+verdict() { if "$@"; then echo met; else echo "**missed**"; fi; }
+goals+=("take ≥ 0.35 × INCR ceiling|${res[take.ratio]} ×|$(verdict ge "${res[take.ratio]}" 0.35)")
+goals+=("list ≥ 0.40 × INCR ceiling|${res[list.ratio]} ×|$(verdict ge "${res[list.ratio]}" 0.40)")
+for e in take list call; do
+  goals+=("$e p99 ≤ 5 ms|$(ms "${res[$e.p99_us]}") ms|$(verdict ge 5000 "${res[$e.p99_us]}")")
+done
+goals+=("peak RSS ≤ 30 MiB|$vmhwm_mib MiB|$(verdict ge 30720 "$vmhwm_kb")")
+missed=0
+for g in "${goals[@]}"; do [[ $g == *missed* ]] && missed=$((missed + 1)); done
+
+# ---------------------------------------------------------------------------------------------
+# The document.
+calls_served=$((${res[call.queue_before]} - ${res[call.queue_after]}))
+{
+  echo "# Benchmarks"
+  echo
+  echo "<!-- Generated by scripts/bench.sh on $when; do not edit by hand: run \`make bench\`. -->"
+  echo
+  echo "What one waitline process serves on this machine against a real Redis, next to what Redis"
+  echo "itself serves to a non-pipelined client with as many connections (the *ceiling*: the service"
+  echo "cannot beat the database it waits on). Goals from issue 2, acceptance 12 (mission R5)."
+  echo
+  echo "Reproduce with \`make bench\` (it builds, then runs \`scripts/bench.sh build/src/waitline\`)."
+  echo "The script starts its own \`redis-server\` (no persistence: \`--save \"\"\`, no AOF) and one"
+  echo "service on free loopback ports, with an API key of scopes take, call and read, default worker"
+  echo "threads ($threads here) and the **access log on**, its stdout written to a file as a container"
+  echo "runtime would ($(num "$log_lines") JSON lines, $(calc "printf \"%.0f\", $log_bytes / 1048576") MiB in this run), so its cost is included."
+  echo "Then, on the same Redis server:"
+  echo
+  echo "1. \`redis-benchmark -c $connections -n $(num "$redis_requests") -t incr,lpush,rpop --csv\` (no pipelining; the"
+  echo "   request count is sized so that each test lasts about ${redis_seconds} s);"
+  echo "2. \`wrk -t $wrk_threads -c $connections -d ${duration}s --latency\` on each endpoint in turn, with the Lua"
+  echo "   scripts in \`scripts/bench/\` (method, \`Authorization: Bearer\` header, and a \`done()\` that"
+  echo "   prints the figures the script parses):"
+  echo "   - **take**: \`POST /get_ticket\` (one Lua script in Redis: INCR, LPUSH, LLEN);"
+  echo "   - **list**: \`GET /list_tickets\` with the default limit (100) on the queue that take filled"
+  echo "     ($(num "${res[list.queue_before]}") tickets waiting), so each answer carries 100 ticket numbers: the realistic"
+  echo "     case of a screen showing a long queue, not an empty list;"
+  echo "   - **call**: \`POST /call_ticket\`, draining the queue take filled."
+  echo
+  echo "wrk, redis-benchmark, Redis and the service share the machine's $cores cores, as the original app's"
+  echo "measurement did. Ratios compare requests per second to the ceiling named in each row."
+  echo
+  if ((any_errors)); then
+    echo "> **This run saw errors** (non-2xx answers or socket errors, below): its figures are not a"
+    echo "> valid measurement of the service's normal operation."
+    echo
+  fi
+  echo "## Results"
+  echo
+  echo "| endpoint | requests | req/s | p50 | p99 | ceiling used | ratio to ceiling | non-2xx | socket errors |"
+  echo "|---|---:|---:|---:|---:|---|---:|---:|---:|"
+  for e in take list call; do
+    echo "| $e | $(num "${res[$e.requests]}") | $(num "${res[$e.rps]}") | $(ms "${res[$e.p50_us]}") ms | $(ms "${res[$e.p99_us]}") ms | ${ceil_of[$e]} ($(num "${ceil[${ceil_of[$e]}.rps]}")/s) | ${res[$e.ratio]} × | ${res[$e.non2xx]} | ${res[$e.socket_errors]} |"
+  done
+  echo
+  echo "Non-2xx is wrk's count of answers with a status of 400 or more; socket errors add its connect,"
+  echo "read, write and timeout (over 2 s) errors."
+  if ((${res[call.queue_after]} == 0 && calls_served < ${res[call.requests]})); then
+    echo "The call phase emptied the queue: $(num "$calls_served") of its $(num "${res[call.requests]}") calls got a ticket; the others"
+    echo "answered \`Queue is empty\` (200, an RPOP that finds nothing)."
+  else
+    echo "Every call got a ticket ($(num "${res[call.queue_after]}") still waiting at the end)."
+  fi
+  echo
+  echo "### The ceiling: Redis alone"
+  echo
+  echo "| command | req/s | p50 | p99 |"
+  echo "|---|---:|---:|---:|"
+  for t in INCR LPUSH RPOP; do
+    echo "| $t | $(num "${ceil[$t.rps]}") | ${ceil[$t.p50]} ms | ${ceil[$t.p99]} ms |"
+  done
+  echo
+  echo "## Goals"
+  echo
+  echo "| goal | measured | |"
+  echo "|---|---:|---|"
+  for g in "${goals[@]}"; do echo "| ${g//|/ | } |"; done
+  echo
+  echo "wrk keeps its $connections connections busy (closed loop), so by Little's law the mean latency is"
+  echo "about $connections ÷ throughput: a p99 of 5 ms needs well over $(num "$(calc "print $connections / 0.005")") req/s. The ceiling's own"
+  echo "p99 (Redis alone, above, measured in the same run) shows what the machine allows."
+  echo
+  if ((missed)); then
+    echo "$missed goal(s) missed in this run."
+  else
+    echo "Every goal met in this run."
+  fi
+  echo
+  echo "## Against the original Python app"
+  echo
+  echo "The original (FastAPI, one uvicorn worker) as measured in the mission (2 cores, 50 connections)."
+  echo "Its \`/list_tickets\` returned a count only (one LLEN); waitline's returns up to 100 tickets."
+  echo
+  echo "| endpoint | original req/s | original p99 | waitline req/s | waitline p99 | throughput |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| take | ≈1,600 | ≈48 ms | $(num "${res[take.rps]}") | $(ms "${res[take.p99_us]}") ms | $(ratio "${res[take.rps]}" 1600) × |"
+  echo "| list | ≈2,500 | ≈35 ms | $(num "${res[list.rps]}") | $(ms "${res[list.p99_us]}") ms | $(ratio "${res[list.rps]}" 2500) × |"
+  echo
+  echo "## Memory"
+  echo
+  echo "Peak resident set of the service (VmHWM in \`/proc/<pid>/status\`, read after the last phase):"
+  echo "**$vmhwm_mib MiB** ($(num "$vmhwm_kb") kB; $(calc "printf \"%.1f\", $vmrss_kb / 1024") MiB resident at that moment)."
+  echo
+  echo "## How much of the machine the benchmark had"
+  echo
+  echo "Share of the machine's CPU time ($cores cores = 100 %) during each phase, from \`/proc/stat\` and"
+  echo "\`/proc/<pid>/stat\`. *Other processes* is what the machine spent on anything but this benchmark:"
+  echo "when it is large, the figures above understate what the service can do. *Service CPU per request*"
+  echo "(user + system time of the service over the requests it answered; ${clk_tck} Hz ticks, so approximate)"
+  echo "depends much less on the machine's other load than req/s does."
+  echo
+  echo "| phase | machine busy | service | Redis | wrk / redis-benchmark | other processes | service CPU per request |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for ph in ceiling take list call; do
+    t=${cpu[$ph.total]}
+    ((t > 0)) || continue
+    other=$(( ${cpu[$ph.busy]} - ${cpu[$ph.service]} - ${cpu[$ph.redis]} - ${cpu[$ph.tools]} ))
+    ((other > 0)) || other=0
+    per_request="–"
+    [[ $ph == ceiling ]] || per_request="$(calc "printf \"%.0f\", ${cpu[$ph.service]} * 1e6 / $clk_tck / ${res[$ph.requests]}") µs"
+    echo "| $ph | $(pct "${cpu[$ph.busy]}" "$t") | $(pct "${cpu[$ph.service]}" "$t") | $(pct "${cpu[$ph.redis]}" "$t") | $(pct "${cpu[$ph.tools]}" "$t") | $(pct "$other" "$t") | $per_request |"
+  done
+  echo
+  echo "## Machine"
+  echo
+  echo "| | |"
+  echo "|---|---|"
+  echo "| date | $when |"
+  echo "| CPU | $cpu_model, $cores cores (\`nproc\`) |"
+  echo "| kernel | $kernel |"
+  echo "| load average (1, 5, 15 min) | before $load_before; after $load_after |"
+  echo "| waitline | ${version:-unknown}, revision ${revision:-unknown} (\`waitline_build_info\`), $threads worker threads |"
+  echo "| Redis | $redis_version |"
+  echo "| wrk | ${wrk_version:-unknown} |"
+  echo
+  echo "The load average shows whether other work shared the machine during the run; figures taken"
+  echo "on a busy machine are lower than the service's capacity."
+} >"$work/benchmarks.md"
+mkdir -p "$(dirname "$output")"
+mv "$work/benchmarks.md" "$output"
+
+# ---------------------------------------------------------------------------------------------
+echo
+echo "waitline ${version:-?} (${revision:-?}), $cores cores, load $load_before -> $load_after"
+printf '%-6s %10s %9s %9s %14s %8s %7s\n' endpoint req/s p50_ms p99_ms ratio non2xx sockerr
+for e in take list call; do
+  printf '%-6s %10.0f %9s %9s %8s×%-5s %8s %7s\n' "$e" "${res[$e.rps]}" "$(ms "${res[$e.p50_us]}")" \
+    "$(ms "${res[$e.p99_us]}")" "${res[$e.ratio]}" "${ceil_of[$e]}" "${res[$e.non2xx]}" "${res[$e.socket_errors]}"
+done
+printf 'ceiling: INCR %.0f/s, LPUSH %.0f/s, RPOP %.0f/s; peak RSS %s MiB\n' \
+  "${ceil[INCR.rps]}" "${ceil[LPUSH.rps]}" "${ceil[RPOP.rps]}" "$vmhwm_mib"
+printf 'CPU share of the machine (busy / service / redis / tools / other):'
+for ph in ceiling take list call; do
+  t=${cpu[$ph.total]}; ((t > 0)) || continue
+  other=$(( ${cpu[$ph.busy]} - ${cpu[$ph.service]} - ${cpu[$ph.redis]} - ${cpu[$ph.tools]} )); ((other > 0)) || other=0
+  printf ' %s %s/%s/%s/%s/%s;' "$ph" "$(pct "${cpu[$ph.busy]}" "$t")" "$(pct "${cpu[$ph.service]}" "$t")" \
+    "$(pct "${cpu[$ph.redis]}" "$t")" "$(pct "${cpu[$ph.tools]}" "$t")" "$(pct "$other" "$t")"
+done
+echo
+for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-28s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
+echo "wrote $output"
+((any_errors == 0)) || { echo "bench: errors during the run (see the document)" >&2; exit 1; }
