@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 .PHONY: help deps assets build build-asan unit test test-native bench clean
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 deps: ## install the Debian packages needed to build and test (needs root)
 	scripts/install-deps.sh
@@ -33,10 +33,43 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-native ## every test: what CI runs
+test: test-native test-e2e ## every test: what CI runs
 
 bench: build ## measure throughput and latency with wrk against a real Redis; writes docs/benchmarks.md
 	scripts/bench.sh $(BUILD)/src/waitline
 
 clean: ## remove build directories
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# --- Docker Swarm: the three platforms behind the proxy (docs/deploy-swarm.md) ---------------------
+# Settings come from the environment: WAITLINE_PROJECT (stack prefix, default waitline),
+# WAITLINE_HTTP_PORT / WAITLINE_HTTPS_PORT (8080 / 8443), WAITLINE_DOMAIN (localhost).
+PYTHON   ?= /usr/bin/python3
+PLATFORM ?=
+QUEUE    ?=
+REPLICAS ?=
+
+.PHONY: engine images up down status scale test-e2e
+
+engine: ## install and start the Docker engine and a one-node swarm when missing (needs root)
+	scripts/docker-engine.sh
+
+images: assets engine ## build the service, Redis and proxy images (makes debian:bookworm-slim when missing)
+	scripts/base-image.sh
+	scripts/images.sh
+
+up: images ## deploy dev, qualif and prod behind the proxy on Docker Swarm; prints the URLs and where the keys are
+	scripts/secrets.sh
+	scripts/swarm.sh up
+
+down: ## remove the stacks; the data (Redis volumes) stays
+	scripts/swarm.sh down
+
+status: ## every service and its replicas, the resource budget, the URLs
+	scripts/swarm.sh status
+
+scale: ## run REPLICAS replicas of a queue: make scale PLATFORM=prod QUEUE=rubis REPLICAS=3
+	scripts/swarm.sh scale "$(PLATFORM)" "$(QUEUE)" "$(REPLICAS)"
+
+test-e2e: images ## end-to-end tests on the real stack (own project wle2e, ports 18080/18443, own data)
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e

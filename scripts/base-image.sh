@@ -26,7 +26,7 @@ command -v debootstrap >/dev/null || {
 
 root=$(mktemp -d /tmp/waitline-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-echo "base: bootstrapping $image from $mirror (about 30 s)"
+echo "base: bootstrapping $image from $mirror (a minute or two)"
 debootstrap --variant=minbase --merged-usr bookworm "$root" "$mirror" >"$root.log" 2>&1 \
   || { tail -20 "$root.log" >&2; rm -f "$root.log"; exit 1; }
 rm -f "$root.log"

@@ -4,9 +4,11 @@
 #   1. installs Debian's docker.io when there is no dockerd (the client alone is not enough);
 #   2. starts dockerd in the background when none answers (machines without systemd, such as CI),
 #      logging to $WAITLINE_DOCKERD_LOG;
-#   3. initialises a single-node swarm when the engine is in none;
-#   4. labels this node `waitline.production=true` when it is the only manager and carries no
-#      such label yet, so production's placement constraint can be met on one machine.
+#   3. initialises a single-node swarm when the engine is in none, advertised on
+#      $WAITLINE_ADVERTISE_ADDR (default 127.0.0.1: this machine only); WAITLINE_SWARM_INIT=0
+#      skips this (a node that will join an existing swarm);
+#   4. on a one-node swarm, labels the node for what the stacks place by label (production, the
+#      proxy, each platform's Redis) so every constraint can be met on one machine.
 set -euo pipefail
 
 log_file=${WAITLINE_DOCKERD_LOG:-/var/log/waitline-dockerd.log}
@@ -36,22 +38,28 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')
-if [[ $state == inactive ]]; then
+if [[ $state == inactive && ${WAITLINE_SWARM_INIT:-1} == 0 ]]; then
+  say "ready: docker $(docker version --format '{{.Server.Version}}'), no swarm (join one: docker swarm join)"
+  exit 0
+elif [[ $state == inactive ]]; then
   say "initialising a single-node swarm"
-  # 127.0.0.1 is enough for one machine; docs/deploy-swarm.md shows --advertise-addr for several.
-  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  # 127.0.0.1 is enough for one machine; for several, the address the other nodes reach this one
+  # at (docs/deploy-swarm.md).
+  docker swarm init --advertise-addr "${WAITLINE_ADVERTISE_ADDR:-127.0.0.1}" >/dev/null
 elif [[ $state != active ]]; then
   echo "engine: this node's swarm state is '$state'; fix it (docker swarm leave --force?) and retry" >&2
   exit 1
 fi
 
-if [[ $(docker info --format '{{.Swarm.ControlAvailable}}') == true ]]; then
-  nodes=$(docker node ls -q | wc -l)
+# On a one-node swarm this node is where everything runs: production, the proxy, and the three
+# platforms' Redis volumes. On several nodes the operator sets these labels (docs/deploy-swarm.md).
+if [[ $(docker info --format '{{.Swarm.ControlAvailable}}') == true && $(docker node ls -q | wc -l) == 1 ]]; then
   self=$(docker info --format '{{.Swarm.NodeID}}')
-  label=$(docker node inspect "$self" --format '{{index .Spec.Labels "waitline.production"}}')
-  if [[ $nodes == 1 && -z $label ]]; then
-    say "labelling this node for production (waitline.production=true)"
-    docker node update --label-add waitline.production=true "$self" >/dev/null
-  fi
+  for label in waitline.production waitline.edge waitline.redis.dev waitline.redis.qualif waitline.redis.prod; do
+    if [[ -z $(docker node inspect "$self" --format "{{index .Spec.Labels \"$label\"}}") ]]; then
+      say "labelling this node $label=true"
+      docker node update --label-add "$label=true" "$self" >/dev/null
+    fi
+  done
 fi
 say "ready: docker $(docker version --format '{{.Server.Version}}'), swarm active"

@@ -10,6 +10,7 @@ packages=(
   wrk                                                 # make bench
   nodejs npm                                          # Swagger UI assets and the OpenAPI validator
   python3 python3-pytest python3-requests             # end-to-end tests
+  docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   curl ca-certificates
 )
 

@@ -1,0 +1,26 @@
+# waitline's reverse proxy: Debian's nginx with our nginx.conf (docs/adr/0001-reverse-proxy.md).
+# Build context: deploy/docker (make images). The TLS certificate and key come from Docker secrets
+# tls_cert and tls_key (make up generates a self-signed pair).
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nginx \
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled /etc/nginx/conf.d /var/www/html \
+ && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log
+COPY proxy/nginx.conf /etc/nginx/nginx.conf
+COPY proxy/healthcheck /usr/local/bin/proxy-healthcheck
+# www-data (uid 33): ports above 1024, pid and temporary files in /tmp.
+USER 33:33
+EXPOSE 8080 8443
+STOPSIGNAL SIGQUIT
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/proxy-healthcheck"]
+ENTRYPOINT ["nginx", "-g", "daemon off;"]
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+ARG SOURCE=https://example.invalid/waitline
+LABEL org.opencontainers.image.title="waitline-proxy" \
+      org.opencontainers.image.description="reverse proxy in front of the waitline platforms (Debian's nginx)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="debian:bookworm-slim"

@@ -1,0 +1,29 @@
+# Redis for one waitline platform: Debian's redis-server with our redis.conf, AOF on /data.
+# Build context: deploy/docker (make images). The Redis password comes from a Docker secret.
+FROM debian:bookworm-slim
+# A fixed uid/gid (999) before the package would pick one, so volume ownership is the same on
+# every node and every rebuild.
+RUN groupadd --system --gid 999 redis \
+ && useradd --system --uid 999 --gid redis --home-dir /var/lib/redis --shell /usr/sbin/nologin redis \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends redis-server \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /data && chown redis:redis /data
+COPY redis/redis.conf /etc/redis/waitline.conf
+COPY redis/waitline-redis /usr/local/bin/waitline-redis
+USER 999:999
+VOLUME /data
+WORKDIR /data
+EXPOSE 6379
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/waitline-redis", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/waitline-redis"]
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+ARG SOURCE=https://example.invalid/waitline
+LABEL org.opencontainers.image.title="waitline-redis" \
+      org.opencontainers.image.description="Redis for a waitline platform (Debian's redis-server, AOF)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="debian:bookworm-slim"

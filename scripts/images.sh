@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds waitline's three images from deploy/docker/ and records their tags in .cache/images.env,
+# which scripts/swarm.sh deploys:
+#   ${WAITLINE_REGISTRY}waitline         the service          (context: the repository root)
+#   ${WAITLINE_REGISTRY}waitline-redis   Redis with our conf  (context: deploy/docker)
+#   ${WAITLINE_REGISTRY}waitline-proxy   nginx with our conf  (context: deploy/docker)
+# Each is tagged <version>-<12 digits of its image id> (and latest): the same sources give the same
+# tag, so deploying again changes nothing, and any change gives a new tag, so Swarm rolls it out.
+# Needs the engine, debian:bookworm-slim (scripts/base-image.sh) and node_modules (make assets).
+#   WAITLINE_REGISTRY   e.g. registry.example:5000/ (with the slash); set it on several nodes
+#   WAITLINE_PUSH=1     push the tags there after building
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+registry=${WAITLINE_REGISTRY:-}
+version=$(sed -n 's/^project(waitline VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+# An image's revision is the last commit that changed its own inputs (plus -dirty when they have
+# uncommitted changes): a commit elsewhere leaves the image, its id and its tag as they were, so
+# `make up` does not restart Redis or the proxy for a change to the service, or anything for docs.
+revision_of() {
+  local rev
+  rev=$(git log -1 --format=%h --abbrev=12 -- "$@" 2>/dev/null) || rev=""
+  if [[ -z $rev ]]; then
+    git rev-parse --git-dir >/dev/null 2>&1 && echo uncommitted || echo unknown
+    return
+  fi
+  git diff --quiet HEAD -- "$@" 2>/dev/null || rev+=-dirty
+  echo "$rev"
+}
+source_url=${WAITLINE_SOURCE_URL:-$(git config --get remote.origin.url 2>/dev/null || echo "https://example.invalid/waitline")}
+
+[[ -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]] || { echo "images: node_modules is missing: run make assets" >&2; exit 1; }
+
+build() {  # name dockerfile context input-paths...
+  local name=$1 dockerfile=$2 context=$3 started=$SECONDS log revision
+  shift 3
+  revision=$(revision_of "$@")
+  log=$(mktemp)
+  echo "images: building $registry$name"
+  if ! docker build -f "$dockerfile" -t "$registry$name:latest" \
+      --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
+      "$context" >"$log" 2>&1; then
+    tail -40 "$log" >&2; rm -f "$log"; echo "images: building $name failed" >&2; return 1
+  fi
+  rm -f "$log"
+  local id tag
+  id=$(docker image inspect "$registry$name:latest" --format '{{.Id}}')
+  id=${id#sha256:}
+  tag=$registry$name:$version-${id:0:12}
+  docker tag "$registry$name:latest" "$tag"
+  if [[ ${WAITLINE_PUSH:-0} == 1 ]]; then docker push -q "$tag" >/dev/null; fi
+  printf 'images: %-40s %5d MB  (%d s)\n' "$tag" \
+    "$(docker image inspect "$tag" --format '{{.Size}}' | awk '{printf "%d", $1/1e6}')" $((SECONDS - started))
+  built+=("$tag")
+}
+
+built=()
+build waitline deploy/docker/waitline.Dockerfile . \
+  deploy/docker/waitline.Dockerfile .dockerignore CMakeLists.txt cmake src package-lock.json
+build waitline-redis deploy/docker/redis.Dockerfile deploy/docker deploy/docker/redis.Dockerfile deploy/docker/redis
+build waitline-proxy deploy/docker/proxy.Dockerfile deploy/docker deploy/docker/proxy.Dockerfile deploy/docker/proxy
+
+mkdir -p .cache
+cat >.cache/images.env <<EOF
+# written by scripts/images.sh; read by scripts/swarm.sh
+WAITLINE_IMAGE=${built[0]}
+WAITLINE_REDIS_IMAGE=${built[1]}
+WAITLINE_PROXY_IMAGE=${built[2]}
+EOF

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# waitline on Docker Swarm: deploy, inspect, scale and remove the platforms and the proxy.
+#
+#   scripts/swarm.sh up                          deploy (or update) every stack and wait until
+#                                                every service runs; print the URLs
+#   scripts/swarm.sh down                        remove the stacks; keep the Redis volumes (data)
+#   scripts/swarm.sh destroy                     down, then remove the Redis volumes too (tests)
+#   scripts/swarm.sh status                      services, replicas, budget, URLs
+#   scripts/swarm.sh scale PLATFORM QUEUE N      run N replicas of one queue service
+#   scripts/swarm.sh budget                      check the resource budget on the running services
+#   scripts/swarm.sh wait                        wait until every service runs all its replicas
+#   scripts/swarm.sh backup PLATFORM FILE        write a consistent snapshot of the platform's Redis
+#                                                (RDB) to FILE, while it runs
+#   scripts/swarm.sh restore PLATFORM FILE       stop the platform's Redis, replace its data with
+#                                                the snapshot FILE, start it again
+#
+# Stacks: <project>-dev, <project>-qualif, <project>-prod from deploy/swarm/platform.yml (one
+# definition rendered per platform with the values of deploy/swarm/platforms.env), and
+# <project>-edge (the proxy) from deploy/swarm/edge.yml. Needs the engine in swarm mode
+# (scripts/docker-engine.sh), the images (scripts/images.sh) and the secrets (scripts/secrets.sh).
+#
+# Environment (defaults in brackets):
+#   WAITLINE_PROJECT [waitline]   prefix of every stack, network, volume and secret: a second
+#                                 project (the end-to-end tests use another) never touches these
+#   WAITLINE_SECRETS_DIR [.secrets/<project>]
+#   WAITLINE_HTTP_PORT [8080]  WAITLINE_HTTPS_PORT [8443]   the proxy's published ports
+#   WAITLINE_DOMAIN [localhost]   production answers at <domain> and prod.<domain>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+project=${WAITLINE_PROJECT:-waitline}
+secrets_dir=$(realpath -m "${WAITLINE_SECRETS_DIR:-.secrets/$project}")
+http_port=${WAITLINE_HTTP_PORT:-8080}
+https_port=${WAITLINE_HTTPS_PORT:-8443}
+domain=${WAITLINE_DOMAIN:-localhost}
+platforms=(dev qualif prod)
+queues=(rubis saphir emeraude diamant)
+wait_timeout=${WAITLINE_WAIT_TIMEOUT:-300}
+
+# shellcheck source=../deploy/swarm/platforms.env
+. deploy/swarm/platforms.env
+
+say() { echo "swarm: $*"; }
+die() { echo "swarm: $*" >&2; exit 1; }
+[[ $project =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "WAITLINE_PROJECT must be lowercase letters, digits and dashes"
+
+stacks() { for p in "${platforms[@]}"; do echo "$project-$p"; done; echo "$project-edge"; }
+digest() { sha256sum "$1" | cut -c1-12; }
+setting() { local name="$1_$2"; echo "${!name}"; }   # setting PLATFORM KEY
+# Current replicas of a service, or the default when it does not exist yet (a scale survives up).
+replicas() {
+  local n
+  n=$(docker service inspect "$1" --format '{{.Spec.Mode.Replicated.Replicas}}' 2>/dev/null) || n=""
+  [[ $n =~ ^[0-9]+$ ]] && echo "$n" || echo "${2:-1}"
+}
+
+# --- resources -----------------------------------------------------------------------------------
+# Sums from platforms.env and the replica counts; `override` is "SERVICE=N" for a planned scale.
+planned_sums() {  # prints: nonprod_cpus nonprod_mem_mb prod_res_cpus prod_res_mem_mb
+  local override=${1:-} p q n svc
+  local nc=0 nm=0 rc=0 rm=0
+  for p in "${platforms[@]}"; do
+    for q in "${queues[@]}" redis; do
+      svc=$project-${p}_$q
+      if [[ $q == redis ]]; then n=1; local kind=REDIS; else n=$(replicas "$svc"); kind=QUEUE; fi
+      [[ -n $override && ${override%=*} == "$svc" ]] && n=${override#*=}
+      if [[ $p == prod ]]; then
+        rc=$(awk -v a="$rc" -v b="$(setting "$p" ${kind}_RES_CPUS)" -v n="$n" 'BEGIN{print a+b*n}')
+        rm=$((rm + $(setting "$p" ${kind}_RES_MEMORY_MB) * n))
+      else
+        nc=$(awk -v a="$nc" -v b="$(setting "$p" ${kind}_CPUS)" -v n="$n" 'BEGIN{print a+b*n}')
+        nm=$((nm + $(setting "$p" ${kind}_MEMORY_MB) * n))
+      fi
+    done
+  done
+  rc=$(awk -v a="$rc" -v b="$EDGE_RES_CPUS" 'BEGIN{print a+b}')
+  rm=$((rm + EDGE_RES_MEMORY_MB))
+  echo "$nc $nm $rc $rm"
+}
+
+check_budget() {  # [override]; fails when development and qualification would exceed the budget
+  local nc nm rc rm
+  read -r nc nm rc rm < <(planned_sums "${1:-}")
+  say "budget: dev+qualif limits ${nc} CPUs ${nm} MiB of ${NONPROD_BUDGET_CPUS} CPUs ${NONPROD_BUDGET_MEMORY_MB} MiB; production reserves ${rc} CPUs ${rm} MiB"
+  awk -v a="$nc" -v b="$NONPROD_BUDGET_CPUS" 'BEGIN{exit !(a <= b + 1e-9)}' \
+    || die "development and qualification would need ${nc} CPUs, over the budget of ${NONPROD_BUDGET_CPUS} (deploy/swarm/platforms.env)"
+  ((nm <= NONPROD_BUDGET_MEMORY_MB)) \
+    || die "development and qualification would need ${nm} MiB, over the budget of ${NONPROD_BUDGET_MEMORY_MB} MiB (deploy/swarm/platforms.env)"
+  # On any node that may run production: the budget plus production's reservations must fit.
+  local node cpus mem
+  for node in $(docker node ls -q --filter role=manager; docker node ls -q --filter role=worker); do
+    [[ $(docker node inspect "$node" --format '{{index .Spec.Labels "waitline.production"}}') == true ]] || continue
+    read -r cpus mem < <(docker node inspect "$node" --format '{{.Description.Resources.NanoCPUs}} {{.Description.Resources.MemoryBytes}}')
+    awk -v b="$NONPROD_BUDGET_CPUS" -v r="$rc" -v c="$cpus" -v bm="$NONPROD_BUDGET_MEMORY_MB" -v rm="$rm" -v m="$mem" \
+      'BEGIN{exit !(b + r <= c/1e9 + 1e-9 && (bm + rm) * 1048576 <= m)}' \
+      || say "WARNING: on node $node the non-production budget plus production's reservations exceed its $(awk -v c="$cpus" 'BEGIN{print c/1e9}') CPUs / $((mem / 1048576)) MiB: lower NONPROD_BUDGET_* for this machine"
+  done
+}
+
+# The budget as the running services have it (docker service inspect): what the tests check.
+live_budget() {
+  local stack fmt nc=0 nm=0 rc=0 rm=0 missing=()
+  fmt='{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.Resources.Reservations.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Reservations.MemoryBytes}}'
+  while read -r stack; do
+    local ids; ids=$(docker service ls -q --filter "label=com.docker.stack.namespace=$stack")
+    [[ -n $ids ]] || continue
+    while read -r name n lc lm rsc rsm; do
+      [[ $lc == 0 || $lm == 0 ]] && missing+=("$name has no CPU or memory limit")
+      case $stack in
+        *-dev | *-qualif) nc=$((nc + lc * n)); nm=$((nm + lm * n)) ;;
+        *-prod | *-edge)
+          [[ $rsc == 0 || $rsm == 0 ]] && missing+=("$name has no reservation")
+          rc=$((rc + rsc * n)); rm=$((rm + rsm * n)) ;;
+      esac
+    done < <(docker service inspect $ids --format "$fmt" | sed 's/<no value>/0/g')
+  done < <(stacks)
+  printf 'dev+qualif limits: %s CPUs %s MiB (budget %s CPUs %s MiB); production+proxy reservations: %s CPUs %s MiB\n' \
+    "$(awk -v a=$nc 'BEGIN{print a/1e9}')" $((nm / 1048576)) "$NONPROD_BUDGET_CPUS" "$NONPROD_BUDGET_MEMORY_MB" \
+    "$(awk -v a=$rc 'BEGIN{print a/1e9}')" $((rm / 1048576))
+  local ok=1
+  ((${#missing[@]})) && { printf '  %s\n' "${missing[@]}"; ok=0; }
+  awk -v a=$nc -v b="$NONPROD_BUDGET_CPUS" 'BEGIN{exit !(a/1e9 <= b + 1e-9)}' || { echo "  over the CPU budget"; ok=0; }
+  ((nm / 1048576 <= NONPROD_BUDGET_MEMORY_MB)) || { echo "  over the memory budget"; ok=0; }
+  ((ok)) && echo "budget: ok" || { echo "budget: FAILED"; return 1; }
+}
+
+# --- deployment ----------------------------------------------------------------------------------
+load_images() {
+  [[ -f .cache/images.env ]] || die "no .cache/images.env: build the images first (make images)"
+  # shellcheck source=/dev/null
+  . .cache/images.env
+  export WAITLINE_IMAGE WAITLINE_REDIS_IMAGE WAITLINE_PROXY_IMAGE
+}
+
+# docker stack deploy, without the newer clients' notice about --detach (older ones lack the flag).
+stack_deploy() {  # compose-file stack
+  docker stack deploy --resolve-image never --prune -c "$1" "$2" 2>&1 >/dev/null |
+    { grep -v -e 'detach' -e 'future release' -e 'tasks will be created in the background' >&2 || true; }
+}
+
+ensure_network() {
+  docker network inspect "$1" >/dev/null 2>&1 && return
+  say "creating network $1"
+  # Internal: no route out of the host from the queues; only the proxy, also on its own outside
+  # network, is reachable from clients.
+  docker network create --driver overlay --internal --attachable --label "waitline.project=$project" "$1" >/dev/null
+}
+
+deploy_platform() {
+  local p=$1 q key
+  local stack=$project-$p
+  [[ -s $secrets_dir/$p/redis_password ]] || die "no secrets in $secrets_dir: run scripts/secrets.sh"
+  ensure_network "$project-$p-front"
+  (
+    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir
+    for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS \
+               REDIS_CPUS REDIS_MEMORY_MB REDIS_RES_CPUS REDIS_RES_MEMORY_MB REDIS_MAXMEMORY_MB \
+               REDIS_APPENDFSYNC PLACEMENT; do
+      export "$key=$(setting "$p" "$key")"
+    done
+    export REDIS_PASSWORD_DIGEST; REDIS_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis_password")
+    for q in "${queues[@]}"; do
+      export "${q^^}_KEYS_DIGEST=$(digest "$secrets_dir/$p/$q.keys")"
+      export "REPLICAS_${q^^}=$(replicas "${stack}_$q")"
+    done
+    stack_deploy deploy/swarm/platform.yml "$stack"
+  )
+  say "deployed $stack"
+}
+
+deploy_edge() {
+  local stack=$project-edge
+  (
+    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack SECRETS_DIR=$secrets_dir
+    export WAITLINE_HTTP_PORT=$http_port WAITLINE_HTTPS_PORT=$https_port
+    export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB
+    export TLS_CERT_DIGEST TLS_KEY_DIGEST
+    TLS_CERT_DIGEST=$(digest "$secrets_dir/tls.crt"); TLS_KEY_DIGEST=$(digest "$secrets_dir/tls.key")
+    stack_deploy deploy/swarm/edge.yml "$stack"
+  )
+  say "deployed $stack (HTTP $http_port, HTTPS $https_port)"
+}
+
+# Every service of our stacks runs as many tasks as it wants, each of them running (healthy: a
+# task with a health check is "running" only once healthy), and no update is still rolling.
+wait_converged() {
+  local deadline=$((SECONDS + wait_timeout)) pending stack name reps state
+  while :; do
+    pending=()
+    for stack in $(stacks); do
+      while read -r name reps; do
+        [[ -z $name ]] && continue
+        state=$(docker service inspect "$name" --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
+        [[ ${reps%%/*} == "${reps#*/}" && $state != updating && $state != rollback_started ]] ||
+          pending+=("$name $reps ${state:-}")
+      done < <(docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}} {{.Replicas}}')
+      while read -r name state; do
+        [[ -n $name && $state != Running* ]] && pending+=("$name $state")
+      done < <(docker stack ps "$stack" --filter desired-state=running --format '{{.Name}} {{.CurrentState}}' 2>/dev/null)
+    done
+    ((${#pending[@]} == 0)) && return 0
+    if ((SECONDS > deadline)); then
+      printf 'swarm: not converged after %d s:\n' "$wait_timeout" >&2
+      printf '  %s\n' "${pending[@]}" >&2
+      return 1
+    fi
+    sleep 2
+  done
+}
+
+print_urls() {
+  local s="" h=""
+  [[ $https_port != 443 ]] && s=":$https_port"
+  [[ $http_port != 80 ]] && h=":$http_port"
+  cat <<EOF
+
+waitline ($project) is up: three platforms, four queues each (rubis saphir emeraude diamant).
+  production     https://prod.$domain$s/<queue>/...   (also https://$domain$s/, http://prod.$domain$h/)
+  qualification  https://qualif.$domain$s/<queue>/...
+  development    https://dev.$domain$s/<queue>/...
+  API documentation:  https://prod.$domain$s/rubis/docs
+  API keys:           $secrets_dir/api-keys.txt   (platform queue name key)
+  TLS certificate:    $secrets_dir/tls.crt        (self-signed; curl --cacert it, or -k)
+  try:  curl --cacert $secrets_dir/tls.crt -X POST -H "Authorization: Bearer <key>" https://prod.$domain$s/rubis/get_ticket
+EOF
+}
+
+cmd_up() {
+  load_images
+  check_budget
+  for p in "${platforms[@]}"; do deploy_platform "$p"; done
+  deploy_edge
+  say "waiting for every service (up to $wait_timeout s)"
+  wait_converged
+  print_urls
+}
+
+remove_stacks() {
+  local stack present
+  for stack in $project-edge "${platforms[@]/#/$project-}"; do
+    if [[ -n $(docker service ls -q --filter "label=com.docker.stack.namespace=$stack") ]] ||
+       [[ -n $(docker network ls -q --filter "label=com.docker.stack.namespace=$stack") ]]; then
+      docker stack rm "$stack" >/dev/null
+      say "removing $stack"
+    fi
+  done
+  # Stack removal is asynchronous: wait for the containers, then the networks, to be gone.
+  local deadline=$((SECONDS + 120))
+  while :; do
+    present=""
+    for stack in $(stacks); do
+      present+=$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")
+      present+=$(docker network ls -q --filter "label=com.docker.stack.namespace=$stack")
+    done
+    [[ -z $present ]] && break
+    ((SECONDS > deadline)) && die "stacks still being removed after 120 s"
+    sleep 1
+  done
+  for p in "${platforms[@]}"; do
+    local net=$project-$p-front
+    docker network inspect "$net" >/dev/null 2>&1 || continue
+    for _ in $(seq 1 30); do docker network rm "$net" >/dev/null 2>&1 && break; sleep 1; done
+  done
+}
+
+cmd_down() {
+  remove_stacks
+  say "stacks removed; data kept in volumes: $(docker volume ls -q --filter "name=^$project-" | tr '\n' ' ')"
+}
+
+cmd_destroy() {
+  remove_stacks
+  local v
+  for v in $(docker volume ls -q --filter "name=^$project-(dev|qualif|prod)_"); do
+    for _ in $(seq 1 30); do docker volume rm "$v" >/dev/null 2>&1 && break; sleep 1; done
+    say "removed volume $v"
+  done
+}
+
+cmd_status() {
+  local stack
+  for stack in $(stacks); do
+    echo "== $stack"
+    docker stack services "$stack" --format 'table {{.Name}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}' 2>/dev/null || echo "(not deployed)"
+  done
+  echo
+  live_budget || true
+  print_urls
+}
+
+cmd_scale() {
+  local p=${1:-} q=${2:-} n=${3:-}
+  check_platform "$p"
+  [[ " ${queues[*]} " == *" $q "* ]] || die "QUEUE must be one of: ${queues[*]}"
+  [[ $n =~ ^[0-9]+$ && $n -le 20 ]] || die "REPLICAS must be a number from 0 to 20"
+  local svc=$project-${p}_$q
+  docker service inspect "$svc" >/dev/null 2>&1 || die "$svc is not deployed (make up)"
+  check_budget "$svc=$n"
+  docker service scale -d "$svc=$n" >/dev/null
+  say "scaling $svc to $n"
+  wait_converged
+  say "$svc: $(docker service ls --filter "name=$svc" --format '{{.Replicas}}') replicas running"
+}
+
+check_platform() { [[ " ${platforms[*]} " == *" ${1:-} "* ]] || die "PLATFORM must be one of: ${platforms[*]}"; }
+
+cmd_backup() {
+  local p=${1:-} file=${2:-}
+  check_platform "$p"
+  [[ -n $file ]] || die "usage: swarm.sh backup PLATFORM FILE"
+  load_images
+  local dir; dir=$(realpath -m "$(dirname "$file")"); mkdir -p "$dir"
+  # A one-off container on the platform's back network reads a snapshot over Redis's replication
+  # protocol: consistent, and the server keeps serving.
+  docker run --rm --network "$project-${p}_back" --user 0:0 \
+    -v "$secrets_dir/$p/redis_password:/run/secrets/redis_password:ro" -v "$dir:/backup" \
+    "$WAITLINE_REDIS_IMAGE" backup "/backup/$(basename "$file")" >/dev/null
+  say "backup of $p's Redis: $dir/$(basename "$file") ($(stat -c %s "$dir/$(basename "$file")") bytes)"
+}
+
+cmd_restore() {
+  local p=${1:-} file=${2:-}
+  check_platform "$p"
+  [[ -s $file ]] || die "usage: swarm.sh restore PLATFORM FILE (an RDB snapshot from swarm.sh backup)"
+  load_images
+  local svc=$project-${p}_redis vol=$project-${p}_redis-data
+  docker service inspect "$svc" >/dev/null 2>&1 || die "$svc is not deployed (make up)"
+  say "stopping $svc (the $p queues answer 503 meanwhile)"
+  docker service scale -d "$svc=0" >/dev/null
+  local deadline=$((SECONDS + 120))
+  while [[ -n $(docker ps -q --filter "label=com.docker.swarm.service.name=$svc") ]]; do
+    ((SECONDS < deadline)) || die "$svc did not stop"; sleep 1
+  done
+  local dir; dir=$(realpath "$(dirname "$file")")
+  docker run --rm --user 0:0 -v "$vol:/data" -v "$dir:/backup:ro" "$WAITLINE_REDIS_IMAGE" \
+    restore "/backup/$(basename "$file")"
+  docker service scale -d "$svc=1" >/dev/null
+  wait_converged
+  say "$p's Redis restored from $file"
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  destroy) cmd_destroy ;;
+  status) cmd_status ;;
+  scale) shift; cmd_scale "$@" ;;
+  budget) live_budget ;;
+  wait) wait_converged ;;
+  backup) shift; cmd_backup "$@" ;;
+  restore) shift; cmd_restore "$@" ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+esac

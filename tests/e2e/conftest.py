@@ -1,0 +1,263 @@
+"""End-to-end tests of waitline on Docker Swarm: the real images, stacks, proxy and Redis.
+
+The session brings up its own deployment and removes it at the end, data included. It never
+touches a developer's: every stack, network, volume and secret it makes is prefixed with its own
+project name (WAITLINE_PROJECT, default "wle2e"), its proxy listens on its own ports (18080 and
+18443 by default), and its secrets live in .secrets/<project>/. Requests go to 127.0.0.1 only, or
+to containers and networks the tests made.
+
+  WAITLINE_E2E_PROJECT      project prefix (default wle2e; never "waitline", the default deployment)
+  WAITLINE_E2E_HTTP_PORT    published HTTP port (default 18080), WAITLINE_E2E_HTTPS_PORT (18443)
+  WAITLINE_E2E_KEEP=1       leave the deployment running after the tests (to look at it)
+  WAITLINE_E2E_REUSE=1      use the test project's deployment left running by a previous run
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = os.environ.get("WAITLINE_E2E_PROJECT", "wle2e")
+HTTP_PORT = int(os.environ.get("WAITLINE_E2E_HTTP_PORT", "18080"))
+HTTPS_PORT = int(os.environ.get("WAITLINE_E2E_HTTPS_PORT", "18443"))
+SECRETS = ROOT / ".secrets" / PROJECT
+PLATFORMS = ("dev", "qualif", "prod")
+QUEUES = ("rubis", "saphir", "emeraude", "diamant")
+
+assert PROJECT != "waitline", "the end-to-end tests must not use the default deployment's project name"
+
+
+FIGURES: list[str] = []
+
+
+def figure(line: str):
+    """A measured figure worth reading after the run (printed at the end of pytest's report)."""
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("waitline end-to-end figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.update(WAITLINE_PROJECT=PROJECT, WAITLINE_HTTP_PORT=str(HTTP_PORT), WAITLINE_HTTPS_PORT=str(HTTPS_PORT),
+             WAITLINE_SECRETS_DIR=str(SECRETS))
+    return e
+
+
+def run(*cmd: str, check: bool = True, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """Runs a command in the repository with the test project's environment; output captured."""
+    p = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}")
+    return p
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
+    return run("docker", *args, check=check, timeout=timeout).stdout.strip()
+
+
+def service(platform: str, name: str) -> str:
+    return f"{PROJECT}-{platform}_{name}"
+
+
+def images() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / ".cache" / "images.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def platforms_env() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "deploy" / "swarm" / "platforms.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def running_tasks(svc: str) -> list[str]:
+    """IDs of the service's tasks that are running now."""
+    out = docker("service", "ps", svc, "--filter", "desired-state=running", "--format", "{{.ID}} {{.CurrentState}}")
+    return [line.split()[0] for line in out.splitlines() if " Running" in line]
+
+
+def containers_of(svc: str) -> list[str]:
+    return docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={svc}").split()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Api:
+    """A client of one platform and queue, through the proxy on 127.0.0.1."""
+    platform: str
+    queue: str
+    key: str
+    read_key: str
+    scheme: str = "http"
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def base(self) -> str:
+        port = HTTPS_PORT if self.scheme == "https" else HTTP_PORT
+        return f"{self.scheme}://127.0.0.1:{port}/{self.queue}"
+
+    @property
+    def host(self) -> str:
+        return f"{self.platform}.localhost"
+
+    def request(self, method: str, path: str, key: str | None = None, timeout: float = 10, **kw) -> requests.Response:
+        headers = {"Host": self.host, **kw.pop("headers", {})}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return self.session.request(method, self.base + path, headers=headers, timeout=timeout, **kw)
+
+    def take(self) -> int:
+        r = self.request("POST", "/get_ticket", self.key)
+        assert r.status_code == 200, r.text
+        assert r.json()["queue"] == self.queue
+        return r.json()["ticket"]
+
+    def call(self) -> int | None:
+        r = self.request("POST", "/call_ticket", self.key)
+        assert r.status_code == 200, r.text
+        return r.json()["ticket"]
+
+    def list(self, limit: int = 1000) -> dict:
+        r = self.request("GET", f"/list_tickets?limit={limit}", self.read_key)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def drain(self) -> list[int]:
+        """Calls every waiting ticket; returns them in the order called."""
+        called = []
+        while (t := self.call()) is not None:
+            called.append(t)
+        return called
+
+
+class Deployment:
+    def __init__(self):
+        self.keys: dict[tuple[str, str, str], str] = {}
+        for line in (SECRETS / "api-keys.txt").read_text().splitlines():
+            if line and not line.startswith("#"):
+                platform, queue, name, key = line.split()
+                self.keys[(platform, queue, name)] = key
+
+    def api(self, platform: str, queue: str, scheme: str = "http") -> Api:
+        return Api(platform, queue, self.keys[(platform, queue, "desk")], self.keys[(platform, queue, "screen")], scheme)
+
+    def up(self):
+        run("scripts/secrets.sh")
+        run("scripts/swarm.sh", "up", timeout=900)
+
+    def down(self):
+        run("scripts/swarm.sh", "down", timeout=300)
+
+
+@pytest.fixture(scope="session")
+def deployment():
+    """The whole platform, up: engine, base image, images, secrets, stacks (as `make up` does)."""
+    started = time.monotonic()
+    run("scripts/docker-engine.sh", timeout=300)
+    if not (ROOT / ".cache" / "images.env").exists() or os.environ.get("WAITLINE_E2E_BUILD") == "1":
+        # `make test-e2e` builds the images first; a bare pytest run builds them here.
+        if not (ROOT / "node_modules" / "swagger-ui-dist").exists():
+            run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", timeout=600)
+        run("scripts/base-image.sh", timeout=900)
+        run("scripts/images.sh", timeout=1800)
+    if os.environ.get("WAITLINE_E2E_REUSE") != "1":
+        # A previous run that was interrupted may have left its stacks and data: start clean.
+        run("scripts/swarm.sh", "destroy", timeout=300)
+        shutil.rmtree(SECRETS, ignore_errors=True)
+    run("scripts/secrets.sh")
+    run("scripts/swarm.sh", "up", timeout=900)
+    d = Deployment()
+    figure(f"deployment of project {PROJECT} up in {time.monotonic() - started:.0f} s "
+           f"(engine, images, secrets, 4 stacks, 16 services)")
+    yield d
+    if os.environ.get("WAITLINE_E2E_KEEP") == "1":
+        print(f"e2e: leaving project {PROJECT} running (WAITLINE_E2E_KEEP=1)")
+        return
+    run("scripts/swarm.sh", "destroy", timeout=300, check=False)
+    shutil.rmtree(SECRETS, ignore_errors=True)
+
+
+class Load:
+    """Continuous concurrent takes through the proxy until stopped: what a busy morning looks like.
+
+    acknowledged: ticket numbers the service answered 200 for; failures: every other outcome.
+    """
+
+    def __init__(self, api: Api, workers: int = 4, pause: float = 0.005):
+        self.api, self.workers, self.pause = api, workers, pause
+        self.acknowledged: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+
+    def _work(self):
+        s = requests.Session()
+        api = Api(self.api.platform, self.api.queue, self.api.key, self.api.read_key, self.api.scheme, s)
+        while not self._stop.is_set():
+            try:
+                r = api.request("POST", "/get_ticket", api.key, timeout=15)
+                if r.status_code == 200:
+                    with self._lock:
+                        self.acknowledged.append(r.json()["ticket"])
+                else:
+                    with self._lock:
+                        self.failures.append(f"{r.status_code} {r.text.strip()[:200]}")
+            except requests.RequestException as e:
+                with self._lock:
+                    self.failures.append(f"{type(e).__name__}: {e}")
+            time.sleep(self.pause)
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.acknowledged)
+
+    def wait_requests(self, n: int, timeout: float = 60):
+        wait_for(lambda: self.count() >= n, timeout, f"{n} acknowledged takes", 0.1)
+
+
+def json_of(text: str):
+    return json.loads(text)

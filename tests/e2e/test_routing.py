@@ -1,0 +1,150 @@
+"""Acceptance 4 (R9): one proxy, three platforms by host name, four queues by path."""
+import itertools
+import re
+
+import pytest
+import requests
+
+from conftest import HTTP_PORT, HTTPS_PORT, PLATFORMS, QUEUES, SECRETS
+
+
+def test_every_platform_and_queue_answers_take_call_list_and_docs_through_the_proxy(deployment):
+    """3 x 4 x {take, call, list, docs}. The ticket numbers prove the routing: combination n takes
+    n + 1 tickets in a row; had two combinations shared a backend, a counter would show it."""
+    combos = list(itertools.product(PLATFORMS, QUEUES))
+    apis = {c: deployment.api(*c) for c in combos}
+    first = {c: apis[c].take() for c in combos}          # each counter's current value
+    for n, c in enumerate(combos):
+        for _ in range(n):
+            apis[c].take()
+    for n, c in enumerate(combos):
+        last = apis[c].take()
+        assert last == first[c] + n + 1, f"{c}: expected ticket {first[c] + n + 1}, got {last}"
+        listing = apis[c].list()
+        assert listing["queue"] == c[1]
+        assert listing["tickets"][-n - 2:] == list(range(first[c], last + 1)), c
+        # The call serves the oldest waiting ticket of this queue on this platform.
+        oldest = listing["tickets"][0]
+        assert apis[c].call() == oldest
+        docs = apis[c].request("GET", "/docs")
+        assert docs.status_code == 200 and "swagger-ui" in docs.text, c
+
+
+def test_production_is_the_default_without_a_platform_host_name(deployment):
+    prod = deployment.api("prod", "emeraude")
+    before = prod.take()
+    for host in ("localhost", "127.0.0.1", "waitline.example"):
+        r = requests.post(f"http://127.0.0.1:{HTTP_PORT}/emeraude/get_ticket", timeout=10,
+                          headers={"Host": host, "Authorization": f"Bearer {prod.key}"})
+        assert r.status_code == 200, r.text
+        before += 1
+        assert r.json()["ticket"] == before, host
+    # HTTP/1.0 without any Host header.
+    raw = _raw_http(b"GET /emeraude/list_tickets HTTP/1.0\r\nAuthorization: Bearer " + prod.read_key.encode() + b"\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+
+
+def _raw_http(request: bytes) -> bytes:
+    import socket
+    with socket.create_connection(("127.0.0.1", HTTP_PORT), timeout=10) as s:
+        s.sendall(request)
+        chunks = []
+        while data := s.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_https_with_the_certificate_made_by_make_up(deployment):
+    api = deployment.api("qualif", "diamant", scheme="https")
+    ca = str(SECRETS / "tls.crt")
+    # The certificate names prod/dev/qualif.localhost; requests checks it against the URL's host,
+    # so connect to the name (resolved to 127.0.0.1 here, never elsewhere).
+    import urllib3.util.connection as conn
+    original = conn.create_connection
+
+    def loopback(address, *args, **kw):
+        host, port = address
+        assert host.endswith("localhost") or host == "127.0.0.1", host
+        return original(("127.0.0.1", port), *args, **kw)
+
+    conn.create_connection = loopback
+    try:
+        r = api.session.post(f"https://qualif.localhost:{HTTPS_PORT}/diamant/get_ticket", timeout=10,
+                             verify=ca, headers={"Authorization": f"Bearer {api.key}"})
+        assert r.status_code == 200 and r.json()["queue"] == "diamant", r.text
+        listing = api.session.get(f"https://qualif.localhost:{HTTPS_PORT}/diamant/list_tickets", timeout=10,
+                                  verify=ca, headers={"Authorization": f"Bearer {api.read_key}"}).json()
+        assert r.json()["ticket"] in listing["tickets"]
+    finally:
+        conn.create_connection = original
+
+
+def test_docs_load_their_spec_and_assets_under_the_queue_prefix(deployment):
+    api = deployment.api("prod", "rubis")
+    page = api.request("GET", "/docs")
+    assert page.status_code == 200
+    # Every asset the page names is relative, so it resolves under /rubis/ and is served.
+    for ref in re.findall(r'(?:href|src)="([^"]+)"', page.text):
+        assert not ref.startswith(("/", "http:", "https:")), ref
+        r = api.request("GET", "/" + ref)
+        assert r.status_code == 200, ref
+    script = api.request("GET", "/docs/swagger-initializer.js").text
+    spec_url = re.search(r'url:\s*"([^"]+)"', script).group(1)
+    assert not spec_url.startswith("/")
+    spec = api.request("GET", "/" + spec_url)       # /rubis/openapi.json, as the browser resolves it
+    assert spec.status_code == 200
+    assert spec.json()["openapi"].startswith("3.")
+    assert "/get_ticket" in spec.json()["paths"]
+    # The request reached the service with the prefix stripped and named in X-Forwarded-Prefix:
+    # /rubis alone redirects to the docs.
+    r = requests.get(f"http://127.0.0.1:{HTTP_PORT}/rubis", allow_redirects=False, timeout=10)
+    assert r.status_code in (301, 302) and r.headers["Location"] == "/rubis/docs"
+
+
+@pytest.mark.parametrize("path", ["/nope/get_ticket", "/nope", "/", "/rubi/list_tickets", "/RUBIS/list_tickets",
+                                  "/get_ticket"])
+def test_unknown_queue_is_a_json_404(deployment, path):
+    r = requests.post(f"http://127.0.0.1:{HTTP_PORT}{path}", timeout=10, headers={"Host": "prod.localhost"})
+    assert r.status_code == 404
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/rubis/metrics", "/rubis/readyz", "/rubis/livez", "/rubis/metrics/",
+                                  "/rubis/./metrics", "/saphir/%6detrics", "/metrics", "/readyz", "/livez",
+                                  "/rubis/docs/../metrics", "/rubis//metrics"])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_admin_endpoints_are_not_reachable_through_the_proxy(deployment, platform, path):
+    r = requests.get(f"http://127.0.0.1:{HTTP_PORT}{path}", timeout=10, headers={"Host": f"{platform}.localhost"})
+    assert r.status_code == 404, (path, r.status_code, r.text[:200])
+    assert "waitline_" not in r.text and "ready" not in r.text
+
+
+def test_every_api_call_needs_a_key_with_the_right_scope(deployment):
+    api = deployment.api("prod", "saphir")
+    assert api.request("POST", "/get_ticket").status_code == 401
+    assert api.request("GET", "/list_tickets").status_code == 401
+    assert api.request("POST", "/get_ticket", "wl_not-a-key").status_code == 401
+    assert api.request("POST", "/get_ticket", api.read_key).status_code == 403     # the screen key reads only
+    # A key of another platform or queue is not valid here.
+    assert api.request("POST", "/get_ticket", deployment.api("dev", "saphir").key).status_code == 401
+    assert api.request("POST", "/get_ticket", deployment.api("prod", "rubis").key).status_code == 401
+
+
+def test_a_platform_that_is_down_gets_a_json_502_and_the_others_still_answer(deployment):
+    """The proxy resolves names per request: with dev's diamant scaled to 0, dev/diamant fails
+    cleanly and every other route still works."""
+    from conftest import docker, service, wait_for
+    svc = service("dev", "diamant")
+    docker("service", "scale", "-d", f"{svc}=0")
+    try:
+        api = deployment.api("dev", "diamant")
+        r = wait_for(lambda: (x := api.request("GET", "/list_tickets", api.read_key)).status_code == 502 and [x],
+                     60, "dev/diamant to be down")[0]
+        assert r.json()["error"]["code"] == "upstream_unavailable"
+        assert deployment.api("dev", "rubis").take() > 0
+        assert deployment.api("prod", "diamant").take() > 0
+    finally:
+        docker("service", "scale", "-d", f"{svc}=1")
+        from conftest import run
+        run("scripts/swarm.sh", "wait")
