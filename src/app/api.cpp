@@ -86,6 +86,22 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+// The body of a take or a call: {"queue":...,"ticket":N or null,"waiting":N,"message":...}.
+http::Response ticket_response(std::string_view queue, std::optional<std::int64_t> ticket, std::int64_t waiting,
+                               std::string_view message) {
+  std::string body = "{\"queue\":";
+  log::append_json_string(body, queue);
+  body += ",\"ticket\":";
+  if (ticket) append_int(body, *ticket);
+  else body += "null";
+  body += ",\"waiting\":";
+  append_int(body, waiting);
+  body += ",\"message\":";
+  log::append_json_string(body, message);
+  body += "}";
+  return json_response(http::Status::ok, std::move(body));
+}
+
 std::string_view method_label(verb method) {
   return method == verb::unknown ? std::string_view("other") : std::string_view(boost::beast::http::to_string(method));
 }
@@ -223,39 +239,30 @@ http::Response Api::reject(http::Status status, std::string_view code, std::stri
   return response;
 }
 
-asio::awaitable<http::Response> Api::unavailable(queue::Failure failure, std::string_view detail) {
+http::Response Api::failed(queue::Failure failure, std::string_view detail) const {
   if (failure == queue::Failure::unavailable) {
-    co_return error_response(http::Status::service_unavailable, "redis_unavailable",
-                             "the queue's database is unavailable; retry shortly");
+    return error_response(http::Status::service_unavailable, "redis_unavailable",
+                          "the queue's database is unavailable; retry shortly");
   }
   log::error("redis operation failed", {{"queue", queue_.name()}, {"error", detail}});
-  co_return error_response(http::Status::internal_server_error, "internal_error", "the queue's data could not be read");
+  return error_response(http::Status::internal_server_error, "internal_error", "the queue's data could not be read");
 }
 
 asio::awaitable<http::Response> Api::take(std::string_view) {
   auto outcome = co_await queue_.take();
-  if (!outcome) co_return co_await unavailable(outcome.failure, outcome.detail);
+  if (!outcome) co_return failed(outcome.failure, outcome.detail);
   const auto& t = outcome.value;
   std::string message = "Sure thing, your ticket has the number : ";
   append_int(message, t.ticket);
   message += ". ";
   append_int(message, t.waiting);
   message += " people are waiting";
-  std::string body = "{\"queue\":";
-  log::append_json_string(body, queue_.name());
-  body += ",\"ticket\":";
-  append_int(body, t.ticket);
-  body += ",\"waiting\":";
-  append_int(body, t.waiting);
-  body += ",\"message\":";
-  log::append_json_string(body, message);
-  body += "}";
-  co_return json_response(http::Status::ok, std::move(body));
+  co_return ticket_response(queue_.name(), t.ticket, t.waiting, message);
 }
 
 asio::awaitable<http::Response> Api::call(std::string_view) {
   auto outcome = co_await queue_.call();
-  if (!outcome) co_return co_await unavailable(outcome.failure, outcome.detail);
+  if (!outcome) co_return failed(outcome.failure, outcome.detail);
   const auto& c = outcome.value;
   std::string message;
   if (c.ticket) {
@@ -267,17 +274,7 @@ asio::awaitable<http::Response> Api::call(std::string_view) {
   } else {
     message = "Queue is empty";
   }
-  std::string body = "{\"queue\":";
-  log::append_json_string(body, queue_.name());
-  body += ",\"ticket\":";
-  if (c.ticket) append_int(body, *c.ticket);
-  else body += "null";
-  body += ",\"waiting\":";
-  append_int(body, c.waiting);
-  body += ",\"message\":";
-  log::append_json_string(body, message);
-  body += "}";
-  co_return json_response(http::Status::ok, std::move(body));
+  co_return ticket_response(queue_.name(), c.ticket, c.waiting, message);
 }
 
 asio::awaitable<http::Response> Api::list(std::string_view query) {
@@ -292,7 +289,7 @@ asio::awaitable<http::Response> Api::list(std::string_view query) {
     co_return error_response(http::Status::bad_request, "invalid_parameter",
                              "limit must be an integer from 0 to " + std::to_string(max_limit));
   auto outcome = co_await queue_.list(limit);
-  if (!outcome) co_return co_await unavailable(outcome.failure, outcome.detail);
+  if (!outcome) co_return failed(outcome.failure, outcome.detail);
   const auto& l = outcome.value;
   std::string body = "{\"queue\":";
   log::append_json_string(body, queue_.name());

@@ -40,7 +40,7 @@ class Api final : public http::Handler {
   boost::asio::awaitable<http::Response> take(std::string_view query);
   boost::asio::awaitable<http::Response> call(std::string_view query);
   boost::asio::awaitable<http::Response> list(std::string_view query);
-  boost::asio::awaitable<http::Response> unavailable(queue::Failure failure, std::string_view detail);
+  http::Response failed(queue::Failure failure, std::string_view detail) const;
 
   queue::TicketQueue& queue_;
   const auth::KeyStore* keys_;
