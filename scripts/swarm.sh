@@ -233,6 +233,8 @@ cmd_up() {
   say "waiting for every service (up to $wait_timeout s)"
   wait_converged
   print_urls
+  echo "  keys (platform queue name key), also in the file above:"
+  grep -v '^#' "$secrets_dir/api-keys.txt" | sed 's/^/    /'
 }
 
 remove_stacks() {
