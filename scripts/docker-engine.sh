@@ -7,11 +7,20 @@
 #   3. initialises a single-node swarm when the engine is in none, advertised on
 #      $WAITLINE_ADVERTISE_ADDR (default 127.0.0.1: this machine only); WAITLINE_SWARM_INIT=0
 #      skips this (a node that will join an existing swarm);
-#   4. on a one-node swarm, labels the node for what the stacks place by label (production, the
-#      proxy, each platform's Redis) so every constraint can be met on one machine.
+#   4. makes dockerd serve its own metrics (engine_daemon_*, for the running-container count) on
+#      its docker0 bridge address, port $WAITLINE_ENGINE_METRICS_PORT (9323): "metrics-addr" in
+#      /etc/docker/daemon.json, then one restart of dockerd (the swarm's tasks come back by
+#      themselves). docker0's address lives on this host only: containers reach it (Prometheus as
+#      host.docker.internal), the LAN has no route to it; docs/deploy-swarm.md has the reasons
+#      and the story on several nodes;
+#   5. on a one-node swarm, labels the node for what the stacks place by label (production, the
+#      proxy, each platform's Redis, the monitoring data) so every constraint can be met on one
+#      machine.
 set -euo pipefail
 
 log_file=${WAITLINE_DOCKERD_LOG:-/var/log/waitline-dockerd.log}
+daemon_json=/etc/docker/daemon.json
+metrics_port=${WAITLINE_ENGINE_METRICS_PORT:-9323}
 say() { echo "engine: $*"; }
 
 if ! command -v dockerd >/dev/null; then
@@ -21,7 +30,7 @@ if ! command -v dockerd >/dev/null; then
   apt-get install -y -qq --no-install-recommends docker.io >/dev/null
 fi
 
-if ! docker info >/dev/null 2>&1; then
+start_dockerd() {
   if pgrep -x dockerd >/dev/null; then
     say "dockerd runs but does not answer yet; waiting"
   else
@@ -31,10 +40,46 @@ if ! docker info >/dev/null 2>&1; then
     setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
   fi
   for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
+    docker info >/dev/null 2>&1 && return
     sleep 1
   done
-  docker info >/dev/null 2>&1 || { echo "engine: dockerd did not answer within 60 s; see $log_file" >&2; exit 1; }
+  echo "engine: dockerd did not answer within 60 s; see $log_file" >&2
+  exit 1
+}
+
+restart_dockerd() {
+  if [[ -d /run/systemd/system ]]; then
+    systemctl restart docker
+  else
+    local pid; pid=$(pgrep -xo dockerd)
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  fi
+  start_dockerd
+}
+
+# "metrics-addr" in daemon.json, other settings kept (Debian ships no daemon.json). Prints the
+# file's new content, or nothing when it already says so.
+with_metrics_addr() {  # address
+  python3 - "$daemon_json" "$1" <<'PY'
+import json, os, sys
+path, addr = sys.argv[1], sys.argv[2]
+conf = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+if conf.get("metrics-addr") != addr:
+    conf["metrics-addr"] = addr
+    print(json.dumps(conf, indent=2))
+PY
+}
+
+docker info >/dev/null 2>&1 || start_dockerd
+
+gateway=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
+new_conf=$(with_metrics_addr "$gateway:$metrics_port")
+if [[ -n $new_conf ]]; then
+  say "serving the engine's metrics on $gateway:$metrics_port (metrics-addr in $daemon_json); restarting dockerd"
+  mkdir -p "$(dirname "$daemon_json")"
+  echo "$new_conf" >"$daemon_json"
+  restart_dockerd
 fi
 
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')
@@ -51,11 +96,12 @@ elif [[ $state != active ]]; then
   exit 1
 fi
 
-# On a one-node swarm this node is where everything runs: production, the proxy, and the three
-# platforms' Redis volumes. On several nodes the operator sets these labels (docs/deploy-swarm.md).
+# On a one-node swarm this node is where everything runs: production, the proxy, the three
+# platforms' Redis volumes and the monitoring data (Prometheus, Alertmanager). On several nodes the operator sets these labels (docs/deploy-swarm.md).
 if [[ $(docker info --format '{{.Swarm.ControlAvailable}}') == true && $(docker node ls -q | wc -l) == 1 ]]; then
   self=$(docker info --format '{{.Swarm.NodeID}}')
-  for label in waitline.production waitline.edge waitline.redis.dev waitline.redis.qualif waitline.redis.prod; do
+  for label in waitline.production waitline.edge waitline.monitoring \
+               waitline.redis.dev waitline.redis.qualif waitline.redis.prod; do
     if [[ -z $(docker node inspect "$self" --format "{{index .Spec.Labels \"$label\"}}") ]]; then
       say "labelling this node $label=true"
       docker node update --label-add "$label=true" "$self" >/dev/null

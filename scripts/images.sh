@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds waitline's three images from deploy/docker/ and records their tags in .cache/images.env,
+# Builds waitline's images from deploy/docker/ and records their tags in .cache/images.env,
 # which scripts/swarm.sh deploys:
 #   ${WAITLINE_REGISTRY}waitline         the service          (context: the repository root)
 #   ${WAITLINE_REGISTRY}waitline-redis   Redis with our conf  (context: deploy/docker)
 #   ${WAITLINE_REGISTRY}waitline-proxy   nginx with our conf  (context: deploy/docker)
+#   ${WAITLINE_REGISTRY}waitline-prometheus, -alertmanager, -redis-exporter, -node-exporter
+#                                        Debian's packages, one stage each of monitoring.Dockerfile
 # Each is tagged <version>-<12 digits of its image id> (and latest): the same sources give the same
 # tag, so deploying again changes nothing, and any change gives a new tag, so Swarm rolls it out.
 # Needs the engine, debian:bookworm-slim (scripts/base-image.sh) and node_modules (make assets).
@@ -31,13 +33,14 @@ source_url=${WAITLINE_SOURCE_URL:-$(git config --get remote.origin.url 2>/dev/nu
 
 [[ -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]] || { echo "images: node_modules is missing: run make assets" >&2; exit 1; }
 
-build() {  # name dockerfile context input-paths...
-  local name=$1 dockerfile=$2 context=$3 started=$SECONDS log revision
+build() {  # name dockerfile[:target] context input-paths...
+  local name=$1 dockerfile=${2%%:*} context=$3 started=$SECONDS log revision target=()
+  [[ $2 == *:* ]] && target=(--target "${2#*:}")
   shift 3
   revision=$(revision_of "$@")
   log=$(mktemp)
   echo "images: building $registry$name"
-  if ! docker build -f "$dockerfile" -t "$registry$name:latest" \
+  if ! docker build -f "$dockerfile" "${target[@]}" -t "$registry$name:latest" \
       --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
       "$context" >"$log" 2>&1; then
     tail -40 "$log" >&2; rm -f "$log"; echo "images: building $name failed" >&2; return 1
@@ -59,6 +62,10 @@ build waitline deploy/docker/waitline.Dockerfile . \
   deploy/docker/waitline.Dockerfile .dockerignore CMakeLists.txt cmake src package-lock.json
 build waitline-redis deploy/docker/redis.Dockerfile deploy/docker deploy/docker/redis.Dockerfile deploy/docker/redis
 build waitline-proxy deploy/docker/proxy.Dockerfile deploy/docker deploy/docker/proxy.Dockerfile deploy/docker/proxy
+monitoring_inputs=(deploy/docker/monitoring.Dockerfile deploy/docker/monitoring)
+for target in prometheus alertmanager redis-exporter node-exporter; do
+  build "waitline-$target" "deploy/docker/monitoring.Dockerfile:$target" deploy/docker "${monitoring_inputs[@]}"
+done
 
 mkdir -p .cache
 cat >.cache/images.env <<EOF
@@ -66,4 +73,8 @@ cat >.cache/images.env <<EOF
 WAITLINE_IMAGE=${built[0]}
 WAITLINE_REDIS_IMAGE=${built[1]}
 WAITLINE_PROXY_IMAGE=${built[2]}
+WAITLINE_PROMETHEUS_IMAGE=${built[3]}
+WAITLINE_ALERTMANAGER_IMAGE=${built[4]}
+WAITLINE_REDIS_EXPORTER_IMAGE=${built[5]}
+WAITLINE_NODE_EXPORTER_IMAGE=${built[6]}
 EOF

@@ -86,9 +86,16 @@ case $command in
     helm repo update
     helm upgrade --install longhorn longhorn/longhorn --version 1.7.2 \
       --namespace longhorn-system --create-namespace -f deploy/k8s/addons/longhorn.values.yaml --wait
+    # Alertmanager's secret files (SMTP password, chat webhook URL), from scripts/secrets.sh.
+    [[ -s $secrets/alertmanager/chat_webhook_url ]] || scripts/secrets.sh >/dev/null
+    kubectl create namespace monitoring --dry-run=client -o yaml | kubectl apply -f -
+    kubectl -n monitoring create secret generic waitline-alertmanager --dry-run=client -o yaml \
+      --from-file=alertmanager_smtp_password="$secrets/alertmanager/smtp_password" \
+      --from-file=alertmanager_chat_webhook_url="$secrets/alertmanager/chat_webhook_url" | kubectl apply -f -
+    # alertmanager.config is a map, not a string: the file goes in as a values file.
     helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack --version 65.1.1 \
-      --namespace monitoring --create-namespace -f deploy/k8s/addons/kube-prometheus-stack.values.yaml \
-      --set-file alertmanager.config=observability/alertmanager/alertmanager.yml --wait ;;
+      --namespace monitoring -f deploy/k8s/addons/kube-prometheus-stack.values.yaml \
+      -f <(printf 'alertmanager:\n  config:\n'; sed 's/^/    /' observability/alertmanager/alertmanager.yml) --wait ;;
   template)
     platform=$(platform_arg "${1:-}"); tools; release_args "$platform"
     helm template waitline "$chart" --namespace "waitline-$platform" "${args[@]}" ;;

@@ -6,6 +6,15 @@
 #   api-keys.txt                 the keys themselves, to hand to clients: platform queue name key
 #   tls.crt, tls.key             a self-signed certificate for the proxy (<domain>, prod.<domain>,
 #                                dev.<domain>, qualif.<domain>, 127.0.0.1)
+#   alertmanager/smtp_password   the SMTP password of alert mail: an empty line (a relay without
+#                                login; Docker refuses an empty secret); write the real one there
+#                                when the relay needs it
+#   alertmanager/chat_webhook_url  the chat channel's incoming-webhook URL (Slack format): a
+#                                placeholder under .invalid, a domain that never resolves (RFC 6761),
+#                                so chat notifications fail harmlessly, and visibly in Alertmanager's
+#                                log, until the operator writes the real URL there
+#   grafana_admin_password       Grafana's `admin` password (where Grafana runs), random
+# After editing one of these, `make up` rolls the services that use it (docs/deploy-swarm.md).
 # Idempotent: an existing file is kept; delete one and run again to rotate it (`make up` then
 # rolls the services that use it). Each queue gets two keys: "desk" (take, call, read: the
 # counter's application) and "screen" (read only: the waiting-room display).
@@ -57,6 +66,19 @@ if [[ ! -s $dir/tls.crt || ! -s $dir/tls.key ]]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
     -subj "/CN=$domain/O=waitline ($project)" -addext "subjectAltName=$san" \
     -keyout "$dir/tls.key" -out "$dir/tls.crt" 2>/dev/null
+  created=$((created + 1))
+fi
+mkdir -p "$dir/alertmanager"
+if [[ ! -e $dir/alertmanager/smtp_password ]]; then
+  echo >"$dir/alertmanager/smtp_password"
+  created=$((created + 1))
+fi
+if [[ ! -s $dir/alertmanager/chat_webhook_url ]]; then
+  echo "http://chat-webhook.invalid/set-the-real-url-in-alertmanager/chat_webhook_url" >"$dir/alertmanager/chat_webhook_url"
+  created=$((created + 1))
+fi
+if [[ ! -s $dir/grafana_admin_password ]]; then
+  openssl rand -hex 16 >"$dir/grafana_admin_password"
   created=$((created + 1))
 fi
 echo "secrets: $dir ($created created)"

@@ -13,10 +13,14 @@
 #                                                (RDB) to FILE, while it runs
 #   scripts/swarm.sh restore PLATFORM FILE       stop the platform's Redis, replace its data with
 #                                                the snapshot FILE, start it again
+#   scripts/swarm.sh render-monitoring PROFILE DIR   write the monitoring files as deployed with
+#                                                PROFILE (production or test) into DIR
 #
 # Stacks: <project>-dev, <project>-qualif, <project>-prod from deploy/swarm/platform.yml (one
 # definition rendered per platform with the values of deploy/swarm/platforms.env), and
-# <project>-edge (the proxy) from deploy/swarm/edge.yml. Needs the engine in swarm mode
+# <project>-edge (the proxy) from deploy/swarm/edge.yml, and <project>-monitoring (Prometheus,
+# Alertmanager, exporters; Grafana and cAdvisor where their images can be pulled) from
+# deploy/swarm/monitoring.yml with the files of observability/. Needs the engine in swarm mode
 # (scripts/docker-engine.sh), the images (scripts/images.sh) and the secrets (scripts/secrets.sh).
 #
 # Environment (defaults in brackets):
@@ -25,6 +29,10 @@
 #   WAITLINE_SECRETS_DIR [.secrets/<project>]
 #   WAITLINE_HTTP_PORT [8080]  WAITLINE_HTTPS_PORT [8443]   the proxy's published ports
 #   WAITLINE_DOMAIN [localhost]   production answers at <domain> and prod.<domain>
+#   WAITLINE_PROMETHEUS_PORT [9090]  WAITLINE_ALERTMANAGER_PORT [9093]  WAITLINE_GRAFANA_PORT [3000]
+#                                 published on the node that runs them: firewall them
+#   WAITLINE_MONITORING_PROFILE [production]   test: the same rules and routes with short
+#                                 intervals and `for:` durations (the end-to-end tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +44,11 @@ domain=${WAITLINE_DOMAIN:-localhost}
 platforms=(dev qualif prod)
 queues=(rubis saphir emeraude diamant)
 wait_timeout=${WAITLINE_WAIT_TIMEOUT:-300}
+prometheus_port=${WAITLINE_PROMETHEUS_PORT:-9090}
+alertmanager_port=${WAITLINE_ALERTMANAGER_PORT:-9093}
+grafana_port=${WAITLINE_GRAFANA_PORT:-3000}
+monitoring_profile=${WAITLINE_MONITORING_PROFILE:-production}
+monitoring_dir=$PWD/.cache/monitoring/$project
 
 # shellcheck source=../deploy/swarm/platforms.env
 . deploy/swarm/platforms.env
@@ -44,7 +57,7 @@ say() { echo "swarm: $*"; }
 die() { echo "swarm: $*" >&2; exit 1; }
 [[ $project =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "WAITLINE_PROJECT must be lowercase letters, digits and dashes"
 
-stacks() { for p in "${platforms[@]}"; do echo "$project-$p"; done; echo "$project-edge"; }
+stacks() { for p in "${platforms[@]}"; do echo "$project-$p"; done; echo "$project-edge"; echo "$project-monitoring"; }
 digest() { sha256sum "$1" | cut -c1-12; }
 setting() { local name="$1_$2"; echo "${!name}"; }   # setting PLATFORM KEY
 # Current replicas of a service, or the default when it does not exist yet (a scale survives up).
@@ -60,9 +73,13 @@ planned_sums() {  # prints: nonprod_cpus nonprod_mem_mb prod_res_cpus prod_res_m
   local override=${1:-} p q n svc
   local nc=0 nm=0 rc=0 rm=0
   for p in "${platforms[@]}"; do
-    for q in "${queues[@]}" redis; do
+    for q in "${queues[@]}" redis redis_exporter; do
       svc=$project-${p}_$q
-      if [[ $q == redis ]]; then n=1; local kind=REDIS; else n=$(replicas "$svc"); kind=QUEUE; fi
+      case $q in
+        redis) n=1; local kind=REDIS ;;
+        redis_exporter) n=1; kind=REDIS_EXPORTER ;;
+        *) n=$(replicas "$svc"); kind=QUEUE ;;
+      esac
       [[ -n $override && ${override%=*} == "$svc" ]] && n=${override#*=}
       if [[ $p == prod ]]; then
         rc=$(awk -v a="$rc" -v b="$(setting "$p" ${kind}_RES_CPUS)" -v n="$n" 'BEGIN{print a+b*n}')
@@ -73,8 +90,11 @@ planned_sums() {  # prints: nonprod_cpus nonprod_mem_mb prod_res_cpus prod_res_m
       fi
     done
   done
-  rc=$(awk -v a="$rc" -v b="$EDGE_RES_CPUS" 'BEGIN{print a+b}')
-  rm=$((rm + EDGE_RES_MEMORY_MB))
+  # The proxy and the monitoring stack count with production (node_exporter: once per node).
+  local nodes; nodes=$(docker node ls -q | wc -l)
+  rc=$(awk -v a="$rc" -v n="$nodes" -v e="$EDGE_RES_CPUS" -v p="$PROMETHEUS_RES_CPUS" -v am="$ALERTMANAGER_RES_CPUS" \
+    -v ne="$NODE_EXPORTER_RES_CPUS" 'BEGIN{print a+e+p+am+ne*n}')
+  rm=$((rm + EDGE_RES_MEMORY_MB + PROMETHEUS_RES_MEMORY_MB + ALERTMANAGER_RES_MEMORY_MB + NODE_EXPORTER_RES_MEMORY_MB * nodes))
   echo "$nc $nm $rc $rm"
 }
 
@@ -100,7 +120,9 @@ check_budget() {  # [override]; fails when development and qualification would e
 # The budget as the running services have it (docker service inspect): what the tests check.
 live_budget() {
   local stack fmt nc=0 nm=0 rc=0 rm=0 missing=()
-  fmt='{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.Resources.Reservations.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Reservations.MemoryBytes}}'
+  # A global service (node_exporter) runs one task per node.
+  local nodes; nodes=$(docker node ls -q | wc -l)
+  fmt='{{.Spec.Name}} {{if .Spec.Mode.Global}}'$nodes'{{else}}{{.Spec.Mode.Replicated.Replicas}}{{end}} {{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.Resources.Reservations.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Reservations.MemoryBytes}}'
   while read -r stack; do
     local ids; ids=$(docker service ls -q --filter "label=com.docker.stack.namespace=$stack")
     [[ -n $ids ]] || continue
@@ -108,13 +130,13 @@ live_budget() {
       [[ $lc == 0 || $lm == 0 ]] && missing+=("$name has no CPU or memory limit")
       case $stack in
         *-dev | *-qualif) nc=$((nc + lc * n)); nm=$((nm + lm * n)) ;;
-        *-prod | *-edge)
+        *-prod | *-edge | *-monitoring)
           [[ $rsc == 0 || $rsm == 0 ]] && missing+=("$name has no reservation")
           rc=$((rc + rsc * n)); rm=$((rm + rsm * n)) ;;
       esac
     done < <(docker service inspect $ids --format "$fmt" | sed 's/<no value>/0/g')
   done < <(stacks)
-  printf 'dev+qualif limits: %s CPUs %s MiB (budget %s CPUs %s MiB); production+proxy reservations: %s CPUs %s MiB\n' \
+  printf 'dev+qualif limits: %s CPUs %s MiB (budget %s CPUs %s MiB); production+proxy+monitoring reservations: %s CPUs %s MiB\n' \
     "$(awk -v a=$nc 'BEGIN{print a/1e9}')" $((nm / 1048576)) "$NONPROD_BUDGET_CPUS" "$NONPROD_BUDGET_MEMORY_MB" \
     "$(awk -v a=$rc 'BEGIN{print a/1e9}')" $((rm / 1048576))
   local ok=1
@@ -129,12 +151,17 @@ load_images() {
   [[ -f .cache/images.env ]] || die "no .cache/images.env: build the images first (make images)"
   # shellcheck source=/dev/null
   . .cache/images.env
-  export WAITLINE_IMAGE WAITLINE_REDIS_IMAGE WAITLINE_PROXY_IMAGE
+  export WAITLINE_IMAGE WAITLINE_REDIS_IMAGE WAITLINE_PROXY_IMAGE WAITLINE_REDIS_EXPORTER_IMAGE \
+    WAITLINE_PROMETHEUS_IMAGE WAITLINE_ALERTMANAGER_IMAGE WAITLINE_NODE_EXPORTER_IMAGE
+  [[ -n ${WAITLINE_NODE_EXPORTER_IMAGE:-} ]] || die "the monitoring images are missing: rebuild the images (make images)"
 }
 
 # docker stack deploy, without the newer clients' notice about --detach (older ones lack the flag).
-stack_deploy() {  # compose-file stack
-  docker stack deploy --resolve-image never --prune -c "$1" "$2" 2>&1 >/dev/null |
+stack_deploy() {  # stack compose-file...
+  local stack=$1 file files=()
+  shift
+  for file; do files+=(-c "$file"); done
+  docker stack deploy --resolve-image never --prune "${files[@]}" "$stack" 2>&1 >/dev/null |
     { grep -v -e 'detach' -e 'future release' -e 'tasks will be created in the background' >&2 || true; }
 }
 
@@ -155,7 +182,8 @@ deploy_platform() {
     export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir
     for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS \
                REDIS_CPUS REDIS_MEMORY_MB REDIS_RES_CPUS REDIS_RES_MEMORY_MB REDIS_MAXMEMORY_MB \
-               REDIS_APPENDFSYNC PLACEMENT; do
+               REDIS_APPENDFSYNC PLACEMENT REDIS_EXPORTER_CPUS REDIS_EXPORTER_MEMORY_MB \
+               REDIS_EXPORTER_RES_CPUS REDIS_EXPORTER_RES_MEMORY_MB; do
       export "$key=$(setting "$p" "$key")"
     done
     export REDIS_PASSWORD_DIGEST; REDIS_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis_password")
@@ -163,7 +191,7 @@ deploy_platform() {
       export "${q^^}_KEYS_DIGEST=$(digest "$secrets_dir/$p/$q.keys")"
       export "REPLICAS_${q^^}=$(replicas "${stack}_$q")"
     done
-    stack_deploy deploy/swarm/platform.yml "$stack"
+    stack_deploy "$stack" deploy/swarm/platform.yml
   )
   say "deployed $stack"
 }
@@ -176,7 +204,7 @@ deploy_edge() {
     export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB
     export TLS_CERT_DIGEST TLS_KEY_DIGEST
     TLS_CERT_DIGEST=$(digest "$secrets_dir/tls.crt"); TLS_KEY_DIGEST=$(digest "$secrets_dir/tls.key")
-    stack_deploy deploy/swarm/edge.yml "$stack"
+    stack_deploy "$stack" deploy/swarm/edge.yml
   )
   say "deployed $stack (HTTP $http_port, HTTPS $https_port)"
 }
@@ -188,7 +216,8 @@ wait_converged() {
   while :; do
     pending=()
     for stack in $(stacks); do
-      while read -r name reps; do
+      # Replicas reads "1/1", or "1/1 (max 1 per node)" with a per-node maximum.
+      while read -r name reps _; do
         [[ -z $name ]] && continue
         state=$(docker service inspect "$name" --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
         [[ ${reps%%/*} == "${reps#*/}" && $state != updating && $state != rollback_started ]] ||
@@ -208,6 +237,131 @@ wait_converged() {
   done
 }
 
+# --- monitoring ----------------------------------------------------------------------------------
+# The files the monitoring stack mounts: copies of observability/ (never edited in place). The test
+# profile caps, on those copies, every duration that makes alerts slow to prove: scrape and
+# evaluation intervals, each rule's `for:`, Alertmanager's group_wait, group_interval and
+# repeat_interval. Only a "key: <duration>" line longer than its cap changes.
+test_profile_caps="scrape_interval=2s evaluation_interval=2s scrape_timeout=2s for=5s refresh_interval=2s group_wait=1s group_interval=2s repeat_interval=10s"
+cap_durations() {  # "key=cap ..." < yaml > yaml
+  awk -v caps="$1" '
+    function seconds(d,   total, n, unit) {
+      total = 0
+      while (match(d, /^[0-9]+(ms|[smhdwy])/)) {
+        n = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
+        unit = n; sub(/^[0-9]+/, "", unit)
+        total += (n + 0) * mult[unit]
+      }
+      return total
+    }
+    BEGIN {
+      mult["ms"] = 0.001; mult["s"] = 1; mult["m"] = 60; mult["h"] = 3600
+      mult["d"] = 86400; mult["w"] = 604800; mult["y"] = 31536000
+      n = split(caps, pairs, " ")
+      for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); cap[kv[1]] = kv[2] }
+    }
+    {
+      line = $0
+      if (match(line, /^[ \t]*(- )?[a-z_]+:[ \t]+/)) {
+        head = substr(line, 1, RLENGTH); rest = substr(line, RLENGTH + 1)
+        key = head; gsub(/[- \t:]/, "", key)
+        if ((key in cap) && match(rest, /^([0-9]+(ms|[smhdwy]))+/)) {
+          value = substr(rest, 1, RLENGTH); tail = substr(rest, RLENGTH + 1)
+          if (seconds(value) > seconds(cap[key])) line = head cap[key] tail
+        }
+      }
+      print line
+    }'
+}
+
+render_monitoring() {  # profile out-dir
+  local profile=$1 out=$2 src=${WAITLINE_OBSERVABILITY_DIR:-observability} f rel
+  [[ $profile == production || $profile == test ]] || die "WAITLINE_MONITORING_PROFILE must be production or test"
+  rm -rf "$out"
+  mkdir -p "$out"
+  while IFS= read -r f; do
+    rel=${f#"$src"/}
+    mkdir -p "$out/$(dirname "$rel")"
+    if [[ $profile == test && $f == *.yml ]]; then
+      cap_durations "$test_profile_caps" <"$f" >"$out/$rel"
+    else
+      cp "$f" "$out/$rel"
+    fi
+  done < <(find "$src/prometheus/prometheus.yml" "$src/prometheus/rules" "$src/alertmanager/alertmanager.yml" \
+             "$src/grafana/provisioning" "$src/dashboards" -type f \( -name '*.yml' -o -name '*.json' \) 2>/dev/null | sort)
+  for f in prometheus/prometheus.yml alertmanager/alertmanager.yml; do
+    [[ -s $out/$f ]] || die "missing $src/$f"
+  done
+}
+
+# The second compose file of the monitoring stack: one config per rule file and per dashboard,
+# named by a digest of its name and content.
+monitoring_configs() {  # stack out-dir
+  local stack=$1 out=$2 f d
+  echo "# generated by scripts/swarm.sh from observability/; do not edit"
+  echo 'version: "3.8"'
+  echo "services:"
+  echo "  prometheus:"
+  echo "    configs:"
+  for f in "$out"/prometheus/rules/*.yml; do
+    [[ -e $f ]] && echo "      - { source: rule_$(digest_of_file "$f"), target: /etc/prometheus/rules/$(basename "$f") }"
+  done
+  echo "  grafana:"
+  echo "    configs:"
+  for f in "$out"/dashboards/*.json; do
+    [[ -e $f ]] && echo "      - { source: dashboard_$(digest_of_file "$f"), target: /var/lib/grafana/dashboards/waitline/$(basename "$f") }"
+  done
+  echo "configs:"
+  for f in "$out"/prometheus/rules/*.yml "$out"/dashboards/*.json; do
+    [[ -e $f ]] || continue
+    d=$(digest_of_file "$f")
+    local kind=rule; [[ $f == *.json ]] && kind=dashboard
+    echo "  ${kind}_$d: { name: ${stack}_${kind}_$d, file: $f }"
+  done
+}
+digest_of_file() { { basename "$1"; cat "$1"; } | sha256sum | cut -c1-12; }
+
+# Upstream images (Grafana, cAdvisor): 1 when present here or pullable within 20 s, else 0.
+upstream_available() {
+  docker image inspect "$1" >/dev/null 2>&1 && return 0
+  timeout 20 docker pull -q "$1" >/dev/null 2>&1
+}
+
+deploy_monitoring() {
+  local stack=$project-monitoring out=$monitoring_dir
+  [[ -e $secrets_dir/alertmanager/chat_webhook_url && -s $secrets_dir/grafana_admin_password ]] || die "no Alertmanager secrets in $secrets_dir: run scripts/secrets.sh"
+  render_monitoring "$monitoring_profile" "$out/files"
+  monitoring_configs "$stack" "$out/files" >"$out/configs.yml"
+  local grafana=0 cadvisor=0
+  if upstream_available "$GRAFANA_IMAGE"; then grafana=1; else
+    say "Grafana: image $GRAFANA_IMAGE cannot be pulled here; dashboards are in observability/dashboards, Prometheus is at http://127.0.0.1:$prometheus_port"
+  fi
+  if upstream_available "$CADVISOR_IMAGE"; then cadvisor=$(docker node ls -q | wc -l); else
+    say "cAdvisor: image $CADVISOR_IMAGE cannot be pulled here; running containers are counted from the Docker engine's metrics"
+  fi
+  (
+    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack SECRETS_DIR=$secrets_dir MONITORING_DIR=$out/files
+    export WAITLINE_PROMETHEUS_PORT=$prometheus_port WAITLINE_ALERTMANAGER_PORT=$alertmanager_port WAITLINE_GRAFANA_PORT=$grafana_port
+    export GRAFANA_REPLICAS=$grafana CADVISOR_REPLICAS=$cadvisor GRAFANA_IMAGE CADVISOR_IMAGE
+    export PROMETHEUS_RETENTION_TIME PROMETHEUS_RETENTION_SIZE
+    local service key
+    for service in PROMETHEUS ALERTMANAGER NODE_EXPORTER GRAFANA CADVISOR; do
+      for key in CPUS MEMORY_MB RES_CPUS RES_MEMORY_MB; do export "${service}_$key"; done
+    done
+    export PROMETHEUS_YML_DIGEST ALERTMANAGER_YML_DIGEST GRAFANA_DATASOURCE_DIGEST GRAFANA_DASHBOARDS_DIGEST
+    PROMETHEUS_YML_DIGEST=$(digest "$out/files/prometheus/prometheus.yml")
+    ALERTMANAGER_YML_DIGEST=$(digest "$out/files/alertmanager/alertmanager.yml")
+    GRAFANA_DATASOURCE_DIGEST=$(digest "$out/files/grafana/provisioning/datasources/prometheus.yml")
+    GRAFANA_DASHBOARDS_DIGEST=$(digest "$out/files/grafana/provisioning/dashboards/waitline.yml")
+    export SMTP_PASSWORD_DIGEST CHAT_WEBHOOK_URL_DIGEST GRAFANA_ADMIN_PASSWORD_DIGEST
+    GRAFANA_ADMIN_PASSWORD_DIGEST=$(digest "$secrets_dir/grafana_admin_password")
+    SMTP_PASSWORD_DIGEST=$(digest "$secrets_dir/alertmanager/smtp_password")
+    CHAT_WEBHOOK_URL_DIGEST=$(digest "$secrets_dir/alertmanager/chat_webhook_url")
+    stack_deploy "$stack" deploy/swarm/monitoring.yml "$out/configs.yml"
+  )
+  say "deployed $stack (profile $monitoring_profile; Prometheus $prometheus_port, Alertmanager $alertmanager_port)"
+}
+
 print_urls() {
   local s="" h=""
   [[ $https_port != 443 ]] && s=":$https_port"
@@ -222,6 +376,7 @@ waitline ($project) is up: three platforms, four queues each (rubis saphir emera
   API keys:           $secrets_dir/api-keys.txt   (platform queue name key)
   TLS certificate:    $secrets_dir/tls.crt        (self-signed; curl --cacert it, or -k)
   try:  curl --cacert $secrets_dir/tls.crt -X POST -H "Authorization: Bearer <key>" https://prod.$domain$s/rubis/get_ticket
+  Prometheus:    http://127.0.0.1:$prometheus_port/   Alertmanager: http://127.0.0.1:$alertmanager_port/   (on the node running them)
 EOF
 }
 
@@ -230,6 +385,7 @@ cmd_up() {
   check_budget
   for p in "${platforms[@]}"; do deploy_platform "$p"; done
   deploy_edge
+  deploy_monitoring
   say "waiting for every service (up to $wait_timeout s)"
   wait_converged
   print_urls
@@ -239,7 +395,7 @@ cmd_up() {
 
 remove_stacks() {
   local stack present
-  for stack in $project-edge "${platforms[@]/#/$project-}"; do
+  for stack in $project-monitoring $project-edge "${platforms[@]/#/$project-}"; do
     if [[ -n $(docker service ls -q --filter "label=com.docker.stack.namespace=$stack") ]] ||
        [[ -n $(docker network ls -q --filter "label=com.docker.stack.namespace=$stack") ]]; then
       docker stack rm "$stack" >/dev/null
@@ -273,7 +429,7 @@ cmd_down() {
 cmd_destroy() {
   remove_stacks
   local v
-  for v in $(docker volume ls -q --filter "name=^$project-(dev|qualif|prod)_"); do
+  for v in $(docker volume ls -q --filter "name=^$project-(dev|qualif|prod|monitoring)_"); do
     for _ in $(seq 1 30); do docker volume rm "$v" >/dev/null 2>&1 && break; sleep 1; done
     say "removed volume $v"
   done
@@ -351,5 +507,6 @@ case ${1:-} in
   wait) wait_converged ;;
   backup) shift; cmd_backup "$@" ;;
   restore) shift; cmd_restore "$@" ;;
+  render-monitoring) render_monitoring "${2:-}" "${3:?usage: swarm.sh render-monitoring PROFILE DIR}" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -8,6 +8,9 @@ to containers and networks the tests made.
 
   WAITLINE_E2E_PROJECT      project prefix (default wle2e; never "waitline", the default deployment)
   WAITLINE_E2E_HTTP_PORT    published HTTP port (default 18080), WAITLINE_E2E_HTTPS_PORT (18443)
+  WAITLINE_E2E_PROMETHEUS_PORT (19090), WAITLINE_E2E_ALERTMANAGER_PORT (19093)
+                            the monitoring stack's ports; it runs the test profile (short
+                            intervals and `for:`), its chat webhook points at the test's sink
   WAITLINE_E2E_KEEP=1       leave the deployment running after the tests (to look at it)
   WAITLINE_E2E_REUSE=1      use the test project's deployment left running by a previous run
 """
@@ -29,6 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("WAITLINE_E2E_PROJECT", "wle2e")
 HTTP_PORT = int(os.environ.get("WAITLINE_E2E_HTTP_PORT", "18080"))
 HTTPS_PORT = int(os.environ.get("WAITLINE_E2E_HTTPS_PORT", "18443"))
+PROMETHEUS_PORT = int(os.environ.get("WAITLINE_E2E_PROMETHEUS_PORT", "19090"))
+ALERTMANAGER_PORT = int(os.environ.get("WAITLINE_E2E_ALERTMANAGER_PORT", "19093"))
+GRAFANA_PORT = int(os.environ.get("WAITLINE_E2E_GRAFANA_PORT", "13000"))
+# Where Alertmanager posts chat notifications: the webhook sink test_observability.py starts on
+# the monitoring network (until then the name does not resolve and posts fail, harmlessly).
+CHAT_WEBHOOK_URL = "http://chat-sink:8080/hooks/waitline"
 SECRETS = ROOT / ".secrets" / PROJECT
 PLATFORMS = ("dev", "qualif", "prod")
 QUEUES = ("rubis", "saphir", "emeraude", "diamant")
@@ -54,7 +63,9 @@ def pytest_terminal_summary(terminalreporter):
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e.update(WAITLINE_PROJECT=PROJECT, WAITLINE_HTTP_PORT=str(HTTP_PORT), WAITLINE_HTTPS_PORT=str(HTTPS_PORT),
-             WAITLINE_SECRETS_DIR=str(SECRETS))
+             WAITLINE_SECRETS_DIR=str(SECRETS), WAITLINE_PROMETHEUS_PORT=str(PROMETHEUS_PORT),
+             WAITLINE_ALERTMANAGER_PORT=str(ALERTMANAGER_PORT), WAITLINE_GRAFANA_PORT=str(GRAFANA_PORT),
+             WAITLINE_MONITORING_PROFILE="test")
     return e
 
 
@@ -197,11 +208,16 @@ def deployment():
         # A previous run that was interrupted may have left its stacks and data: start clean.
         run("scripts/swarm.sh", "destroy", timeout=300)
         shutil.rmtree(SECRETS, ignore_errors=True)
+    # secrets.sh keeps an existing file: the test project's chat notifications go to the sink.
+    # Owner-only, as secrets.sh would make them.
+    SECRETS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (SECRETS / "alertmanager").mkdir(mode=0o700, exist_ok=True)
+    (SECRETS / "alertmanager" / "chat_webhook_url").write_text(CHAT_WEBHOOK_URL + "\n")
     run("scripts/secrets.sh")
     run("scripts/swarm.sh", "up", timeout=900)
     d = Deployment()
     figure(f"deployment of project {PROJECT} up in {time.monotonic() - started:.0f} s "
-           f"(engine, images, secrets, 4 stacks, 16 services)")
+           f"(engine, images, secrets, 5 stacks, 24 services)")
     yield d
     if os.environ.get("WAITLINE_E2E_KEEP") == "1":
         print(f"e2e: leaving project {PROJECT} running (WAITLINE_E2E_KEEP=1)")

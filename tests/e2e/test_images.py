@@ -14,11 +14,14 @@ def inspect(image: str) -> dict:
 
 def test_every_dockerfile_builds_from_bookworm_slim():
     for dockerfile in sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile")):
-        bases = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M)
-        assert bases, dockerfile
-        # `scratch` only as the final stage that receives a filesystem assembled on bookworm-slim.
-        assert all(b == "debian:bookworm-slim" for b in bases[:-1]), (dockerfile.name, bases)
-        assert bases[-1] in ("debian:bookworm-slim", "scratch"), (dockerfile.name, bases)
+        stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile.read_text(), re.M | re.I)
+        assert stages, dockerfile
+        bases = [base for base, _ in stages]
+        # Each stage starts from bookworm-slim or from an earlier stage of the same file (which
+        # does); `scratch` only as the final stage that receives a filesystem assembled on it.
+        for i, base in enumerate(bases[:-1]):
+            assert base == "debian:bookworm-slim" or base in [name for _, name in stages[:i]], (dockerfile.name, bases)
+        assert bases[-1] in ("debian:bookworm-slim", "scratch") or bases[-1] in [n for _, n in stages[:-1]], (dockerfile.name, bases)
         if bases[-1] == "scratch":
             assert "COPY --from=build /rootfs/ /" in dockerfile.read_text()
     assert (ROOT / "scripts" / "base-image.sh").exists()

@@ -21,7 +21,7 @@ def test_each_platform_is_a_stack_of_the_same_four_queue_services_and_its_own_re
     for platform in PLATFORMS:
         stack = f"{PROJECT}-{platform}"
         names = set(docker("stack", "services", stack, "--format", "{{.Name}}").split())
-        assert names == {f"{stack}_{s}" for s in (*QUEUES, "redis")}
+        assert names == {f"{stack}_{s}" for s in (*QUEUES, "redis", "redis_exporter")}
         for queue in QUEUES:
             s = spec(service(platform, queue))
             container = s["TaskTemplate"]["ContainerSpec"]
@@ -29,8 +29,9 @@ def test_each_platform_is_a_stack_of_the_same_four_queue_services_and_its_own_re
             assert container["Args"] == ["serve", "--queue-name", queue]
             assert network_names(service(platform, queue)) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
         assert network_names(service(platform, "redis")) == {f"{stack}_back"}
+        assert network_names(service(platform, "redis_exporter")) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
     # One definition rendered three times, not three copies.
-    assert run("ls", "deploy/swarm").stdout.split() == ["edge.yml", "platform.yml", "platforms.env"]
+    assert run("ls", "deploy/swarm").stdout.split() == ["edge.yml", "monitoring.yml", "platform.yml", "platforms.env"]
 
 
 def test_the_proxy_joins_every_front_network_and_no_redis_network(deployment):

@@ -1,0 +1,232 @@
+"""Issue 4 (R13, R14) on the real stack: Prometheus finds every target by DNS, every dashboard panel
+has data, and a production Redis outage reaches a mailbox and a chat channel, then resolves.
+
+The session's monitoring stack runs the test profile (WAITLINE_MONITORING_PROFILE=test: the same
+rules and routes, with 2 s scrapes and `for:` capped at 5 s). Prometheus and Alertmanager are read
+on 127.0.0.1; the mail and chat sinks are containers this module starts on the monitoring network.
+"""
+from __future__ import annotations
+
+import email
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import (ALERTMANAGER_PORT, PLATFORMS, PROJECT, PROMETHEUS_PORT, QUEUES, ROOT, docker, figure, run,
+                      service, wait_for)
+from dashboard_queries import panel_queries
+
+PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+ALERTMANAGER = f"http://127.0.0.1:{ALERTMANAGER_PORT}"
+MONITORING_NETWORK = f"{PROJECT}-monitoring_monitoring"
+SINK_IMAGE = "waitline-e2e-sinks:latest"
+
+
+def query(expr: str) -> list[dict]:
+    r = requests.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=15)
+    body = r.json()
+    assert body["status"] == "success", (expr, body)
+    return body["data"]["result"]
+
+
+def targets(job: str) -> list[dict]:
+    active = requests.get(f"{PROMETHEUS}/api/v1/targets", params={"state": "active"}, timeout=15).json()
+    return [t for t in active["data"]["activeTargets"] if t["labels"]["job"] == job]
+
+
+def healthy(job: str) -> list[dict]:
+    return [t for t in targets(job) if t["health"] == "up"]
+
+
+@pytest.fixture(scope="module")
+def prometheus(deployment):
+    wait_for(lambda: requests.get(f"{PROMETHEUS}/-/ready", timeout=5).ok, 120, "Prometheus ready")
+    # Every queue replica, Redis exporter and the node seen at least once.
+    wait_for(lambda: len(healthy("waitline")) >= 12 and len(healthy("redis")) == 3, 120, "the first scrapes")
+    return PROMETHEUS
+
+
+def test_the_test_profile_shortens_only_durations_of_copies_that_promtool_and_amtool_accept(tmp_path):
+    out = tmp_path / "test-profile"
+    run("scripts/swarm.sh", "render-monitoring", "test", str(out))
+    source = ROOT / "observability"
+    rules = sorted((source / "prometheus" / "rules").glob("*.rules.yml"))
+    assert rules, "no rule files"
+    for original in [source / "prometheus" / "prometheus.yml", source / "alertmanager" / "alertmanager.yml", *rules]:
+        copy = out / original.relative_to(source)
+        changed = [(a, b) for a, b in zip(original.read_text().splitlines(), copy.read_text().splitlines()) if a != b]
+        assert len(original.read_text().splitlines()) == len(copy.read_text().splitlines())
+        for before, after in changed:
+            key = before.split(":")[0].strip(" -")
+            assert key in ("for", "scrape_interval", "evaluation_interval", "scrape_timeout", "refresh_interval",
+                           "group_wait", "group_interval", "repeat_interval"), (before, after)
+    copies = [str(out / r.relative_to(source)) for r in rules]
+    assert not [l for c in copies for l in Path(c).read_text().splitlines()
+                if re.match(r"\s*for:\s*(\d+m|\d+h|[6-9]s|\d\ds)", l)], "a for: above 5 s is left"
+    run("promtool", "check", "rules", *copies)
+    run("amtool", "check-config", str(out / "alertmanager" / "alertmanager.yml"))
+    # The production profile is the sources themselves.
+    prod = tmp_path / "production"
+    run("scripts/swarm.sh", "render-monitoring", "production", str(prod))
+    assert (prod / "prometheus" / "prometheus.yml").read_bytes() == (source / "prometheus" / "prometheus.yml").read_bytes()
+
+
+def test_every_target_is_found_by_dns_with_the_contract_labels(prometheus):
+    queue_targets = healthy("waitline")
+    assert sorted((t["labels"]["platform"], t["labels"]["queue"]) for t in queue_targets) == \
+        sorted((p, q) for p in PLATFORMS for q in QUEUES)
+    assert sorted(t["labels"]["platform"] for t in healthy("redis")) == sorted(PLATFORMS)
+    assert len(healthy("node")) == int(docker("info", "--format", "{{.Swarm.Nodes}}"))
+    assert len(healthy("engine")) == 1
+    running = query('sum(engine_daemon_container_states_containers{state="running"})')
+    assert float(running[0]["value"][1]) >= 20, running
+    assert query('redis_up{platform="prod"}')[0]["value"][1] == "1"
+    figure(f"Prometheus targets up: {len(queue_targets)} queues, {len(healthy('redis'))} redis_exporters, "
+           f"{len(healthy('node'))} node_exporter, {len(healthy('engine'))} engine ({running[0]['value'][1]} containers running)")
+
+
+def test_scaling_a_queue_adds_its_replicas_as_targets_without_any_config_change(prometheus):
+    svc = service("prod", "rubis")
+
+    def rubis_targets() -> int:
+        return len([t for t in healthy("waitline") if t["labels"]["platform"] == "prod" and t["labels"]["queue"] == "rubis"])
+
+    config_before = requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
+    try:
+        run("scripts/swarm.sh", "scale", "prod", "rubis", "2", timeout=300)
+        wait_for(lambda: rubis_targets() == 2, 60, "two prod rubis targets")
+    finally:
+        run("scripts/swarm.sh", "scale", "prod", "rubis", "1", timeout=300)
+    wait_for(lambda: rubis_targets() == 1, 60, "one prod rubis target again")
+    assert requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"] == config_before
+    assert docker("service", "inspect", svc, "--format", "{{.Spec.Mode.Replicated.Replicas}}") == "1"
+
+
+def test_every_panel_of_every_dashboard_has_data_after_traffic(prometheus, deployment):
+    for platform in PLATFORMS:
+        for queue in QUEUES:
+            api = deployment.api(platform, queue)
+            for _ in range(3):
+                api.take()
+            api.call()
+            api.list()
+            # An unauthenticated call: a 4xx in the error-ratio panels.
+            api.request("POST", "/get_ticket")
+    # rate() needs two scrapes of the new counters (2 s apart in the test profile).
+    time.sleep(8)
+    dashboards = sorted((ROOT / "observability" / "dashboards").glob("*.json"))
+    assert dashboards
+    empty, checked = [], 0
+    for path in dashboards:
+        board = json.loads(path.read_text())
+        # One platform and queue, then a regex over all (the dashboards match with =~).
+        for variables in ({"platform": "prod", "queue": "rubis"},
+                          {"platform": "|".join(PLATFORMS), "queue": "|".join(QUEUES)}):
+            for title, expr in panel_queries(board, variables):
+                checked += 1
+                if not query(expr):
+                    empty.append(f"{path.name}: {title!r} ({variables['platform']}/{variables['queue']}): {expr}")
+    figure(f"dashboards: {checked} panel queries over {len(dashboards)} dashboards, {len(empty)} empty")
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+# --- alerting --------------------------------------------------------------------------------------
+def sink_messages(name: str) -> list[dict]:
+    out = docker("exec", name, "python3", "-c",
+                 "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8025/messages').read().decode())")
+    return json.loads(out)
+
+
+def mail_text(message: dict) -> str:
+    """Recipient, subject and decoded text of every part of a received mail."""
+    parsed = email.message_from_string(message["body"])
+    parts = [p.get_payload(decode=True) for p in parsed.walk() if not p.is_multipart()]
+    return " ".join([",".join(message["to"]), parsed.get("Subject", "")] +
+                    [p.decode(errors="replace") for p in parts if p])
+
+
+def firing_in_prometheus(alertname: str, platform: str) -> bool:
+    alerts = requests.get(f"{PROMETHEUS}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return any(a["labels"]["alertname"] == alertname and a["labels"].get("platform") == platform
+               and a["state"] == "firing" for a in alerts)
+
+
+def alertmanager_alerts() -> list[dict]:
+    return requests.get(f"{ALERTMANAGER}/api/v2/alerts", timeout=10).json()
+
+
+@pytest.fixture
+def sinks(deployment):
+    """The mail relay (alias smtp-relay, as alertmanager.yml's smarthost) and the chat webhook (alias
+    chat-sink, the URL conftest put in the project's secret), on the internal monitoring network."""
+    run("docker", "build", "-q", "-t", SINK_IMAGE, "tests/e2e/sinks", timeout=600)
+    names = {"smtp": f"{PROJECT}-sink-smtp", "webhook": f"{PROJECT}-sink-chat"}
+    aliases = {"smtp": "smtp-relay", "webhook": "chat-sink"}
+    for kind, name in names.items():
+        docker("rm", "-f", name, check=False)
+        docker("run", "-d", "--name", name, "--network", MONITORING_NETWORK, "--network-alias", aliases[kind],
+               "--memory", "64m", "--cpus", "0.2", SINK_IMAGE, kind)
+    for name in names.values():
+        wait_for(lambda: subprocess.run(["docker", "exec", name, "python3", "-c",
+                                         "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8025/messages')"],
+                                        capture_output=True).returncode == 0, 30, f"{name} listening")
+    yield names
+    for name in names.values():
+        docker("rm", "-f", name, check=False)
+
+
+def set_redis(platform: str, replicas: int):
+    docker("service", "scale", "-d", f"{service(platform, 'redis')}={replicas}")
+
+
+def test_a_production_redis_outage_reaches_mail_and_chat_and_its_end_too(prometheus, sinks):
+    started = time.monotonic()
+    try:
+        # Development loses its Redis too: its alert must stay off the on-call mail and the chat.
+        set_redis("prod", 0)
+        set_redis("dev", 0)
+        wait_for(lambda: firing_in_prometheus("WaitlineRedisDown", "prod"), 90, "WaitlineRedisDown{prod} firing")
+        wait_for(lambda: firing_in_prometheus("WaitlineRedisDown", "dev"), 60, "WaitlineRedisDown{dev} firing")
+        wait_for(lambda: any(a["labels"]["alertname"] == "WaitlineRedisDown" and a["labels"].get("platform") == "prod"
+                             for a in alertmanager_alerts()), 30, "the alert in Alertmanager")
+
+        def mails_about(word: str) -> list[str]:
+            texts = [mail_text(m) for m in sink_messages(sinks["smtp"])]
+            return [t for t in texts if "oncall@" in t and "WaitlineRedisDown" in t and "prod" in t and word in t.upper()]
+
+        def chats_about(word: str) -> list[dict]:
+            posts = [json.loads(m["body"]) for m in sink_messages(sinks["webhook"])]
+            return [p for p in posts if "WaitlineRedisDown" in json.dumps(p) and "prod" in json.dumps(p)
+                    and word in json.dumps(p).upper()]
+
+        wait_for(lambda: mails_about("FIRING"), 60, "the on-call mail about prod's Redis")
+        chat = wait_for(lambda: chats_about("FIRING"), 60, "the chat message about prod's Redis")
+        # Slack's incoming-webhook format: attachments with a title and text.
+        assert chat[0]["attachments"][0]["title"], chat[0]
+        figure(f"prod Redis down -> mail and chat in {time.monotonic() - started:.0f} s")
+
+        # The error-ratio alerts of prod, when they fire, are inhibited by Redis-down, never sent.
+        burning = [a for a in alertmanager_alerts() if a["labels"]["alertname"].startswith("WaitlineErrorBudget")
+                   and a["labels"].get("platform") == "prod"]
+        for a in burning:
+            assert a["status"]["inhibitedBy"], a
+        sent = json.dumps(sink_messages(sinks["webhook"])) + " ".join(mail_text(m) for m in sink_messages(sinks["smtp"]))
+        assert "WaitlineErrorBudget" not in sent
+        figure(f"prod error-ratio alerts inhibited during the outage: {len(burning)}")
+    finally:
+        set_redis("prod", 1)
+        set_redis("dev", 1)
+        run("scripts/swarm.sh", "wait", timeout=300)
+    resolved_at = time.monotonic()
+    wait_for(lambda: mails_about("RESOLVED"), 90, "the resolved mail")
+    wait_for(lambda: chats_about("RESOLVED"), 90, "the resolved chat message")
+    figure(f"prod Redis back -> resolved mail and chat in {time.monotonic() - resolved_at:.0f} s")
+    # Nothing about development or qualification reached the on-call mail or the chat.
+    on_call = [mail_text(m) for m in sink_messages(sinks["smtp"]) if "oncall@" in ",".join(m["to"])]
+    chats = [m["body"] for m in sink_messages(sinks["webhook"])]
+    assert not [t for t in on_call + chats if re.search(r"\b(dev|qualif)\b", t)], (on_call, chats)
