@@ -54,11 +54,11 @@ REPLICAS ?=
 engine: ## install and start the Docker engine and a one-node swarm when missing (needs root)
 	scripts/docker-engine.sh
 
-images: assets engine ## build the service, Redis and proxy images (makes debian:bookworm-slim when missing)
+images: assets engine ## build the service, Redis, proxy and monitoring images (makes debian:bookworm-slim when missing)
 	scripts/base-image.sh
 	scripts/images.sh
 
-up: images ## deploy dev, qualif and prod behind the proxy on Docker Swarm; prints the URLs and where the keys are
+up: images ## deploy dev, qualif and prod behind the proxy, and the monitoring, on Docker Swarm; prints the URLs and keys
 	scripts/secrets.sh
 	scripts/swarm.sh up
 

@@ -3,6 +3,7 @@
 #include <boost/beast/http/field.hpp>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include "app/telemetry.hpp"
@@ -102,6 +103,56 @@ http::Response ticket_response(std::string_view queue, std::optional<std::int64_
   return json_response(http::Status::ok, std::move(body));
 }
 
+// A request that reached a handler: how long it took and the key it used (empty: none).
+struct Served {
+  clock::duration took;
+  std::string_view key;
+};
+
+// One access-log line. A request the server refused before it could be read has no id and no
+// method (both null), and carries its error code instead of a duration and a key.
+struct AccessEntry {
+  std::string_view request_id{};
+  std::string_view method{};
+  std::string_view route;
+  unsigned status = 0;
+  std::optional<Served> served{};
+  std::string_view error{};
+};
+
+void append_json_string_or_null(std::string& out, std::string_view text) {
+  if (text.empty()) out += "null";
+  else log::append_json_string(out, text);
+}
+
+void log_access(const AccessEntry& entry) {
+  std::string line = "{\"time\":";
+  log::append_timestamp(line);
+  line += ",\"request_id\":";
+  append_json_string_or_null(line, entry.request_id);
+  line += ",\"method\":";
+  append_json_string_or_null(line, entry.method);
+  line += ",\"route\":";
+  log::append_json_string(line, entry.route);
+  line += ",\"status\":";
+  append_int(line, entry.status);
+  if (entry.served) {
+    line += ",\"duration_ms\":";
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf,
+                                   std::chrono::duration<double, std::milli>(entry.served->took).count(),
+                                   std::chars_format::fixed, 3);
+    line.append(buf, end);
+    line += ",\"key\":";
+    append_json_string_or_null(line, entry.served->key);
+  } else {
+    line += ",\"error\":";
+    log::append_json_string(line, entry.error);
+  }
+  line += "}";
+  log::access(line);
+}
+
 std::string_view method_label(verb method) {
   return method == verb::unknown ? std::string_view("other") : std::string_view(boost::beast::http::to_string(method));
 }
@@ -199,26 +250,8 @@ asio::awaitable<http::Response> Api::handle(http::Request& request) {
   const auto took = clock::now() - started;
   telemetry_.request(match.route, method_label(request.method()), response.result_int(), took);
   if (settings_.access_log) {
-    std::string line = "{\"time\":";
-    log::append_timestamp(line);
-    line += ",\"request_id\":";
-    log::append_json_string(line, id);
-    line += ",\"method\":";
-    log::append_json_string(line, request.method_string());
-    line += ",\"route\":";
-    log::append_json_string(line, match.route);
-    line += ",\"status\":";
-    append_int(line, response.result_int());
-    line += ",\"duration_ms\":";
-    char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, std::chrono::duration<double, std::milli>(took).count(),
-                                   std::chars_format::fixed, 3);
-    line.append(buf, end);
-    line += ",\"key\":";
-    if (key_name.empty()) line += "null";
-    else log::append_json_string(line, key_name);
-    line += "}";
-    log::access(line);
+    log_access({.request_id = id, .method = request.method_string(), .route = match.route,
+                .status = response.result_int(), .served = Served{took, key_name}});
   }
   co_return response;
 }
@@ -227,14 +260,7 @@ http::Response Api::reject(http::Status status, std::string_view code, std::stri
   telemetry_.request("unmatched", "other", static_cast<unsigned>(status), {});
   auto response = error_response(status, code, message);
   if (settings_.access_log) {
-    std::string line = "{\"time\":";
-    log::append_timestamp(line);
-    line += ",\"request_id\":null,\"method\":null,\"route\":\"unmatched\",\"status\":";
-    append_int(line, static_cast<int>(status));
-    line += ",\"error\":";
-    log::append_json_string(line, code);
-    line += "}";
-    log::access(line);
+    log_access({.route = "unmatched", .status = static_cast<unsigned>(status), .error = code});
   }
   return response;
 }

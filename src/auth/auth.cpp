@@ -97,12 +97,22 @@ std::string base64url(std::span<const unsigned char> bytes) {
   return text;
 }
 
+// Fetched once (a function-local static is initialised once, thread-safely): EVP_sha256() makes
+// every EVP_Digest look the algorithm up in the provider's tables again, under a lock.
+const EVP_MD* sha256_algorithm() {
+  static const std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> algorithm(EVP_MD_fetch(nullptr, "SHA256", nullptr),
+                                                                          &EVP_MD_free);
+  return algorithm.get();
+}
+
 }  // namespace
 
 Digest sha256(std::string_view data) {
   Digest digest;
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
+  const EVP_MD* algorithm = sha256_algorithm();
+  if (algorithm == nullptr ||
+      EVP_Digest(data.data(), data.size(), digest.data(), &length, algorithm, nullptr) != 1 ||
       length != digest.size()) {
     throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
   }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -65,15 +66,31 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 void append_timestamp(std::string& out) {
-  auto now = std::chrono::system_clock::now();
-  auto seconds = std::chrono::system_clock::to_time_t(now);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
-  out += buf;
+  // The date and the seconds change once a second: each thread formats them then and reuses them,
+  // so a line costs only its three digits of milliseconds.
+  struct Second {
+    std::chrono::sys_seconds at{std::chrono::seconds(-1)};
+    char text[32];  // "2026-11-26T06:40:45.
+    std::size_t size = 0;
+  };
+  thread_local Second second;
+  const auto now = std::chrono::system_clock::now();
+  const auto at = std::chrono::floor<std::chrono::seconds>(now);
+  if (at != second.at) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    const int size = std::snprintf(second.text, sizeof second.text, "\"%04d-%02d-%02dT%02d:%02d:%02d.",
+                                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                                   utc.tm_sec);
+    second.size = static_cast<std::size_t>(std::max(size, 0));
+    second.at = at;
+  }
+  out.append(second.text, second.size);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now - at).count();
+  const char rest[] = {static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                       static_cast<char>('0' + millis % 10), 'Z', '"'};
+  out.append(rest, sizeof rest);
 }
 
 void event(Level level, std::string_view message, std::initializer_list<Field> fields) {

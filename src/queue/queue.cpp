@@ -15,9 +15,10 @@ namespace detail {
 struct Script {
   std::string_view label;  // the command label in metrics
   std::string_view body;
+  redis::Parse parse;      // how its reply is read
   std::string sha1;        // EVALSHA sends this instead of the body
 
-  Script(std::string_view l, std::string_view b) : label(l), body(b) {
+  Script(std::string_view l, std::string_view b, redis::Parse p = redis::Parse::generic) : label(l), body(b), parse(p) {
     std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
     SHA1(reinterpret_cast<const unsigned char*>(b.data()), b.size(), digest.data());
     static constexpr char hex[] = "0123456789abcdef";
@@ -46,13 +47,14 @@ local t = redis.call('RPOP', KEYS[1])
 return {t, redis.call('LLEN', KEYS[1])}
 )lua"};
 
-// KEYS[1] list, ARGV[1] how many of the oldest tickets. LRANGE -n -1 gives them newest first.
+// KEYS[1] list, ARGV[1] how many of the oldest tickets. LRANGE -n -1 gives them newest first,
+// as decimal strings that the reply parser reads straight into integers.
 const Script list_script{"list", R"lua(
 local n = tonumber(ARGV[1])
 local waiting = redis.call('LLEN', KEYS[1])
 if n <= 0 then return {waiting, {}} end
 return {waiting, redis.call('LRANGE', KEYS[1], -n, -1)}
-)lua"};
+)lua", redis::Parse::integer_arrays};
 
 // Redis error replies that mean "not now" rather than "never".
 bool is_transient(std::string_view error) {
@@ -64,10 +66,7 @@ bool is_transient(std::string_view error) {
 std::optional<std::int64_t> to_int(const Reply& r) {
   if (r.type == Reply::Type::integer) return r.integer;
   if (r.type != Reply::Type::bulk) return std::nullopt;
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(r.text.data(), r.text.data() + r.text.size(), v);
-  if (ec != std::errc() || p != r.text.data() + r.text.size()) return std::nullopt;
-  return v;
+  return redis::decimal(r.text);
 }
 
 template <class T>
@@ -92,9 +91,9 @@ TicketQueue::TicketQueue(redis::Client& client, std::string name, Observer& obse
 asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, std::string_view arg) {
   const bool two_keys = &script == &take_script;
   auto exec = [&](std::string_view verb, std::string_view code) {
-    return two_keys ? client_.exec(script.label, {verb, code, "2", counter_key_, list_key_})
-                    : arg.empty() ? client_.exec(script.label, {verb, code, "1", list_key_})
-                                  : client_.exec(script.label, {verb, code, "1", list_key_, arg});
+    return two_keys ? client_.exec(script.label, {verb, code, "2", counter_key_, list_key_}, script.parse)
+                    : arg.empty() ? client_.exec(script.label, {verb, code, "1", list_key_}, script.parse)
+                                  : client_.exec(script.label, {verb, code, "1", list_key_, arg}, script.parse);
   };
   auto result = co_await exec("EVALSHA", script.sha1);
   // A restarted or flushed Redis has forgotten the script: send it once in full.
@@ -147,15 +146,16 @@ asio::awaitable<Outcome<Listing>> TicketQueue::list(std::int64_t limit) {
   auto r = co_await run(list_script, std::string_view(digits, static_cast<std::size_t>(end - digits)));
   if (!r) co_return carry<Listing>(std::move(r));
   const auto& e = r.value.elements;
-  if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0]) || e[1].type != Reply::Type::array)
+  if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0]))
     co_return malformed<Listing>("list");
-  Listing listing{*to_int(e[0]), {}};
-  listing.tickets.reserve(e[1].elements.size());
-  for (auto it = e[1].elements.rbegin(); it != e[1].elements.rend(); ++it) {
-    auto t = to_int(*it);
-    if (!t) co_return malformed<Listing>("list (a ticket that is not a number: " + it->text + ")");
-    listing.tickets.push_back(*t);
+  // The parser made an array of numbers `integers`; an `array` holds something that is not one.
+  if (e[1].type == Reply::Type::array) {
+    auto foreign = std::ranges::find_if(e[1].elements, [](const Reply& t) { return !to_int(t); });
+    co_return malformed<Listing>("list (a ticket that is not a number: " +
+                                 (foreign == e[1].elements.end() ? std::string() : foreign->text) + ")");
   }
+  if (e[1].type != Reply::Type::integers) co_return malformed<Listing>("list");
+  Listing listing{*to_int(e[0]), std::vector<std::int64_t>(e[1].integers.rbegin(), e[1].integers.rend())};
   observer_.waiting(listing.waiting);
   co_return Outcome<Listing>{Failure::none, {}, std::move(listing)};
 }

@@ -60,8 +60,10 @@ class Client {
   void start();  // connects in the background, and again whenever the connection is lost
   void stop();   // closes; pending and later commands fail as unavailable
 
-  // `label` names the command in metrics; `args` is the command and its arguments.
-  boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args);
+  // `label` names the command in metrics; `args` is the command and its arguments; `parse` says
+  // how to read its reply's arrays.
+  boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args,
+                                      Parse parse = Parse::generic);
 
   bool connected() const noexcept;
 

@@ -24,15 +24,63 @@ bool read_line(std::string_view data, std::size_t pos, std::string_view& line, s
 }
 
 std::int64_t to_integer(std::string_view text) {
-  std::int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty())
-    throw ProtocolError("redis: malformed integer in reply");
-  return value;
+  auto value = decimal(text);
+  if (!value) throw ProtocolError("redis: malformed integer in reply");
+  return *value;
+}
+
+// Each element takes at least 3 bytes: an incomplete buffer cannot make us reserve much.
+std::size_t reservable(std::string_view data, std::size_t pos, std::int64_t count) {
+  return std::min<std::size_t>(static_cast<std::size_t>(count), (data.size() - pos) / 3 + 1);
+}
+
+enum class Bulk : std::uint8_t { incomplete, nil, value };
+
+// The bulk string whose length line is `line` and whose body starts at `pos`: sets `body` and
+// moves `pos` past it.
+Bulk read_bulk(std::string_view data, std::string_view line, std::size_t& pos, std::string_view& body) {
+  auto length = to_integer(line);
+  if (length == -1) return Bulk::nil;
+  if (length < 0 || length > max_bulk) throw ProtocolError("redis: bad bulk length");
+  auto size = static_cast<std::size_t>(length);
+  if (data.size() < pos + size + 2) return Bulk::incomplete;
+  if (data.compare(pos + size, 2, "\r\n") != 0) throw ProtocolError("redis: bulk not terminated");
+  body = data.substr(pos, size);
+  pos += size + 2;
+  return Bulk::value;
+}
+
+constexpr std::size_t not_integers = std::string_view::npos;
+
+// The `count` elements of an array, from `pos`, into out.integers when every one is a number.
+// Returns the position after them, 0 when incomplete, or not_integers at the first element that
+// is something else (the caller then reads the array as generic).
+std::size_t parse_integers(std::string_view data, std::size_t pos, std::int64_t count, Reply& out) {
+  out.integers.clear();
+  out.integers.reserve(reservable(data, pos, count));
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (pos >= data.size()) return 0;
+    const char kind = data[pos];
+    std::string_view line;
+    if (!read_line(data, pos + 1, line, pos)) return 0;
+    std::optional<std::int64_t> number;
+    if (kind == ':') {
+      number = to_integer(line);
+    } else if (kind == '$') {
+      std::string_view body;
+      auto bulk = read_bulk(data, line, pos, body);
+      if (bulk == Bulk::incomplete) return 0;
+      if (bulk == Bulk::value) number = decimal(body);
+    }
+    if (!number) return not_integers;
+    out.integers.push_back(*number);
+  }
+  out.type = Reply::Type::integers;
+  return pos;
 }
 
 // Returns the position after the reply, or 0 when incomplete.
-std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, int depth) {
+std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, Parse parse, int depth) {
   if (depth > max_depth) throw ProtocolError("redis: reply nested too deeply");
   if (pos >= data.size()) return 0;
   char kind = data[pos];
@@ -53,18 +101,12 @@ std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, int dep
       out.integer = to_integer(line);
       return next;
     case '$': {
-      auto length = to_integer(line);
-      if (length == -1) {
-        out.type = Reply::Type::nil;
-        return next;
-      }
-      if (length < 0 || length > max_bulk) throw ProtocolError("redis: bad bulk length");
-      auto size = static_cast<std::size_t>(length);
-      if (data.size() < next + size + 2) return 0;
-      if (data.compare(next + size, 2, "\r\n") != 0) throw ProtocolError("redis: bulk not terminated");
-      out.type = Reply::Type::bulk;
-      out.text.assign(data.substr(next, size));
-      return next + size + 2;
+      std::string_view body;
+      auto bulk = read_bulk(data, line, next, body);
+      if (bulk == Bulk::incomplete) return 0;
+      out.type = bulk == Bulk::nil ? Reply::Type::nil : Reply::Type::bulk;
+      out.text.assign(body);
+      return next;
     }
     case '*': {
       auto count = to_integer(line);
@@ -73,13 +115,17 @@ std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, int dep
         return next;
       }
       if (count < 0 || count > max_bulk) throw ProtocolError("redis: bad array length");
+      if (parse == Parse::integer_arrays) {
+        auto end = parse_integers(data, next, count, out);
+        if (end != not_integers) return end;
+        out.integers.clear();
+      }
       out.type = Reply::Type::array;
       out.elements.clear();
-      // Each element takes at least 3 bytes: an incomplete buffer cannot make us reserve much.
-      out.elements.reserve(std::min<std::size_t>(static_cast<std::size_t>(count), (data.size() - next) / 3 + 1));
+      out.elements.reserve(reservable(data, next, count));
       for (std::int64_t i = 0; i < count; ++i) {
         Reply element;
-        next = parse_at(data, next, element, depth + 1);
+        next = parse_at(data, next, element, parse, depth + 1);
         if (next == 0) return 0;
         out.elements.push_back(std::move(element));
       }
@@ -105,6 +151,13 @@ void encode_command(std::string& out, std::initializer_list<std::string_view> ar
   }
 }
 
-std::size_t parse_reply(std::string_view data, Reply& out) { return parse_at(data, 0, out, 0); }
+std::size_t parse_reply(std::string_view data, Reply& out, Parse parse) { return parse_at(data, 0, out, parse, 0); }
+
+std::optional<std::int64_t> decimal(std::string_view text) noexcept {
+  std::int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
 
 }  // namespace waitline::redis

@@ -297,6 +297,22 @@ TEST(LegacyData, WritesOnlyTheOriginalKeysWithDecimalNumbers) {
   EXPECT_EQ(list(client, "?limit=1000"), listed("rubis", 3, {2, 3, 100000000000000}));
 }
 
+TEST(LegacyData, AForeignValueInTheListIsA500NamingItAndNothingIsCalled) {
+  RedisServer redis;
+  ASSERT_EQ(redis.cli({"RPUSH", "queue_rubis", "41", "not-a-ticket", "40"}), "3");
+  Service service({.redis_port = redis.port(), .extra_args = {"--insecure-no-auth"}});
+  HttpClient client(service.port());
+
+  EXPECT_TRUE(is_error(client.get("/list_tickets"), 500, "internal_error"));
+  // Below the foreign value the listing still reads numbers.
+  EXPECT_EQ(list(client, "?limit=1"), listed("rubis", 3, {40}));
+  EXPECT_TRUE(eventually([&] {
+    return service.process().stdout_text().find("a ticket that is not a number: not-a-ticket") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(redis.cli({"LLEN", "queue_rubis"}), "3");
+}
+
 TEST(TwoQueues, ShareOneRedisWithoutInterfering) {
   RedisServer redis;
   Service rubis({.redis_port = redis.port(), .queue = "rubis",

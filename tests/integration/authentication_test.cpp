@@ -27,17 +27,13 @@ const std::vector<Endpoint> kEndpoints{
     {"GET", "/list_tickets", "read"},
 };
 
-class Auth : public ::testing::Test {
+class Auth : public KeyedServiceTest {
  protected:
-  RedisServer redis;
-  TempDir dir;
-  ApiKey all = make_key("desk-all", "take,call,read");
-  ApiKey taker = make_key("kiosk", "take");
-  ApiKey caller = make_key("desk", "call");
-  ApiKey reader = make_key("screen", "read");
-  std::string keys_path = dir.write("keys", key_file({all, taker, caller, reader}));
-  Service service{{.redis_port = redis.port(), .extra_args = {"--api-keys-file", keys_path}}};
-  HttpClient client{service.port()};
+  Auth() : KeyedServiceTest({{"desk-all", "take,call,read"}, {"kiosk", "take"}, {"desk", "call"}, {"screen", "read"}}) {}
+  const ApiKey& all = keys[0];
+  const ApiKey& taker = keys[1];
+  const ApiKey& caller = keys[2];
+  const ApiKey& reader = keys[3];
 
   Response send(const Endpoint& endpoint, std::map<std::string, std::string> headers = {}) {
     return client.request(endpoint.method, endpoint.path, std::move(headers));
@@ -302,12 +298,12 @@ TEST(AuthRequired, NeitherAKeyFileNorTheInsecureFlagExitsWithStatus2) {
   EXPECT_EQ(disabled.wait(std::chrono::seconds(20)), 2);
 }
 
-TEST(AuthKeyFile, AnEmptyKeyFileRefusesEveryCallAndSaysSo) {
-  RedisServer redis;
-  TempDir dir;
-  const std::string path = dir.write("keys", "# no key yet\n\n");
-  Service service({.redis_port = redis.port(), .extra_args = {"--api-keys-file", path}});
-  HttpClient client(service.port());
+class AuthKeyFile : public KeyedServiceTest {
+ protected:
+  AuthKeyFile() : KeyedServiceTest({}) {}
+};
+
+TEST_F(AuthKeyFile, AnEmptyKeyFileRefusesEveryCallAndSaysSo) {
   EXPECT_TRUE(is_error(client.post("/get_ticket"), 401, "unauthorized"));
   EXPECT_TRUE(is_error(client.post("/get_ticket", bearer("wl_x")), 401, "unauthorized"));
   EXPECT_EQ(client.get("/docs").status, 200u);

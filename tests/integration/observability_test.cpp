@@ -5,6 +5,7 @@
 #include <csignal>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <random>
 #include <set>
@@ -321,6 +322,24 @@ TEST_F(Observability, EachRequestLogsOneJsonLine) {
   std::size_t access = 0;
   for (const json::object& line : lines) access += line.contains("request_id") ? 1 : 0;
   EXPECT_EQ(access, sent.size() + 1);  // nothing else was logged as a request (not the admin's)
+}
+
+TEST(ObservabilityAccessLog, ARequestRefusedUnreadIsLoggedWithNullsAndItsErrorCode) {
+  RedisServer redis;
+  Service service({.redis_port = redis.port(), .extra_args = {"--insecure-no-auth"}});
+  RawConnection connection(service.port());
+  ASSERT_EQ(connection.send("HELLO\r\n\r\n"), 0);
+  ASSERT_TRUE(connection.read_until_close(std::chrono::seconds(10)).closed());
+  std::optional<json::object> refused;
+  ASSERT_TRUE(eventually([&] {
+    for (json::object& line : log_lines(service.process())) {
+      if (line.contains("request_id") && line.contains("error")) refused = std::move(line);
+    }
+    return refused.has_value();
+  })) << service.process().stdout_text();
+  const json::object expected{{"time", refused->at("time")}, {"request_id", nullptr}, {"method", nullptr},
+                              {"route", "unmatched"},        {"status", 400},         {"error", "bad_request"}};
+  EXPECT_EQ(*refused, expected);
 }
 
 TEST(ObservabilityAccessLog, CanBeSwitchedOff) {

@@ -37,15 +37,11 @@ std::string read_text(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-class OpenApi : public ::testing::Test {
+class OpenApi : public KeyedServiceTest {
  protected:
-  RedisServer redis;
-  TempDir dir;
-  ApiKey key = make_key("everything", "take,call,read");
-  ApiKey reader = make_key("screen", "read");
-  Service service{{.redis_port = redis.port(),
-                   .extra_args = {"--api-keys-file", dir.write("keys", key_file({key, reader}))}}};
-  HttpClient client{service.port()};
+  OpenApi() : KeyedServiceTest({{"everything", "take,call,read"}, {"screen", "read"}}) {}
+  const ApiKey& key = keys[0];
+  const ApiKey& reader = keys[1];
 
   json::object spec() {
     const Response response = client.get("/openapi.json");

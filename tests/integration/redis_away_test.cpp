@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "integration/testkit.hpp"
 #include "support/support.hpp"
 
 namespace waitline::test {
@@ -23,6 +24,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
+using kit::ticket_of;
+using kit::tickets_in_redis;
 
 constexpr auto kRedisTimeout = 300ms;
 // Added to the Redis timeout for the HTTP round trip, on a loaded machine and under sanitizers.
@@ -30,10 +33,10 @@ constexpr auto kRedisTimeout = 300ms;
 // speed claim.
 constexpr auto kMargin = 500ms;
 
+// Every test here expects answers within kRedisTimeout unless it passes its own --redis-timeout.
 Service start_service(const RedisServer& redis, std::vector<std::string> extra = {}, bool wait_ready = true) {
-  std::vector<std::string> args{"--insecure-no-auth", "--redis-timeout", "300ms"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return Service(Service::Options{.redis_port = redis.port(), .extra_args = args, .wait_ready = wait_ready});
+  extra.insert(extra.begin(), {"--redis-timeout", "300ms"});
+  return kit::insecure_service(redis, std::move(extra), wait_ready);
 }
 
 std::string error_code_of(const Response& response) {
@@ -42,19 +45,6 @@ std::string error_code_of(const Response& response) {
   } catch (const std::exception&) {
     return "<not a JSON error: " + response.body + ">";
   }
-}
-
-std::int64_t ticket_of(const Response& response) {
-  return boost::json::parse(response.body).at("ticket").as_int64();
-}
-
-std::vector<std::int64_t> tickets_in_redis(const RedisServer& redis, const std::string& queue) {
-  std::vector<std::int64_t> tickets;
-  std::istringstream lines(redis.cli({"LRANGE", "queue_" + queue, "0", "-1"}));
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty()) tickets.push_back(std::stoll(line));
-  }
-  return tickets;
 }
 
 // Polls /readyz until it answers `status`; returns how long that took, or throws after `limit`.

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "integration/testkit.hpp"
 #include "support/support.hpp"
 
 namespace waitline::test {
@@ -27,6 +28,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
+using kit::insecure_service;
+using kit::ticket_of;
+using kit::tickets_in_redis;
 
 constexpr auto kAnswerTimeout = 30s;  // a request may wait this long for its answer
 const std::string kTake = "POST /get_ticket HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
@@ -34,25 +38,6 @@ const std::string kList = "GET /list_tickets?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n
 const std::string kTakeAndClose =
     "POST /get_ticket HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const std::string kListAndClose = "GET /list_tickets?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-
-Service start_service(const RedisServer& redis, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"--insecure-no-auth"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return Service(Service::Options{.redis_port = redis.port(), .extra_args = args});
-}
-
-std::int64_t ticket_of(const Response& response) {
-  return boost::json::parse(response.body).at("ticket").as_int64();
-}
-
-std::set<std::int64_t> tickets_in_redis(const RedisServer& redis, const std::string& queue) {
-  std::set<std::int64_t> tickets;
-  std::istringstream lines(redis.cli({"LRANGE", "queue_" + queue, "0", "-1"}));
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty()) tickets.insert(std::stoll(line));
-  }
-  return tickets;
-}
 
 // GET /readyz on a new connection: its status, or 0 when the connection was refused or dropped
 // (the process has closed its admin listener on its way out).
@@ -207,7 +192,7 @@ void one_shot_client(std::uint16_t port, Tally& tally, const std::atomic<bool>& 
 
 TEST(Shutdown, SigtermUnderLoadDropsNoAcceptedRequestAndExitsZero) {
   RedisServer redis;
-  Service service = start_service(redis);
+  Service service = insecure_service(redis);
   Tally tally;
   std::atomic<bool> stop{false};
   std::vector<std::thread> clients;
@@ -275,14 +260,16 @@ TEST(Shutdown, SigtermUnderLoadDropsNoAcceptedRequestAndExitsZero) {
   EXPECT_EQ(tally.duplicates, 0);
 
   // Every take Redis executed was acknowledged, and every acknowledged one is stored.
-  const std::set<std::int64_t> stored = tickets_in_redis(redis, "rubis");
+  const std::vector<std::int64_t> listed = tickets_in_redis(redis, "rubis");
+  const std::set<std::int64_t> stored(listed.begin(), listed.end());
+  EXPECT_EQ(listed.size(), stored.size()) << "a ticket is stored twice";
   EXPECT_EQ(stored, tally.tickets) << "Redis holds " << stored.size() << " tickets, clients got " << tally.tickets.size();
   EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), std::to_string(tally.tickets.size()));
 }
 
 TEST(Shutdown, AConnectionAcceptedBeforeTheSignalGetsItsFirstRequestAnswered) {
   RedisServer redis;
-  Service service = start_service(redis);
+  Service service = insecure_service(redis);
   RawConnection early(service.port());  // accepted, but its request comes later
   std::this_thread::sleep_for(200ms);
   service.process().signal(SIGTERM);
@@ -296,12 +283,12 @@ TEST(Shutdown, AConnectionAcceptedBeforeTheSignalGetsItsFirstRequestAnswered) {
   EXPECT_EQ(response->header("Connection"), "close");
   EXPECT_EQ(ticket_of(*response), 1);
   EXPECT_EQ(service.process().wait(15s), 0) << service.process().stderr_text();
-  EXPECT_EQ(tickets_in_redis(redis, "rubis"), std::set<std::int64_t>{1});
+  EXPECT_EQ(tickets_in_redis(redis, "rubis"), std::vector<std::int64_t>{1});
 }
 
 TEST(Shutdown, ASlowRequestInFlightStillGetsItsAnswerAndItsTicketIsStored) {
   RedisServer redis({"--enable-debug-command", "yes"});
-  Service service = start_service(redis, {"--redis-timeout", "5s"});
+  Service service = insecure_service(redis, {"--redis-timeout", "5s"});
   HttpClient(service.port()).post("/get_ticket");  // ticket 1; the take script is now cached
 
   // Redis sleeps for a second in a separate redis-cli; wait until it is asleep (a PING hangs).
@@ -327,12 +314,12 @@ TEST(Shutdown, ASlowRequestInFlightStillGetsItsAnswerAndItsTicketIsStored) {
   EXPECT_EQ(ticket_of(*response), 2);
   EXPECT_EQ(service.process().wait(15s), 0) << service.process().stderr_text();
   EXPECT_EQ(sleeper.wait(), 0);
-  EXPECT_EQ(tickets_in_redis(redis, "rubis"), (std::set<std::int64_t>{1, 2}));
+  EXPECT_EQ(tickets_in_redis(redis, "rubis"), (std::vector<std::int64_t>{2, 1}));  // newest first
 }
 
 TEST(Shutdown, IdleKeepAliveConnectionsAreClosedAtOnce) {
   RedisServer redis;
-  Service service = start_service(redis, {"--idle-timeout", "10m"});
+  Service service = insecure_service(redis, {"--idle-timeout", "10m"});
   std::vector<std::unique_ptr<RawConnection>> idle;
   for (int i = 0; i < 10; ++i) {
     idle.push_back(std::make_unique<RawConnection>(service.port()));
@@ -353,7 +340,7 @@ TEST(Shutdown, IdleKeepAliveConnectionsAreClosedAtOnce) {
 
 TEST(Shutdown, ASecondSignalDuringTheDrainStopsAtOnceWithStatus1) {
   RedisServer redis;
-  Service service = start_service(redis, {"--header-timeout", "5m", "--shutdown-timeout", "5m"});
+  Service service = insecure_service(redis, {"--header-timeout", "5m", "--shutdown-timeout", "5m"});
   RawConnection busy(service.port());  // half a request: the drain waits for it
   ASSERT_EQ(busy.send("GET /list_tic"), 0);
   std::this_thread::sleep_for(100ms);
@@ -371,7 +358,7 @@ TEST(Shutdown, ASecondSignalDuringTheDrainStopsAtOnceWithStatus1) {
 
 TEST(Shutdown, ConnectionsStillBusyAtTheShutdownTimeoutAreCutWithStatus1) {
   RedisServer redis;
-  Service service = start_service(redis, {"--header-timeout", "5m", "--shutdown-timeout", "1s"});
+  Service service = insecure_service(redis, {"--header-timeout", "5m", "--shutdown-timeout", "1s"});
   RawConnection busy(service.port());
   ASSERT_EQ(busy.send("GET /list_tic"), 0);
   std::this_thread::sleep_for(100ms);

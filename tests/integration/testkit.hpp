@@ -306,4 +306,57 @@ inline bool readyz_becomes(std::uint16_t admin_port, unsigned status,
 
 inline std::string address(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
+// The service with authentication off (--insecure-no-auth), then `extra` flags (a later flag wins).
+inline Service insecure_service(const RedisServer& redis, std::vector<std::string> extra = {},
+                                bool wait_ready = true) {
+  extra.insert(extra.begin(), "--insecure-no-auth");
+  return Service(Service::Options{.redis_port = redis.port(), .extra_args = std::move(extra),
+                                  .wait_ready = wait_ready});
+}
+
+// The fixture of the tests that need keys: its own Redis, a key file in a temporary directory
+// holding one key per (name, scopes) given (in `keys`, in that order), the service reading it,
+// and a client of its API.
+class KeyedServiceTest : public ::testing::Test {
+ protected:
+  struct KeySpec {
+    std::string name, scopes;
+  };
+  explicit KeyedServiceTest(const std::vector<KeySpec>& specs)
+      : keys(make_keys(specs)),
+        keys_path(dir.write("keys", key_file(keys))),
+        service({.redis_port = redis.port(), .extra_args = {"--api-keys-file", keys_path}}) {}
+
+  RedisServer redis;
+  TempDir dir;
+  std::vector<ApiKey> keys;
+  std::string keys_path;
+  Service service;
+  HttpClient client{service.port()};
+
+ private:
+  static std::vector<ApiKey> make_keys(const std::vector<KeySpec>& specs) {
+    std::vector<ApiKey> made;
+    for (const KeySpec& spec : specs) made.push_back(make_key(spec.name, spec.scopes));
+    return made;
+  }
+};
+
+// --- Redis -------------------------------------------------------------------------------------
+
+// The "ticket" of a take or call answer.
+inline std::int64_t ticket_of(const Response& response) {
+  return parse_object(response.body).at("ticket").as_int64();
+}
+
+// The tickets waiting in `queue`, as Redis holds them: newest first.
+inline std::vector<std::int64_t> tickets_in_redis(const RedisServer& redis, const std::string& queue) {
+  std::vector<std::int64_t> tickets;
+  std::istringstream lines(redis.cli({"LRANGE", "queue_" + queue, "0", "-1"}));
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) tickets.push_back(std::stoll(line));
+  }
+  return tickets;
+}
+
 }  // namespace waitline::test::kit

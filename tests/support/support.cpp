@@ -628,26 +628,8 @@ RawConnection::Read RawConnection::read_some(std::chrono::milliseconds timeout) 
   }
 }
 
-RawConnection::Read RawConnection::read_until_close(std::chrono::milliseconds timeout) {
-  Read total;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    Read read = read_some(std::max(left, std::chrono::milliseconds(0)));
-    total.bytes += read.bytes;
-    if (read.closed() || read.timed_out) {
-      total.eof = read.eof;
-      total.error = read.error;
-      total.timed_out = read.timed_out;
-      return total;
-    }
-  }
-}
-
-RawConnection::Read RawConnection::read_response(std::chrono::milliseconds timeout,
-                                                 std::optional<Response>& response) {
-  response.reset();
+RawConnection::Read RawConnection::read_until(std::chrono::milliseconds timeout,
+                                              const std::function<bool(const Read& total, bool closed)>& done) {
   Read total;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -658,15 +640,27 @@ RawConnection::Read RawConnection::read_response(std::chrono::milliseconds timeo
     total.eof = read.eof;
     total.error = read.error;
     total.timed_out = read.timed_out;
-    std::size_t consumed = 0;
-    response = parse_response(total.bytes, &consumed, read.closed());
-    if (response) {
-      pending_ = total.bytes.substr(consumed);
-      total.bytes.resize(consumed);
-      return total;
-    }
-    if (read.closed() || read.timed_out) return total;
+    if (done(total, read.closed()) || read.closed() || read.timed_out) return total;
   }
+}
+
+RawConnection::Read RawConnection::read_until_close(std::chrono::milliseconds timeout) {
+  return read_until(timeout, [](const Read&, bool) { return false; });
+}
+
+RawConnection::Read RawConnection::read_response(std::chrono::milliseconds timeout,
+                                                 std::optional<Response>& response) {
+  response.reset();
+  std::size_t consumed = 0;
+  Read total = read_until(timeout, [&](const Read& so_far, bool closed) {
+    response = parse_response(so_far.bytes, &consumed, closed);
+    return response.has_value();
+  });
+  if (response) {
+    pending_ = total.bytes.substr(consumed);
+    total.bytes.resize(consumed);
+  }
+  return total;
 }
 
 void RawConnection::shutdown_write() {

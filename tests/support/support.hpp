@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -143,6 +144,11 @@ class RawConnection {
   void reset();           // closes with SO_LINGER 0: the server gets a RST
 
  private:
+  // Reads until `done(total so far, whether the peer closed)` holds, the connection ends, or
+  // `timeout` passes in total.
+  Read read_until(std::chrono::milliseconds timeout,
+                  const std::function<bool(const Read& total, bool closed)>& done);
+
   int fd_ = -1;
   std::string pending_;  // bytes read past a response
 };
