@@ -37,10 +37,10 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Host names of the platform, as the Swarm proxy (deploy/docker/proxy/nginx.conf). */}}
 {{- define "waitline.hostnames" -}}
-{{- if eq .Values.platform "prod" }}
+{{- if eq .Values.platform "prod" -}}
 - {{ .Values.domain | quote }}
 - {{ printf "prod.%s" .Values.domain | quote }}
-{{- else }}
+{{- else -}}
 - {{ printf "%s.%s" .Values.platform .Values.domain | quote }}
 {{- end }}
 {{- end }}
