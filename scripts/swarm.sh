@@ -433,6 +433,7 @@ cmd_destroy() {
     for _ in $(seq 1 30); do docker volume rm "$v" >/dev/null 2>&1 && break; sleep 1; done
     say "removed volume $v"
   done
+  rm -rf "$monitoring_dir"  # the rendered copies of observability/ it deployed
 }
 
 cmd_status() {
