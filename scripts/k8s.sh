@@ -10,7 +10,7 @@
 #   scripts/k8s.sh validate              the offline checks of `make test-k8s` (tests/k8s)
 # PLATFORM is dev, qualif or prod. Images: the tags scripts/images.sh recorded in .cache/images.env
 # (build with WAITLINE_REGISTRY=<registry>/ WAITLINE_PUSH=1 so the cluster can pull them).
-# Secrets: .secrets/<project>/<platform>/ from scripts/secrets.sh (run here when missing).
+# Secrets: .secrets/<project>/<platform>/ from scripts/secrets.sh (run here; it adds only what is missing).
 # Environment: WAITLINE_PROJECT (default waitline), WAITLINE_DOMAIN (the chart's `domain`),
 # KUBECONFIG (the cluster), WAITLINE_HELM_TIMEOUT (default 10m).
 set -euo pipefail
@@ -56,10 +56,8 @@ release_args() {  # platform
   # shellcheck disable=SC1091
   . .cache/images.env
   [[ -n ${WAITLINE_REDIS_EXPORTER_IMAGE:-} ]] || die ".cache/images.env has no redis-exporter image: rebuild the images"
-  [[ -s $secrets/$platform/redis_password ]] || scripts/secrets.sh >/dev/null
-  # The helm test's key, one per platform, kept with the platform's other secrets.
-  [[ -s $secrets/$platform/helm-test.key ]] ||
-    (umask 077; echo "wl_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')" >"$secrets/$platform/helm-test.key")
+  # Creates what is missing (the helm test's key included), keeps the rest.
+  scripts/secrets.sh >/dev/null
   args=(-f "$chart/values-$platform.yaml"
     $(image_args image "$WAITLINE_IMAGE")
     $(image_args redis.image "$WAITLINE_REDIS_IMAGE")
@@ -87,7 +85,7 @@ case $command in
     helm upgrade --install longhorn longhorn/longhorn --version 1.7.2 \
       --namespace longhorn-system --create-namespace -f deploy/k8s/addons/longhorn.values.yaml --wait
     # Alertmanager's secret files (SMTP password, chat webhook URL), from scripts/secrets.sh.
-    [[ -s $secrets/alertmanager/chat_webhook_url ]] || scripts/secrets.sh >/dev/null
+    scripts/secrets.sh >/dev/null
     kubectl create namespace monitoring --dry-run=client -o yaml | kubectl apply -f -
     kubectl -n monitoring create secret generic waitline-alertmanager --dry-run=client -o yaml \
       --from-file=alertmanager_smtp_password="$secrets/alertmanager/smtp_password" \

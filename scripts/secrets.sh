@@ -14,6 +14,8 @@
 #                                so chat notifications fail harmlessly, and visibly in Alertmanager's
 #                                log, until the operator writes the real URL there
 #   grafana_admin_password       Grafana's `admin` password (where Grafana runs), random
+#   <platform>/helm-test.key     the key `helm test` takes and calls a ticket with, on Kubernetes
+#                                (the chart adds its hash to every queue's key file)
 # After editing one of these, `make up` rolls the services that use it (docs/deploy-swarm.md).
 # Idempotent: an existing file is kept; delete one and run again to rotate it (`make up` then
 # rolls the services that use it). Each queue gets two keys: "desk" (take, call, read: the
@@ -40,6 +42,10 @@ for platform in "${platforms[@]}"; do
   mkdir -p "$dir/$platform"
   if [[ ! -s $dir/$platform/redis_password ]]; then
     openssl rand -hex 32 >"$dir/$platform/redis_password"
+    created=$((created + 1))
+  fi
+  if [[ ! -s $dir/$platform/helm-test.key ]]; then
+    new_key >"$dir/$platform/helm-test.key"
     created=$((created + 1))
   fi
   for queue in "${queues[@]}"; do

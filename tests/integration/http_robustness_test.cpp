@@ -96,6 +96,15 @@ Exchange exchange(std::uint16_t port, std::string_view bytes, std::chrono::milli
   return result;
 }
 
+// Sends `request` on its own connection; expects the JSON error `status`/`code`, then the close.
+void expect_refused(std::uint16_t port, std::string_view request, unsigned status, std::string_view code) {
+  const Exchange answer = exchange(port, request);
+  ASSERT_TRUE(answer.response) << answer.read.bytes.substr(0, 300);
+  EXPECT_EQ(answer.response->status, status);
+  EXPECT_EQ(error_code_of(*answer.response), code);
+  EXPECT_TRUE(answer.read.closed());
+}
+
 TEST_F(HttpRobustness, GarbageBytesGetA400JsonErrorAndTheConnectionIsClosed) {
   start();
   for (std::string garbage : {std::string("\x00\x01\x02\xff garbage\r\n\r\n", 16), std::string("HELLO\r\n\r\n"),
@@ -153,11 +162,7 @@ TEST_F(HttpRobustness, ARequestLineLongerThanTheHeaderLimitGets414) {
   start({"--max-header-bytes", "8192"});
   const std::string target = "/list_tickets?limit=1&pad=" + std::string(10000, 'a');
   for (const std::string& tail : {std::string(" HTTP/1.1\r\nHost: x\r\n\r\n"), std::string()}) {
-    const Exchange answer = exchange(port(), "GET " + target + tail);
-    ASSERT_TRUE(answer.response) << answer.read.bytes.substr(0, 300);
-    EXPECT_EQ(answer.response->status, 414u);
-    EXPECT_EQ(error_code_of(*answer.response), "uri_too_long");
-    EXPECT_TRUE(answer.read.closed());
+    expect_refused(port(), "GET " + target + tail, 414, "uri_too_long");
   }
   EXPECT_TRUE(alive());
   expect_serving();
@@ -177,11 +182,7 @@ TEST_F(HttpRobustness, HugeOrManyHeadersGet431) {
   };
   for (const std::string& request : requests) {
     SCOPED_TRACE(request.substr(0, 60));
-    const Exchange answer = exchange(port(), request);
-    ASSERT_TRUE(answer.response) << answer.read.bytes.substr(0, 300);
-    EXPECT_EQ(answer.response->status, 431u);
-    EXPECT_EQ(error_code_of(*answer.response), "headers_too_large");
-    EXPECT_TRUE(answer.read.closed());
+    expect_refused(port(), request, 431, "headers_too_large");
   }
   // Just under the limit is fine.
   const Exchange fits = exchange(port(), "GET /list_tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " +
@@ -205,11 +206,7 @@ TEST_F(HttpRobustness, ABodyLargerThanTheLimitGets413AndTakesNoTicket) {
   };
   for (const std::string& request : requests) {
     SCOPED_TRACE(request.substr(0, 70));
-    const Exchange answer = exchange(port(), request);
-    ASSERT_TRUE(answer.response) << answer.read.bytes.substr(0, 300);
-    EXPECT_EQ(answer.response->status, 413u);
-    EXPECT_EQ(error_code_of(*answer.response), "payload_too_large");
-    EXPECT_TRUE(answer.read.closed());
+    expect_refused(port(), request, 413, "payload_too_large");
   }
   // At the limit it is accepted.
   const Exchange fits = exchange(
