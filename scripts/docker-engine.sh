@@ -30,8 +30,17 @@ if ! command -v dockerd >/dev/null; then
   apt-get install -y -qq --no-install-recommends docker.io >/dev/null
 fi
 
+pid_file=/var/run/docker.pid
+# dockerd's pid from its pid file, when that process still runs (a minimal Debian has no pgrep).
+dockerd_pid() {
+  local pid
+  pid=$(cat "$pid_file" 2>/dev/null) || return 1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# Starts dockerd when none runs and waits for it to answer; returns 1 when it does not.
 start_dockerd() {
-  if pgrep -x dockerd >/dev/null; then
+  if dockerd_pid >/dev/null; then
     say "dockerd runs but does not answer yet; waiting"
   else
     say "starting dockerd (log: $log_file)"
@@ -40,22 +49,38 @@ start_dockerd() {
     setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
   fi
   for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && return
+    docker info >/dev/null 2>&1 && return 0
     sleep 1
   done
-  echo "engine: dockerd did not answer within 60 s; see $log_file" >&2
-  exit 1
+  return 1
 }
 
 restart_dockerd() {
   if [[ -d /run/systemd/system ]]; then
     systemctl restart docker
   else
-    local pid; pid=$(pgrep -xo dockerd)
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    local pid
+    if pid=$(dockerd_pid); then
+      kill "$pid"
+      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    fi
   fi
   start_dockerd
+}
+
+# The IPv4 address of docker0, read from the interface itself (no iproute2 on a minimal Debian);
+# nothing when the bridge has none yet. dockerd creates the bridge at its first start, and
+# `docker network inspect bridge` may still report an empty gateway right after it answers.
+docker0_address() {
+  python3 - <<'PY'
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", b"docker0"))  # SIOCGIFADDR
+    print(socket.inet_ntoa(raw[20:24]))
+except OSError:
+    pass
+PY
 }
 
 # "metrics-addr" in daemon.json, other settings kept (Debian ships no daemon.json). Prints the
@@ -71,15 +96,31 @@ if conf.get("metrics-addr") != addr:
 PY
 }
 
-docker info >/dev/null 2>&1 || start_dockerd
+fail() { echo "engine: $*" >&2; exit 1; }
+docker info >/dev/null 2>&1 || start_dockerd || fail "dockerd did not answer within 60 s; see $log_file"
 
-gateway=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
+gateway=""
+for _ in $(seq 1 30); do
+  gateway=$(docker0_address)
+  [[ -n $gateway ]] && break
+  sleep 1
+done
+# Never write an address that was not read: an empty one makes dockerd refuse to start.
+[[ $gateway =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] \
+  || fail "docker0 has no IPv4 address after 30 s; the engine's metrics cannot be served (see $log_file)"
 new_conf=$(with_metrics_addr "$gateway:$metrics_port")
 if [[ -n $new_conf ]]; then
   say "serving the engine's metrics on $gateway:$metrics_port (metrics-addr in $daemon_json); restarting dockerd"
   mkdir -p "$(dirname "$daemon_json")"
+  previous=""
+  [[ -f $daemon_json ]] && previous=$(cat "$daemon_json")
   echo "$new_conf" >"$daemon_json"
-  restart_dockerd
+  if ! restart_dockerd; then
+    # Put the previous file back so that the engine runs again, then say what went wrong.
+    if [[ -n $previous ]]; then echo "$previous" >"$daemon_json"; else rm -f "$daemon_json"; fi
+    start_dockerd || true
+    fail "dockerd did not come back with metrics-addr $gateway:$metrics_port; $daemon_json restored (see $log_file)"
+  fi
 fi
 
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')
