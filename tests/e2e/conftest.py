@@ -2,7 +2,7 @@
 
 The session brings up its own deployment and removes it at the end, data included. It never
 touches a developer's: every stack, network, volume and secret it makes is prefixed with its own
-project name (WAITLINE_PROJECT, default "wle2e"), its proxy listens on its own ports (18080 and
+project name (WAITLINE_E2E_PROJECT, default "wle2e"), its proxy listens on its own ports (18080 and
 18443 by default), and its secrets live in .secrets/<project>/. Requests go to 127.0.0.1 only, or
 to containers and networks the tests made.
 

@@ -1,0 +1,136 @@
+"""The docs checker (scripts/check-docs.py) on small trees with planted faults: each fault must be
+reported with its file and line and make the check fail; a clean tree must pass.
+
+    python3 -m pytest -q tests/docs        # what make test-docs runs after checking the repository
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKER = Path(__file__).resolve().parents[2] / "scripts" / "check-docs.py"
+
+MAKEFILE = """\
+.PHONY: up test
+up: ## start
+\ttrue
+test: up
+\ttrue
+"""
+
+GUIDE = """\
+# Guide
+
+## Start here
+
+Run `make up`, then read [the notes](docs/notes.md#what-it-does) and [below](#start-here).
+We make sure nothing breaks; `scripts/start.sh` starts it.
+
+```sh
+make test          # make nonsense in a comment is prose
+```
+"""
+
+NOTES = """\
+# Notes
+
+## What it does
+
+![picture](diagrams/flow.svg)
+"""
+
+DIAGRAM = "digraph flow { a -> b }\n"
+
+
+def check(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(CHECKER), "--root", str(root)],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A small clean repository: a Makefile, two Markdown files, a script, a rendered diagram."""
+    (tmp_path / "Makefile").write_text(MAKEFILE)
+    (tmp_path / "README.md").write_text(GUIDE)
+    (tmp_path / "docs" / "diagrams").mkdir(parents=True)
+    (tmp_path / "docs" / "notes.md").write_text(NOTES)
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "start.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "docs" / "diagrams" / "flow.dot").write_text(DIAGRAM)
+    rendered = subprocess.run(["dot", "-Tsvg", "flow.dot", "-o", "flow.svg"],
+                              cwd=tmp_path / "docs" / "diagrams")
+    assert rendered.returncode == 0
+    return tmp_path
+
+
+def plant(tree: Path, file: str, text: str):
+    path = tree / file
+    path.write_text(path.read_text() + text)
+
+
+def faults_of(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stdout.splitlines()
+
+
+def test_a_clean_tree_passes(tree: Path):
+    result = check(tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 faults" in result.stderr
+
+
+def test_a_link_to_a_missing_file_fails(tree: Path):
+    plant(tree, "README.md", "\nSee [the design](docs/design.md).\n")
+    assert faults_of(check(tree)) == ["README.md:12: link docs/design.md: docs/design.md does not exist"]
+
+
+def test_a_link_to_a_missing_heading_fails(tree: Path):
+    plant(tree, "docs/notes.md", "\nBack to [the guide](../README.md#stop-here).\n")
+    assert faults_of(check(tree)) == [
+        "docs/notes.md:7: link ../README.md#stop-here: no heading or anchor #stop-here in README.md"]
+
+
+def test_an_unknown_make_target_fails_in_a_code_block_and_in_a_code_span(tree: Path):
+    plant(tree, "README.md", "\n```sh\nWAITLINE_X=1 make deploy-all PLATFORM=prod\n```\nThen `make clean`.\n")
+    assert faults_of(check(tree)) == [
+        "README.md:13: `make deploy-all`: no target deploy-all in the Makefile",
+        "README.md:15: `make clean`: no target clean in the Makefile"]
+
+
+def test_links_that_leave_the_repository_fail(tree: Path):
+    plant(tree, "docs/notes.md", "\n[mission](../../shared/mission.md), [hosts](/etc/hosts)\n")
+    faults = faults_of(check(tree))
+    assert "docs/notes.md:7: names ../shared, which is outside the repository" in faults
+    assert "docs/notes.md:7: link ../../shared/mission.md leaves the repository" in faults
+    assert any("link /etc/hosts is an absolute path" in fault for fault in faults)
+
+
+def test_a_missing_script_path_fails(tree: Path):
+    plant(tree, "README.md", "\nBack up with `scripts/backup.sh prod`; rules in `deploy/rules/*.yml`.\n")
+    assert faults_of(check(tree)) == ["README.md:12: deploy/rules/*.yml matches no file",
+                                      "README.md:12: scripts/backup.sh does not exist"]
+
+
+def test_a_diagram_that_does_not_render_fails(tree: Path):
+    (tree / "docs" / "diagrams" / "flow.dot").write_text("digraph flow { a -> }\n")
+    faults = faults_of(check(tree))
+    assert len(faults) == 1 and faults[0].startswith("docs/diagrams/flow.dot:1: dot -Tsvg failed")
+
+
+def test_a_diagram_changed_without_its_svg_fails_until_make_docs_renders_it(tree: Path):
+    (tree / "docs" / "diagrams" / "flow.dot").write_text("digraph flow { a -> b -> c }\n")
+    assert faults_of(check(tree)) == [
+        "docs/diagrams/flow.dot:1: flow.svg is out of date: run make docs and commit it"]
+    subprocess.run([sys.executable, str(CHECKER), "--root", str(tree), "--render"], check=True,
+                   capture_output=True)
+    assert check(tree).returncode == 0
+
+
+def test_an_svg_without_its_source_fails(tree: Path):
+    shutil.copy(tree / "docs" / "diagrams" / "flow.svg", tree / "docs" / "diagrams" / "old.svg")
+    assert faults_of(check(tree)) == [
+        "docs/diagrams/old.svg:1: no old.dot beside it: diagrams are code"]
