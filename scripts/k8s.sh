@@ -90,6 +90,8 @@ case $command in
     kubectl -n monitoring create secret generic waitline-alertmanager --dry-run=client -o yaml \
       --from-file=alertmanager_smtp_password="$secrets/alertmanager/smtp_password" \
       --from-file=alertmanager_chat_webhook_url="$secrets/alertmanager/chat_webhook_url" | kubectl apply -f -
+    kubectl -n monitoring create secret generic waitline-grafana-admin --dry-run=client -o yaml \
+      --from-literal=admin-user=admin --from-file=admin-password="$secrets/grafana_admin_password" | kubectl apply -f -
     # alertmanager.config is a map, not a string: the file goes in as a values file.
     helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack --version 65.1.1 \
       --namespace monitoring -f deploy/k8s/addons/kube-prometheus-stack.values.yaml \

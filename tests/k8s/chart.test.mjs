@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, mkdtempSync, writeFileSync, existsSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { parseManifests, allErrors, policyErrors, schemaErrors, podSpecOf } from "./validate.mjs";
+import { parseManifests, allErrors, policyErrors, schemaErrors, podSpecOf, quotaScopeErrors } from "./validate.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
 const chart = join(root, "deploy/helm/waitline");
@@ -209,13 +209,16 @@ test("cluster prerequisites: valid, restricted namespaces, both priority classes
 // The helm test's script, run for real against the service and Redis when they are built here.
 const waitline = join(root, "build/src/waitline");
 const redisServer = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).stdout.trim();
-test("the helm test script takes and calls a ticket against a real service", { skip: !(existsSync(waitline) && redisServer) && "needs build/src/waitline and redis-server" }, async (t) => {
+test("the helm test script lists a queue read-only against a real service, with a read-only key", { skip: !(existsSync(waitline) && redisServer) && "needs build/src/waitline and redis-server" }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "waitline-helm-test-"));
   const free = () => 20000 + Math.floor(Math.random() * 20000);
   const [redisPort, apiPort, adminPort] = [free(), free(), free()];
   const key = "wl_helm_test_key";
-  const line = execFileSync(waitline, ["hash-key", "--name", "helm-test", "--scopes", "take,call,read", "--key", key], { encoding: "utf8" })
+  const line = execFileSync(waitline, ["hash-key", "--name", "helm-test", "--scopes", "read", "--key", key], { encoding: "utf8" })
     .split("\n").filter((l) => l && !l.startsWith("#") && !l.startsWith("wl_")).pop();
+  // The chart's own line for the key: read scope only.
+  const secret = render("prod").find((o) => o.kind === "Secret" && o.data?.["rubis.keys"]);
+  assert.match(Buffer.from(secret.data["rubis.keys"], "base64").toString(), /^helm-test read [0-9a-f]{64}$/m);
   writeFileSync(join(dir, "keys"), `${line}\n`);
   const redis = spawn(redisServer, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", dir], { stdio: "ignore" });
   const service = spawn(waitline, ["serve", "--redis-port", String(redisPort), "--queue-name", "rubis",
@@ -226,13 +229,83 @@ test("the helm test script takes and calls a ticket against a real service", { s
     if (ok) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const script = join(chart, "files/take-and-call.sh");
+  const script = join(chart, "files/list-tickets.sh");
+  assert.doesNotMatch(readFileSync(script, "utf8"), /get_ticket|call_ticket|POST/, "the helm test must change nothing");
   const run = spawnSync("bash", [script], { encoding: "utf8",
     env: { PATH: process.env.PATH, WAITLINE_URL_HOST: "127.0.0.1", WAITLINE_URL_PORT: String(apiPort), WAITLINE_TEST_KEY: key } });
   assert.equal(run.status, 0, run.stdout + run.stderr);
-  assert.match(run.stdout, /POST \/get_ticket -> 200 .*"ticket":1/);
-  assert.match(run.stdout, /POST \/call_ticket -> 200 .*"ticket":1/);
+  assert.match(run.stdout, /GET \/list_tickets\?limit=1 -> 200 .*"waiting":0/);
+  // The key cannot take: read scope only.
+  const take = await fetch(`http://127.0.0.1:${apiPort}/get_ticket`, { method: "POST", headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(take.status, 403);
   const refused = spawnSync("bash", [script], { encoding: "utf8",
     env: { PATH: process.env.PATH, WAITLINE_URL_HOST: "127.0.0.1", WAITLINE_URL_PORT: String(apiPort), WAITLINE_TEST_KEY: "wl_wrong" } });
   assert.notEqual(refused.status, 0, "a wrong key passed");
+});
+
+// --- issue 9 ---------------------------------------------------------------------------------------
+test("the quota-scope check accepts every rendered quota and refuses the prod chart of before issue 9", () => {
+  for (const platform of platforms)
+    assert.deepEqual(ofKind(rendered[platform], "ResourceQuota").flatMap(quotaScopeErrors), [], platform);
+  const prodClass = named(rendered.prod, "ResourceQuota", "waitline-production-class");
+  assert.deepEqual(Object.keys(prodClass.spec.hard).sort(), ["limits.cpu", "limits.memory", "pods", "requests.cpu", "requests.memory"]);
+  const budget = named(rendered.prod, "ResourceQuota", "waitline-budget");
+  assert.equal(budget.spec.scopeSelector, undefined);
+  assert.equal(budget.spec.hard["requests.storage"], "20Gi");
+  assert.equal(budget.spec.hard.persistentvolumeclaims, "2");
+  const old = parseManifests(readFileSync(join(root, "tests/k8s/fixtures/prod-quota-before-issue-9.yaml"), "utf8"));
+  assert.deepEqual(old.flatMap(quotaScopeErrors).map((e) => e.split(": ")[1].split(" ")[0]).sort(),
+    ["persistentvolumeclaims", "requests.storage"]);
+});
+
+test("each platform's routes bind to its own HTTPS listeners, which accept routes from its namespace only; HTTP redirects", () => {
+  const gateway = parseManifests(readFileSync(join(root, "deploy/k8s/cluster/gateway.yaml"), "utf8"));
+  const [gw] = ofKind(gateway, "Gateway");
+  const listeners = Object.fromEntries(gw.spec.listeners.map((l) => [l.name, l]));
+  const hostsOf = { dev: ["dev.waitline.example"], qualif: ["qualif.waitline.example"], prod: ["waitline.example", "prod.waitline.example"] };
+  for (const platform of platforms) {
+    for (const route of ofKind(rendered[platform], "HTTPRoute")) {
+      const sections = route.spec.parentRefs.map((r) => r.sectionName);
+      assert.ok(sections.length > 0 && sections.every((s) => s.startsWith("https-")), `${route.metadata.name}: ${sections}`);
+      for (const section of sections) {
+        const listener = listeners[section];
+        assert.equal(listener.protocol, "HTTPS");
+        assert.ok(hostsOf[platform].includes(listener.hostname), `${section} serves ${listener.hostname}`);
+        assert.deepEqual(listener.allowedRoutes.namespaces,
+          { from: "Selector", selector: { matchLabels: { "kubernetes.io/metadata.name": `waitline-${platform}` } } });
+      }
+    }
+  }
+  assert.equal(listeners.http.protocol, "HTTP");
+  assert.deepEqual(listeners.http.allowedRoutes.namespaces, { from: "Same" });
+  const [redirect] = ofKind(gateway, "HTTPRoute");
+  assert.equal(redirect.metadata.namespace, "kube-system");
+  assert.deepEqual(redirect.spec.parentRefs[0].sectionName, "http");
+  assert.deepEqual(redirect.spec.rules[0].filters[0].requestRedirect, { scheme: "https", statusCode: 301 });
+});
+
+test("production turns legacy GET off; dev and qualif keep it", () => {
+  for (const platform of platforms)
+    for (const d of ofKind(rendered[platform], "Deployment").filter((d) => d.metadata.labels["waitline/queue"])) {
+      const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e) => [e.name, e.value]));
+      assert.equal(env.WAITLINE_LEGACY_GET, platform === "prod" ? "false" : "true", d.metadata.name);
+    }
+});
+
+test("alert rules, monitors and dashboards are taken only from the monitoring namespace and the platforms' own", () => {
+  const values = parse(readFileSync(join(root, "deploy/k8s/addons/kube-prometheus-stack.values.yaml"), "utf8"));
+  const monitored = ["monitoring", "waitline-dev", "waitline-prod", "waitline-qualif"];
+  const trusted = ["monitoring", "waitline-prod"];   // the release that renders rules and dashboards
+  const spec = values.prometheus.prometheusSpec;
+  for (const [selector, allowed] of [["ruleNamespaceSelector", trusted], ["podMonitorNamespaceSelector", monitored],
+    ["serviceMonitorNamespaceSelector", monitored]]) {
+    const [expression] = spec[selector].matchExpressions;
+    assert.equal(expression.key, "kubernetes.io/metadata.name", selector);
+    assert.equal(expression.operator, "In", selector);
+    assert.deepEqual([...expression.values].sort(), allowed, selector);
+  }
+  assert.deepEqual(values.grafana.sidecar.dashboards.searchNamespace.split(",").sort(), trusted);
+  for (const platform of ["dev", "qualif"])
+    assert.equal(ofKind(rendered[platform], "PrometheusRule").length, 0, platform);
+  assert.equal(values.grafana.admin.existingSecret, "waitline-grafana-admin");
 });

@@ -133,10 +133,35 @@ export function policyErrors(object) {
   return errors;
 }
 
+// The API server's rule for quota scopes (Kubernetes' IsResourceQuotaScopeValidForResource): under
+// the scopes that select pods by how they run, a quota may hold only the pod count and compute
+// resources; under BestEffort only the pod count. Anything else makes the API server refuse the
+// ResourceQuota (422), which the schemas cannot see.
+const podCount = ["pods"];
+const podCompute = ["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
+const scopeAllows = {
+  Terminating: [...podCount, ...podCompute],
+  NotTerminating: [...podCount, ...podCompute],
+  NotBestEffort: [...podCount, ...podCompute],
+  PriorityClass: [...podCount, ...podCompute],
+  CrossNamespacePodAffinity: [...podCount, ...podCompute],
+  BestEffort: podCount,
+};
+export function quotaScopeErrors(object) {
+  if (object.kind !== "ResourceQuota") return [];
+  const scopes = [...(object.spec?.scopes ?? []), ...(object.spec?.scopeSelector?.matchExpressions ?? []).map((e) => e.scopeName)];
+  const errors = [];
+  for (const scope of scopes)
+    for (const resource of Object.keys(object.spec?.hard ?? {}))
+      if (scopeAllows[scope] && !scopeAllows[scope].includes(resource))
+        errors.push(`ResourceQuota/${object.metadata?.name}: ${resource} is not allowed under scope ${scope} (the API server answers 422)`);
+  return errors;
+}
+
 // Every problem of a list of objects.
 export async function allErrors(objects) {
   const errors = [];
-  for (const object of objects) errors.push(...(await schemaErrors(object)), ...policyErrors(object));
+  for (const object of objects) errors.push(...(await schemaErrors(object)), ...policyErrors(object), ...quotaScopeErrors(object));
   return errors;
 }
 

@@ -45,6 +45,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The Gateway's HTTPS listeners of the platform, one per host name above, as a JSON list. */}}
+{{- define "waitline.listeners" -}}
+{{- if eq .Values.platform "prod" -}}
+["https-prod-apex", "https-prod"]
+{{- else -}}
+{{ list (printf "https-%s" .Values.platform) | toJson }}
+{{- end }}
+{{- end }}
+
 {{- define "waitline.redisSecretName" -}}
 {{ .Values.redis.auth.existingSecret | default (printf "%s-redis" .Release.Name) }}
 {{- end }}
@@ -95,7 +104,7 @@ topologySpreadConstraints:
 {{/* The helm-test key's line, added to each queue's key file the chart creates. */}}
 {{- define "waitline.testKeyLine" -}}
 {{- if and .Values.tests.enabled .Values.tests.apiKey -}}
-helm-test take,call,read {{ .Values.tests.apiKey | trim | sha256sum }}
+helm-test read {{ .Values.tests.apiKey | trim | sha256sum }}
 {{- end -}}
 {{- end }}
 

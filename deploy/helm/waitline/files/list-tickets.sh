@@ -1,7 +1,8 @@
 #!/bin/bash
-# `helm test`: take a ticket, then call one, through a queue's Service. Runs in the waitline-redis
-# image (Debian, bash, no curl): bash's /dev/tcp is the HTTP client. Also runnable by hand:
-#   WAITLINE_URL_HOST=127.0.0.1 WAITLINE_URL_PORT=8000 WAITLINE_TEST_KEY=wl_... bash take-and-call.sh
+# `helm test`: list a queue through its Service with a read-only key: proves routing, the key file
+# and Redis, and changes nothing (safe on production). Runs in the waitline-redis image (Debian,
+# bash, no curl): bash's /dev/tcp is the HTTP client. Also runnable by hand:
+#   WAITLINE_URL_HOST=127.0.0.1 WAITLINE_URL_PORT=8000 WAITLINE_TEST_KEY=wl_... bash list-tickets.sh
 set -euo pipefail
 host=${WAITLINE_URL_HOST:?} port=${WAITLINE_URL_PORT:?} key=${WAITLINE_TEST_KEY:?}
 
@@ -18,8 +19,6 @@ request() {
   echo "$1 $2 -> $status $body"
 }
 
-request POST /get_ticket
-[[ $status == 200 && $body =~ \"ticket\":([0-9]+) ]] || { echo "take failed" >&2; exit 1; }
-request POST /call_ticket
-[[ $status == 200 && $body =~ \"ticket\":[0-9]+ ]] || { echo "call failed" >&2; exit 1; }
-echo "take and call: ok"
+request GET '/list_tickets?limit=1'
+[[ $status == 200 && $body =~ \"waiting\":[0-9]+ ]] || { echo "list failed" >&2; exit 1; }
+echo "list: ok"
