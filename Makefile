@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
@@ -33,13 +34,24 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-docs test-native test-e2e test-k8s test-observability ## every test: what CI runs
+test: test-docs test-native test-fuzz test-e2e test-k8s test-observability ## every test: what CI runs
 
 bench: build ## measure throughput and latency with wrk against a real Redis; writes docs/benchmarks.md
 	scripts/bench.sh $(BUILD)/src/waitline
 
 clean: ## remove build directories
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+
+# --- Fuzzing: libFuzzer targets built with clang, ASan and UBSan (tests/fuzz/README.md) -----------
+FUZZ_SECONDS ?= 300
+
+.PHONY: test-fuzz fuzz
+
+test-fuzz: assets ## fuzz every parser 30 s (2 at a time): fails on a crash, leak, UBSan report or broken property
+	tests/fuzz/run.sh $(BUILD_FUZZ) 30
+
+fuzz: assets ## fuzz longer, from what earlier runs found: make fuzz FUZZ_SECONDS=600 (per target, default 300)
+	tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 # --- Docker Swarm: the three platforms behind the proxy (docs/deploy-swarm.md) ---------------------
 # Settings come from the environment: WAITLINE_PROJECT (stack prefix, default waitline),

@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git    # toolchain
+  clang libclang-rt-dev llvm                          # make test-fuzz: libFuzzer, sanitizer runtimes, llvm-symbolizer
   libboost1.81-dev libssl-dev libgtest-dev            # libraries the service is built with
   redis-server redis-tools                            # the real Redis the tests run against
   prometheus prometheus-alertmanager                  # promtool and amtool: check /metrics, rules, routes

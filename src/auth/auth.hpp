@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -52,6 +53,7 @@ class KeyTable {
   // The key whose hash matches, comparing against every entry in constant time; nullptr if none.
   const Key* find(std::string_view presented_key) const;
   std::size_t size() const noexcept { return keys_.size(); }
+  std::span<const Key> keys() const noexcept { return keys_; }  // in file order
 
  private:
   std::vector<Key> keys_;

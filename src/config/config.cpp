@@ -18,8 +18,19 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// A message stays one line whatever the input it quotes: control characters are written \xNN.
 [[noreturn]] void fail(std::string_view source, std::string_view reason) {
-  throw UsageError(std::string(source) + ": " + std::string(reason));
+  std::string message;
+  for (const char c : std::string(source) + ": " + std::string(reason)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      message += c;
+    } else {
+      constexpr std::string_view hex = "0123456789abcdef";
+      message += {'\\', 'x', hex[byte >> 4], hex[byte & 15]};
+    }
+  }
+  throw UsageError(message);
 }
 
 std::string quoted(std::string_view text) { return '"' + std::string(text) + '"'; }

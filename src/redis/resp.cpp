@@ -115,7 +115,8 @@ std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, Parse p
         return next;
       }
       if (count < 0 || count > max_bulk) throw ProtocolError("redis: bad array length");
-      if (parse == Parse::integer_arrays) {
+      // Its elements are one level deeper: past the limit they are refused as generic ones are.
+      if (parse == Parse::integer_arrays && depth < max_depth) {
         auto end = parse_integers(data, next, count, out);
         if (end != not_integers) return end;
         out.integers.clear();

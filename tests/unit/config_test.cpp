@@ -348,6 +348,12 @@ TEST(Config, UnknownFlagIsRejected) {
   EXPECT_EQ(usage_error({keys_flag, "-p"}), "-p: unknown flag (see --help)");
 }
 
+TEST(Config, MessagesStayOneLineWhateverTheyQuote) {  // found by tests/fuzz
+  EXPECT_EQ(usage_error({keys_flag, "--h-\r"}), "--h-\\x0d: unknown flag (see --help)");
+  EXPECT_EQ(usage_error({keys_flag}, {"WAITLINE_REDIS_PORT=80\n81"}),
+            R"(WAITLINE_REDIS_PORT: "80\x0a81" is not a TCP port (1-65535))");
+}
+
 TEST(Config, StrayArgumentIsRejected) {
   EXPECT_EQ(usage_error({keys_flag, "serve"}),
             R"("serve": unexpected argument; waitline takes only flags (see --help))");

@@ -144,6 +144,12 @@ TEST(Resp, IntegerArraysModeRejectsWhatGenericRejects) {
   EXPECT_THROW(parse_reply("*1\r\n$-7\r\n", r, Parse::integer_arrays), ProtocolError);
   EXPECT_THROW(parse_reply("*1\r\n$1\r\n12\r\n", r, Parse::integer_arrays), ProtocolError);
   EXPECT_THROW(parse_reply("*1\r\n?1\r\n", r, Parse::integer_arrays), ProtocolError);
+  // Found by tests/fuzz: an array of numbers one level past the depth limit.
+  std::string deep;
+  for (int i = 0; i < 9; ++i) deep += "*1\r\n";
+  deep += ":1\r\n";
+  EXPECT_THROW(parse_reply(deep, r, Parse::generic), ProtocolError);
+  EXPECT_THROW(parse_reply(deep, r, Parse::integer_arrays), ProtocolError);
 }
 
 TEST(Resp, DecimalTakesWholeDecimalIntegersOnly) {
