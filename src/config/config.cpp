@@ -394,6 +394,8 @@ Endpoint parse_endpoint(std::string_view text, std::string_view what) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
+  // Brackets only enclose an address: a host holding one could not be written back as ADDR:PORT.
+  if (host.find_first_of("[]") != std::string_view::npos) fail(what, quoted(text) + not_an_endpoint);
   return {host.empty() ? "0.0.0.0" : std::string(host), parse_port(port, what)};
 }
 

@@ -294,7 +294,8 @@ TEST(Config, EndpointIsHostAndPort) {
 TEST(Config, MalformedEndpointIsRejected) {
   EXPECT_EQ(endpoint_error("8000"),
             R"(--test: "8000" is not ADDR:PORT (e.g. 127.0.0.1:8000, [::1]:8000, :8000))");
-  for (const std::string_view text : {"", "::1:8000", "[]:80", "[::1]", "[::1]8000", "a:b:80"}) {
+  for (const std::string_view text :
+       {"", "::1:8000", "[]:80", "[::1]", "[::1]8000", "a:b:80", "[[a]:80", "a]:80"}) {
     EXPECT_TRUE(contains(endpoint_error(text), "is not ADDR:PORT")) << text;
   }
   for (const std::string_view text : {"host:", "host:0", "host:65536", "[::1]:x"}) {
