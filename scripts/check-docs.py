@@ -14,7 +14,7 @@ Checks, in every Markdown file of the repository (git's tracked and non-ignored 
     (a glob must match something), and a test cited as `tests/x.py::test_name` or
     `tests/x_test.cpp::Suite.Name` is defined in that file;
 and every Graphviz source docs/**/diagrams/<name>.dot renders with `dot -Tsvg` without a message,
-and the committed <name>.svg beside it is what it renders to today.
+the committed <name>.svg beside it is what it renders to today, and some Markdown shows it.
 """
 from __future__ import annotations
 
@@ -124,6 +124,7 @@ class Checker:
         self.parsed: dict[Path, MarkdownFile] = {}
         self.targets = makefile_targets(self.root)
         self.counts = {"links": 0, "make commands": 0, "paths": 0}
+        self.linked: set[Path] = set()
 
     def fault(self, path: Path, line: int, message: str):
         self.faults.append((str(path.relative_to(self.root)), line, message))
@@ -150,6 +151,7 @@ class Checker:
         if not resolved.exists():
             self.fault(source, line, f"link {target}: {resolved.relative_to(self.root)} does not exist")
             return
+        self.linked.add(resolved)
         if anchor and resolved.suffix == ".md" and anchor not in self.markdown(resolved).anchors:
             self.fault(source, line, f"link {target}: no heading or anchor #{anchor} in {resolved.relative_to(self.root)}")
 
@@ -223,6 +225,8 @@ class Checker:
                 self.fault(source, 1, f"{svg.name} is missing: run make docs and commit it")
             elif normalised(svg.read_text(encoding="utf-8")) != normalised(rendered.stdout):
                 self.fault(source, 1, f"{svg.name} is out of date: run make docs and commit it")
+            elif svg.resolve() not in self.linked:
+                self.fault(source, 1, f"no Markdown shows {svg.name}: reference it as ![...](diagrams/{svg.name})")
         for svg in sorted(self.root.glob("docs/**/diagrams/*.svg")):
             if not svg.with_suffix(".dot").exists():
                 self.fault(svg, 1, f"no {svg.with_suffix('.dot').name} beside it: diagrams are code")

@@ -144,3 +144,10 @@ def test_a_cited_test_that_its_file_does_not_define_fails(tree: Path):
                              "`tests/test_up.py::test_down_works`, `tests/api_test.cpp::Api.CallWorks`.\n")
     assert faults_of(check(tree)) == ["README.md:13: tests/api_test.cpp defines no test Api.CallWorks",
                                       "README.md:13: tests/test_up.py defines no test test_down_works"]
+
+
+def test_a_diagram_that_no_markdown_shows_fails(tree: Path):
+    notes = tree / "docs" / "notes.md"
+    notes.write_text(notes.read_text().replace("![picture](diagrams/flow.svg)", "No picture."))
+    assert faults_of(check(tree)) == [
+        "docs/diagrams/flow.dot:1: no Markdown shows flow.svg: reference it as ![...](diagrams/flow.svg)"]
