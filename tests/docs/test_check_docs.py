@@ -134,3 +134,20 @@ def test_an_svg_without_its_source_fails(tree: Path):
     shutil.copy(tree / "docs" / "diagrams" / "flow.svg", tree / "docs" / "diagrams" / "old.svg")
     assert faults_of(check(tree)) == [
         "docs/diagrams/old.svg:1: no old.dot beside it: diagrams are code"]
+
+
+def test_a_cited_test_that_its_file_does_not_define_fails(tree: Path):
+    (tree / "tests").mkdir()
+    (tree / "tests" / "test_up.py").write_text("def test_up_works():\n    pass\n")
+    (tree / "tests" / "api_test.cpp").write_text("TEST(Api, TakeWorks) {}\n")
+    plant(tree, "README.md", "\n`tests/test_up.py::test_up_works`, `tests/api_test.cpp::Api.TakeWorks`,\n"
+                             "`tests/test_up.py::test_down_works`, `tests/api_test.cpp::Api.CallWorks`.\n")
+    assert faults_of(check(tree)) == ["README.md:13: tests/api_test.cpp defines no test Api.CallWorks",
+                                      "README.md:13: tests/test_up.py defines no test test_down_works"]
+
+
+def test_a_diagram_that_no_markdown_shows_fails(tree: Path):
+    notes = tree / "docs" / "notes.md"
+    notes.write_text(notes.read_text().replace("![picture](diagrams/flow.svg)", "No picture."))
+    assert faults_of(check(tree)) == [
+        "docs/diagrams/flow.dot:1: no Markdown shows flow.svg: reference it as ![...](diagrams/flow.svg)"]
