@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
 # Creates, once, what a waitline deployment keeps secret, in $WAITLINE_SECRETS_DIR (default
-# .secrets/<project>/, ignored by git, readable by its owner only):
-#   <platform>/redis_password    random, one per platform (dev, qualif, prod)
+# .secrets/<project>/, ignored by git; directories 0700, files 0600, owner only):
+#   <platform>/api-keys.txt      the platform's API keys, to hand to its clients: platform queue
+#                                name key (one file per platform: dev's never holds production's)
 #   <platform>/<queue>.keys      the queue's API key file: names, scopes, SHA-256 of the keys
-#   api-keys.txt                 the keys themselves, to hand to clients: platform queue name key
+#   <platform>/redis/<user>.password   one Redis ACL user each (docs/security.md): rubis, saphir,
+#                                emeraude, diamant (each queue its own keys only), exporter
+#                                (read-only), backup (replication stream only), healthcheck (PING)
+#   <platform>/redis/users.acl   the Redis server's ACL file: those users with the SHA-256 of their
+#                                passwords, the default user off (rewritten from the passwords)
+#   <platform>/redis_password    the Redis password of the Kubernetes chart (requirepass)
+#   <platform>/helm-test.key     the read-only key `helm test` lists a queue with, on Kubernetes
+#                                (the chart adds its hash to every queue's key file)
 #   tls.crt, tls.key             a self-signed certificate for the proxy (<domain>, prod.<domain>,
-#                                dev.<domain>, qualif.<domain>, 127.0.0.1)
+#                                dev.<domain>, qualif.<domain>, the monitoring host names, 127.0.0.1)
+#   monitoring_password          the password of user "monitoring" at https://prometheus.<domain>,
+#                                alertmanager.<domain>, grafana.<domain> (the proxy asks for it)
+#   monitoring.htpasswd          the proxy's copy: "monitoring:<bcrypt hash>"
+#   monitoring-client.yml        for amtool and promtool (--http.config.file): that user, that
+#                                password file and the certificate to trust
 #   alertmanager/smtp_password   the SMTP password of alert mail: an empty line (a relay without
 #                                login; Docker refuses an empty secret); write the real one there
 #                                when the relay needs it
@@ -14,9 +27,7 @@
 #                                so chat notifications fail harmlessly, and visibly in Alertmanager's
 #                                log, until the operator writes the real URL there
 #   grafana_admin_password       Grafana's `admin` password (where Grafana runs), random
-#   <platform>/helm-test.key     the key `helm test` takes and calls a ticket with, on Kubernetes
-#                                (the chart adds its hash to every queue's key file)
-# After editing one of these, `make up` rolls the services that use it (docs/deploy-swarm.md).
+# Nothing is printed but the directory and how many files were made.
 # Idempotent: an existing file is kept; delete one and run again to rotate it (`make up` then
 # rolls the services that use it). Each queue gets two keys: "desk" (take, call, read: the
 # counter's application) and "screen" (read only: the waiting-room display).
@@ -31,19 +42,70 @@ queues=(rubis saphir emeraude diamant)
 
 umask 077
 mkdir -p "$dir"
-keys_txt=$dir/api-keys.txt
-[[ -e $keys_txt ]] || printf '# waitline API keys (%s): platform queue name key. Send them as "Authorization: Bearer <key>".\n' "$project" >"$keys_txt"
+chmod 700 "$dir"
 
 new_key() { echo "wl_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"; }
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
+# The Redis ACL users of a platform and what each may do. A queue's keys are exactly these four
+# patterns; its commands are what the service sends at connect (AUTH, HELLO, PING, CLIENT
+# SETNAME; Redis 7.0 has no CLIENT SETINFO) and its scripts (EVALSHA, SCRIPT LOAD, EVAL as the fallback, and the data
+# commands the scripts call); never CONFIG, FLUSHALL, SHUTDOWN, KEYS, SCAN or another queue's keys.
+queue_acl() {  # queue
+  local q=$1
+  echo "resetkeys ~ticket_number_$q ~queue_$q ~last_called_$q ~idempotency_$q:* resetchannels -@all" \
+       "+hello +ping +echo +select +client|setname +client|id" \
+       "+evalsha +eval +script|load +script|exists" \
+       "+get +set +del +exists +expire +pexpire +ttl +pttl +incr +lpush +rpop +llen +lrange" \
+       "+hget +hset +hgetall +hdel"
+}
+redis_acl() {  # user
+  case $1 in
+    exporter)    # redis_exporter: server information and read-only key sizes; it can change nothing
+      echo "resetkeys %R~* resetchannels -@all +hello +ping +select +client|setname +info +config|get +slowlog|get +slowlog|len" \
+           "+latency|latest +latency|histogram +client|list +client|info +dbsize +memory|stats +module|list" \
+           "+cluster|info +llen +strlen +type" ;;
+    backup)      # redis-cli --rdb: the replication stream, nothing else
+      echo "resetkeys resetchannels -@all +ping +replconf +sync +psync" ;;
+    healthcheck) # the container's health check
+      echo "resetkeys resetchannels -@all +ping" ;;
+    *) queue_acl "$1" ;;
+  esac
+}
+redis_users=("${queues[@]}" exporter backup healthcheck)
+
+# Before per-platform key files, one api-keys.txt held every platform's keys: split it, keep the keys.
+if [[ -f $dir/api-keys.txt ]]; then
+  for platform in "${platforms[@]}"; do
+    mkdir -p "$dir/$platform"
+    out=$dir/$platform/api-keys.txt
+    [[ -s $out ]] || printf '# waitline API keys of %s (%s): platform queue name key. Send them as "Authorization: Bearer <key>".\n' "$platform" "$project" >"$out"
+    awk -v p="$platform" '$1 == p' "$dir/api-keys.txt" >>"$out"
+  done
+  rm -f "$dir/api-keys.txt"
+fi
+
 created=0
 for platform in "${platforms[@]}"; do
-  mkdir -p "$dir/$platform"
+  mkdir -p "$dir/$platform/redis"
+  keys_txt=$dir/$platform/api-keys.txt
+  [[ -e $keys_txt ]] || printf '# waitline API keys of %s (%s): platform queue name key. Send them as "Authorization: Bearer <key>".\n' "$platform" "$project" >"$keys_txt"
   if [[ ! -s $dir/$platform/redis_password ]]; then
     openssl rand -hex 32 >"$dir/$platform/redis_password"
     created=$((created + 1))
   fi
+  # Redis reads the file at start; it allows no comment lines.
+  acl="user default off resetkeys resetchannels -@all"
+  for user in "${redis_users[@]}"; do
+    pw=$dir/$platform/redis/$user.password
+    if [[ ! -s $pw ]]; then
+      openssl rand -hex 32 >"$pw"
+      created=$((created + 1))
+    fi
+    acl+=$'\n'"user $user on #$(tr -d '\n' <"$pw" | sha256sum | cut -d' ' -f1) $(redis_acl "$user")"
+  done
+  [[ -f $dir/$platform/redis/users.acl && $(<"$dir/$platform/redis/users.acl") == "$acl" ]] || {
+    echo "$acl" >"$dir/$platform/redis/users.acl"; created=$((created + 1)); }
   if [[ ! -s $dir/$platform/helm-test.key ]]; then
     new_key >"$dir/$platform/helm-test.key"
     created=$((created + 1))
@@ -54,7 +116,7 @@ for platform in "${platforms[@]}"; do
     # Drop the old plain keys of this queue, if any: they no longer match the new file.
     sed -i "/^$platform $queue /d" "$keys_txt"
     {
-      echo "# API keys of the $queue queue on $platform (make up); the keys are in ../api-keys.txt"
+      echo "# API keys of the $queue queue on $platform (make up); the keys are in ./api-keys.txt"
       echo "# name scopes sha256"
     } >"$file"
     for role in desk:take,call,read screen:read; do
@@ -68,7 +130,7 @@ for platform in "${platforms[@]}"; do
 done
 
 if [[ ! -s $dir/tls.crt || ! -s $dir/tls.key ]]; then
-  san="DNS:$domain,DNS:prod.$domain,DNS:dev.$domain,DNS:qualif.$domain,IP:127.0.0.1"
+  san="DNS:$domain,DNS:prod.$domain,DNS:dev.$domain,DNS:qualif.$domain,DNS:prometheus.$domain,DNS:alertmanager.$domain,DNS:grafana.$domain,IP:127.0.0.1"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
     -subj "/CN=$domain/O=waitline ($project)" -addext "subjectAltName=$san" \
     -keyout "$dir/tls.key" -out "$dir/tls.crt" 2>/dev/null
@@ -87,4 +149,23 @@ if [[ ! -s $dir/grafana_admin_password ]]; then
   openssl rand -hex 16 >"$dir/grafana_admin_password"
   created=$((created + 1))
 fi
-echo "secrets: $dir ($created created)"
+if [[ ! -s $dir/monitoring_password ]]; then
+  openssl rand -hex 16 >"$dir/monitoring_password"
+  rm -f "$dir/monitoring.htpasswd"
+  created=$((created + 1))
+fi
+if [[ ! -s $dir/monitoring.htpasswd ]]; then
+  # bcrypt, which nginx's auth_basic checks through the C library's crypt (libxcrypt).
+  python3 -W ignore::DeprecationWarning -c 'import crypt, sys
+print("monitoring:" + crypt.crypt(sys.stdin.read().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10)))' \
+    <"$dir/monitoring_password" >"$dir/monitoring.htpasswd"
+  created=$((created + 1))
+fi
+abs=$(realpath "$dir")
+client="basic_auth: {username: monitoring, password_file: $abs/monitoring_password}
+tls_config: {ca_file: $abs/tls.crt}"
+[[ -f $dir/monitoring-client.yml && $(<"$dir/monitoring-client.yml") == "$client" ]] || {
+  echo "$client" >"$dir/monitoring-client.yml"; created=$((created + 1)); }
+# Owner only, whatever umask made them before.
+find "$dir" -type d -exec chmod 700 {} + -o -type f -exec chmod 600 {} +
+echo "secrets: $dir ($created created; API keys in $dir/<platform>/api-keys.txt, never printed)"

@@ -29,8 +29,9 @@
 #   WAITLINE_SECRETS_DIR [.secrets/<project>]
 #   WAITLINE_HTTP_PORT [8080]  WAITLINE_HTTPS_PORT [8443]   the proxy's published ports
 #   WAITLINE_DOMAIN [localhost]   production answers at <domain> and prod.<domain>
-#   WAITLINE_PROMETHEUS_PORT [9090]  WAITLINE_ALERTMANAGER_PORT [9093]  WAITLINE_GRAFANA_PORT [3000]
-#                                 published on the node that runs them: firewall them
+#                                 the monitoring UIs answer at https://prometheus.<domain>,
+#                                 alertmanager.<domain>, grafana.<domain> (user monitoring, password
+#                                 in <secrets>/monitoring_password); they publish no port
 #   WAITLINE_MONITORING_PROFILE [production]   test: the same rules and routes with short
 #                                 intervals and `for:` durations (the end-to-end tests)
 set -euo pipefail
@@ -44,9 +45,7 @@ domain=${WAITLINE_DOMAIN:-localhost}
 platforms=(dev qualif prod)
 queues=(rubis saphir emeraude diamant)
 wait_timeout=${WAITLINE_WAIT_TIMEOUT:-300}
-prometheus_port=${WAITLINE_PROMETHEUS_PORT:-9090}
-alertmanager_port=${WAITLINE_ALERTMANAGER_PORT:-9093}
-grafana_port=${WAITLINE_GRAFANA_PORT:-3000}
+https_suffix=""; [[ $https_port != 443 ]] && https_suffix=":$https_port"
 monitoring_profile=${WAITLINE_MONITORING_PROFILE:-production}
 monitoring_dir=$PWD/.cache/monitoring/$project
 
@@ -176,19 +175,23 @@ ensure_network() {
 deploy_platform() {
   local p=$1 q key
   local stack=$project-$p
-  [[ -s $secrets_dir/$p/redis_password ]] || die "no secrets in $secrets_dir: run scripts/secrets.sh"
+  [[ -s $secrets_dir/$p/redis/users.acl ]] || die "no secrets in $secrets_dir: run scripts/secrets.sh"
   ensure_network "$project-$p-front"
   (
     export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir
-    for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS \
+    for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS QUEUE_LEGACY_GET \
                REDIS_CPUS REDIS_MEMORY_MB REDIS_RES_CPUS REDIS_RES_MEMORY_MB REDIS_MAXMEMORY_MB \
                REDIS_APPENDFSYNC PLACEMENT REDIS_EXPORTER_CPUS REDIS_EXPORTER_MEMORY_MB \
                REDIS_EXPORTER_RES_CPUS REDIS_EXPORTER_RES_MEMORY_MB; do
       export "$key=$(setting "$p" "$key")"
     done
-    export REDIS_PASSWORD_DIGEST; REDIS_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis_password")
+    export REDIS_ACL_DIGEST REDIS_HEALTHCHECK_PASSWORD_DIGEST REDIS_EXPORTER_PASSWORD_DIGEST
+    REDIS_ACL_DIGEST=$(digest "$secrets_dir/$p/redis/users.acl")
+    REDIS_HEALTHCHECK_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/healthcheck.password")
+    REDIS_EXPORTER_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/exporter.password")
     for q in "${queues[@]}"; do
       export "${q^^}_KEYS_DIGEST=$(digest "$secrets_dir/$p/$q.keys")"
+      export "${q^^}_REDIS_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/$q.password")"
       export "REPLICAS_${q^^}=$(replicas "${stack}_$q")"
     done
     stack_deploy "$stack" deploy/swarm/platform.yml
@@ -198,12 +201,14 @@ deploy_platform() {
 
 deploy_edge() {
   local stack=$project-edge
+  ensure_network "$project-monitoring-front"
   (
     export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack SECRETS_DIR=$secrets_dir
     export WAITLINE_HTTP_PORT=$http_port WAITLINE_HTTPS_PORT=$https_port
-    export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB
-    export TLS_CERT_DIGEST TLS_KEY_DIGEST
+    export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB "${!EDGE_LIMIT_@}"
+    export TLS_CERT_DIGEST TLS_KEY_DIGEST MONITORING_HTPASSWD_DIGEST
     TLS_CERT_DIGEST=$(digest "$secrets_dir/tls.crt"); TLS_KEY_DIGEST=$(digest "$secrets_dir/tls.key")
+    MONITORING_HTPASSWD_DIGEST=$(digest "$secrets_dir/monitoring.htpasswd")
     stack_deploy "$stack" deploy/swarm/edge.yml
   )
   say "deployed $stack (HTTP $http_port, HTTPS $https_port)"
@@ -334,14 +339,15 @@ deploy_monitoring() {
   monitoring_configs "$stack" "$out/files" >"$out/configs.yml"
   local grafana=0 cadvisor=0
   if upstream_available "$GRAFANA_IMAGE"; then grafana=1; else
-    say "Grafana: image $GRAFANA_IMAGE cannot be pulled here; dashboards are in observability/dashboards, Prometheus is at http://127.0.0.1:$prometheus_port"
+    say "Grafana: image $GRAFANA_IMAGE cannot be pulled here; dashboards are in observability/dashboards, Prometheus is at https://prometheus.$domain$https_suffix/"
   fi
   if upstream_available "$CADVISOR_IMAGE"; then cadvisor=$(docker node ls -q | wc -l); else
     say "cAdvisor: image $CADVISOR_IMAGE cannot be pulled here; running containers are counted from the Docker engine's metrics"
   fi
   (
     export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack SECRETS_DIR=$secrets_dir MONITORING_DIR=$out/files
-    export WAITLINE_PROMETHEUS_PORT=$prometheus_port WAITLINE_ALERTMANAGER_PORT=$alertmanager_port WAITLINE_GRAFANA_PORT=$grafana_port
+    export PROMETHEUS_URL=https://prometheus.$domain$https_suffix/ ALERTMANAGER_URL=https://alertmanager.$domain$https_suffix/
+    export GRAFANA_URL=https://grafana.$domain$https_suffix/
     export GRAFANA_REPLICAS=$grafana CADVISOR_REPLICAS=$cadvisor GRAFANA_IMAGE CADVISOR_IMAGE
     export PROMETHEUS_RETENTION_TIME PROMETHEUS_RETENTION_SIZE
     local service key
@@ -359,7 +365,7 @@ deploy_monitoring() {
     CHAT_WEBHOOK_URL_DIGEST=$(digest "$secrets_dir/alertmanager/chat_webhook_url")
     stack_deploy "$stack" deploy/swarm/monitoring.yml "$out/configs.yml"
   )
-  say "deployed $stack (profile $monitoring_profile; Prometheus $prometheus_port, Alertmanager $alertmanager_port)"
+  say "deployed $stack (profile $monitoring_profile)"
 }
 
 print_urls() {
@@ -369,14 +375,15 @@ print_urls() {
   cat <<EOF
 
 waitline ($project) is up: three platforms, four queues each (rubis saphir emeraude diamant).
-  production     https://prod.$domain$s/<queue>/...   (also https://$domain$s/, http://prod.$domain$h/)
+  production     https://prod.$domain$s/<queue>/...   (also https://$domain$s/; http://...$h/ redirects to HTTPS)
   qualification  https://qualif.$domain$s/<queue>/...
   development    https://dev.$domain$s/<queue>/...
   API documentation:  https://prod.$domain$s/rubis/docs
-  API keys:           $secrets_dir/api-keys.txt   (platform queue name key)
+  API keys:           $secrets_dir/<platform>/api-keys.txt   (one file per platform, mode 0600; never printed)
   TLS certificate:    $secrets_dir/tls.crt        (self-signed; curl --cacert it, or -k)
   try:  curl --cacert $secrets_dir/tls.crt -X POST -H "Authorization: Bearer <key>" https://prod.$domain$s/rubis/get_ticket
-  Prometheus:    http://127.0.0.1:$prometheus_port/   Alertmanager: http://127.0.0.1:$alertmanager_port/   (on the node running them)
+  monitoring:         https://prometheus.$domain$s/  https://alertmanager.$domain$s/  https://grafana.$domain$s/
+                      user monitoring, password in $secrets_dir/monitoring_password
 EOF
 }
 
@@ -389,8 +396,6 @@ cmd_up() {
   say "waiting for every service (up to $wait_timeout s)"
   wait_converged
   print_urls
-  echo "  keys (platform queue name key), also in the file above:"
-  grep -v '^#' "$secrets_dir/api-keys.txt" | sed 's/^/    /'
 }
 
 remove_stacks() {
@@ -414,7 +419,7 @@ remove_stacks() {
     ((SECONDS > deadline)) && die "stacks still being removed after 120 s"
     sleep 1
   done
-  for p in "${platforms[@]}"; do
+  for p in "${platforms[@]}" monitoring; do
     local net=$project-$p-front
     docker network inspect "$net" >/dev/null 2>&1 || continue
     for _ in $(seq 1 30); do docker network rm "$net" >/dev/null 2>&1 && break; sleep 1; done
@@ -472,7 +477,7 @@ cmd_backup() {
   # A one-off container on the platform's back network reads a snapshot over Redis's replication
   # protocol: consistent, and the server keeps serving.
   docker run --rm --network "$project-${p}_back" --user 0:0 \
-    -v "$secrets_dir/$p/redis_password:/run/secrets/redis_password:ro" -v "$dir:/backup" \
+    -v "$secrets_dir/$p/redis/backup.password:/run/secrets/redis_password:ro" -v "$dir:/backup" \
     "$WAITLINE_REDIS_IMAGE" backup "/backup/$(basename "$file")" >/dev/null
   say "backup of $p's Redis: $dir/$(basename "$file") ($(stat -c %s "$dir/$(basename "$file")") bytes)"
 }

@@ -1,6 +1,7 @@
 # waitline's reverse proxy: Debian's nginx with our nginx.conf (docs/adr/0001-reverse-proxy.md).
 # Build context: deploy/docker (make images). The TLS certificate and key come from Docker secrets
-# tls_cert and tls_key (make up generates a self-signed pair).
+# tls_cert and tls_key (make up generates a self-signed pair), the monitoring password file from
+# monitoring_htpasswd.
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nginx \
@@ -8,13 +9,15 @@ RUN apt-get update \
  && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log
 COPY proxy/nginx.conf /etc/nginx/nginx.conf
 COPY proxy/healthcheck /usr/local/bin/proxy-healthcheck
-# www-data (uid 33): ports above 1024, pid and temporary files in /tmp.
+COPY proxy/entrypoint /usr/local/bin/proxy-entrypoint
+# www-data (uid 33): ports above 1024, pid, generated settings and temporary files in /tmp (a tmpfs
+# where the root filesystem is read-only).
 USER 33:33
 EXPOSE 8080 8443
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/proxy-healthcheck"]
-ENTRYPOINT ["nginx", "-g", "daemon off;"]
+ENTRYPOINT ["/usr/local/bin/proxy-entrypoint"]
 ARG VERSION=0.0.0
 ARG REVISION=unknown
 ARG SOURCE=https://example.invalid/waitline

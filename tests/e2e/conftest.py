@@ -4,13 +4,14 @@ The session brings up its own deployment and removes it at the end, data include
 touches a developer's: every stack, network, volume and secret it makes is prefixed with its own
 project name (WAITLINE_E2E_PROJECT, default "wle2e"), its proxy listens on its own ports (18080 and
 18443 by default), and its secrets live in .secrets/<project>/. Requests go to 127.0.0.1 only, or
-to containers and networks the tests made.
+to containers and networks the tests made. Every API call goes over HTTPS, checked against the
+certificate `make up` made (its names include 127.0.0.1); plain HTTP only redirects.
 
   WAITLINE_E2E_PROJECT      project prefix (default wle2e; never "waitline", the default deployment)
   WAITLINE_E2E_HTTP_PORT    published HTTP port (default 18080), WAITLINE_E2E_HTTPS_PORT (18443)
-  WAITLINE_E2E_PROMETHEUS_PORT (19090), WAITLINE_E2E_ALERTMANAGER_PORT (19093)
-                            the monitoring stack's ports; it runs the test profile (short
-                            intervals and `for:`), its chat webhook points at the test's sink
+                            the monitoring stack runs the test profile (short intervals and
+                            `for:`), its chat webhook points at the test's sink; Prometheus and
+                            Alertmanager are read through the proxy (monitoring_get/post)
   WAITLINE_E2E_KEEP=1       leave the deployment running after the tests (to look at it)
   WAITLINE_E2E_REUSE=1      use the test project's deployment left running by a previous run
 """
@@ -32,13 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("WAITLINE_E2E_PROJECT", "wle2e")
 HTTP_PORT = int(os.environ.get("WAITLINE_E2E_HTTP_PORT", "18080"))
 HTTPS_PORT = int(os.environ.get("WAITLINE_E2E_HTTPS_PORT", "18443"))
-PROMETHEUS_PORT = int(os.environ.get("WAITLINE_E2E_PROMETHEUS_PORT", "19090"))
-ALERTMANAGER_PORT = int(os.environ.get("WAITLINE_E2E_ALERTMANAGER_PORT", "19093"))
-GRAFANA_PORT = int(os.environ.get("WAITLINE_E2E_GRAFANA_PORT", "13000"))
 # Where Alertmanager posts chat notifications: the webhook sink test_observability.py starts on
 # the monitoring network (until then the name does not resolve and posts fail, harmlessly).
 CHAT_WEBHOOK_URL = "http://chat-sink:8080/hooks/waitline"
 SECRETS = ROOT / ".secrets" / PROJECT
+# The proxy's HTTPS address and the certificate to check it with.
+URL = f"https://127.0.0.1:{HTTPS_PORT}"
+CA = str(SECRETS / "tls.crt")
 PLATFORMS = ("dev", "qualif", "prod")
 QUEUES = ("rubis", "saphir", "emeraude", "diamant")
 
@@ -63,9 +64,7 @@ def pytest_terminal_summary(terminalreporter):
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e.update(WAITLINE_PROJECT=PROJECT, WAITLINE_HTTP_PORT=str(HTTP_PORT), WAITLINE_HTTPS_PORT=str(HTTPS_PORT),
-             WAITLINE_SECRETS_DIR=str(SECRETS), WAITLINE_PROMETHEUS_PORT=str(PROMETHEUS_PORT),
-             WAITLINE_ALERTMANAGER_PORT=str(ALERTMANAGER_PORT), WAITLINE_GRAFANA_PORT=str(GRAFANA_PORT),
-             WAITLINE_MONITORING_PROFILE="test")
+             WAITLINE_SECRETS_DIR=str(SECRETS), WAITLINE_MONITORING_PROFILE="test")
     return e
 
 
@@ -104,6 +103,23 @@ def platforms_env() -> dict[str, str]:
     return out
 
 
+def redis_cli(platform: str, user: str, *commands: str) -> list[str]:
+    """Runs `commands` (one per line, as typed at redis-cli) against the platform's Redis as one of
+    its ACL users (password from the project's secrets; user None: no login), from a throwaway
+    container on the platform's back network. Returns the replies' lines."""
+    login, mount = "", []
+    if user is not None:
+        pw = SECRETS / platform / "redis" / f"{user}.password"
+        login, mount = f"REDISCLI_AUTH=$(cat /run/pw) exec redis-cli -h redis --user {user} --no-auth-warning", \
+            ["-v", f"{pw}:/run/pw:ro"]
+    else:
+        login = "exec redis-cli -h redis"
+    p = run("docker", "run", "--rm", "-i", "--network", f"{PROJECT}-{platform}_back", "--user", "0:0", *mount,
+            "--entrypoint", "sh", images()["WAITLINE_REDIS_IMAGE"], "-c", login,
+            input="\n".join(commands) + "\n", timeout=60)
+    return (p.stdout + p.stderr).strip().splitlines()
+
+
 def running_tasks(svc: str) -> list[str]:
     """IDs of the service's tasks that are running now."""
     out = docker("service", "ps", svc, "--filter", "desired-state=running", "--format", "{{.ID}} {{.CurrentState}}")
@@ -132,13 +148,11 @@ class Api:
     queue: str
     key: str
     read_key: str
-    scheme: str = "http"
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
     def base(self) -> str:
-        port = HTTPS_PORT if self.scheme == "https" else HTTP_PORT
-        return f"{self.scheme}://127.0.0.1:{port}/{self.queue}"
+        return f"{URL}/{self.queue}"
 
     @property
     def host(self) -> str:
@@ -148,6 +162,7 @@ class Api:
         headers = {"Host": self.host, **kw.pop("headers", {})}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
+        kw.setdefault("verify", CA)
         return self.session.request(method, self.base + path, headers=headers, timeout=timeout, **kw)
 
     def take(self) -> int:
@@ -174,16 +189,32 @@ class Api:
         return called
 
 
-class Deployment:
-    def __init__(self):
-        self.keys: dict[tuple[str, str, str], str] = {}
-        for line in (SECRETS / "api-keys.txt").read_text().splitlines():
-            if line and not line.startswith("#"):
-                platform, queue, name, key = line.split()
-                self.keys[(platform, queue, name)] = key
+def monitoring_request(method: str, service: str, path: str, auth: bool = True, **kw) -> requests.Response:
+    """A request to Prometheus, Alertmanager or Grafana through the proxy, on its host name, with
+    the monitoring password (auth=False: without any)."""
+    creds = ("monitoring", (SECRETS / "monitoring_password").read_text().strip()) if auth else None
+    kw.setdefault("timeout", 15)
+    return requests.request(method, f"{URL}{path}", headers={"Host": f"{service}.localhost", **kw.pop("headers", {})},
+                            auth=creds, verify=CA, **kw)
 
-    def api(self, platform: str, queue: str, scheme: str = "http") -> Api:
-        return Api(platform, queue, self.keys[(platform, queue, "desk")], self.keys[(platform, queue, "screen")], scheme)
+
+def monitoring_get(service: str, path: str, **kw) -> requests.Response:
+    return monitoring_request("GET", service, path, **kw)
+
+
+class Deployment:
+    def __init__(self, up_output: str = ""):
+        self.up_output = up_output   # what `swarm.sh up` printed
+        self.keys: dict[tuple[str, str, str], str] = {}
+        for platform in PLATFORMS:
+            for line in (SECRETS / platform / "api-keys.txt").read_text().splitlines():
+                if line and not line.startswith("#"):
+                    owner, queue, name, key = line.split()
+                    assert owner == platform, f"{platform}/api-keys.txt holds a key of {owner}"
+                    self.keys[(platform, queue, name)] = key
+
+    def api(self, platform: str, queue: str) -> Api:
+        return Api(platform, queue, self.keys[(platform, queue, "desk")], self.keys[(platform, queue, "screen")])
 
     def up(self):
         run("scripts/secrets.sh")
@@ -214,8 +245,8 @@ def deployment():
     (SECRETS / "alertmanager").mkdir(mode=0o700, exist_ok=True)
     (SECRETS / "alertmanager" / "chat_webhook_url").write_text(CHAT_WEBHOOK_URL + "\n")
     run("scripts/secrets.sh")
-    run("scripts/swarm.sh", "up", timeout=900)
-    d = Deployment()
+    up = run("scripts/swarm.sh", "up", timeout=900)
+    d = Deployment(up.stdout + up.stderr)
     figure(f"deployment of project {PROJECT} up in {time.monotonic() - started:.0f} s "
            f"(engine, images, secrets, 5 stacks, 24 services)")
     yield d
@@ -242,7 +273,7 @@ class Load:
 
     def _work(self):
         s = requests.Session()
-        api = Api(self.api.platform, self.api.queue, self.api.key, self.api.read_key, self.api.scheme, s)
+        api = Api(self.api.platform, self.api.queue, self.api.key, self.api.read_key, s)
         while not self._stop.is_set():
             try:
                 r = api.request("POST", "/get_ticket", api.key, timeout=15)

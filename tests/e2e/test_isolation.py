@@ -36,7 +36,7 @@ def test_each_platform_is_a_stack_of_the_same_four_queue_services_and_its_own_re
 
 def test_the_proxy_joins_every_front_network_and_no_redis_network(deployment):
     nets = network_names(f"{PROJECT}-edge_proxy")
-    assert nets == {f"{PROJECT}-{p}-front" for p in PLATFORMS} | {f"{PROJECT}-edge_outside"}
+    assert nets == {f"{PROJECT}-{p}-front" for p in PLATFORMS} | {f"{PROJECT}-edge_outside", f"{PROJECT}-monitoring-front"}
 
 
 def test_the_platforms_networks_are_internal(deployment):

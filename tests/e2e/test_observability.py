@@ -3,7 +3,8 @@ has data, and a production Redis outage reaches a mailbox and a chat channel, th
 
 The session's monitoring stack runs the test profile (WAITLINE_MONITORING_PROFILE=test: the same
 rules and routes, with 2 s scrapes and `for:` capped at 5 s). Prometheus and Alertmanager are read
-on 127.0.0.1; the mail and chat sinks are containers this module starts on the monitoring network.
+through the proxy (HTTPS, their host names, the monitoring password); the mail and chat sinks are
+containers this module starts on the monitoring network.
 """
 from __future__ import annotations
 
@@ -15,27 +16,23 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import (ALERTMANAGER_PORT, PLATFORMS, PROJECT, PROMETHEUS_PORT, QUEUES, ROOT, docker, figure, run,
-                      service, wait_for)
+from conftest import PLATFORMS, PROJECT, QUEUES, ROOT, docker, figure, monitoring_get, run, service, wait_for
 from dashboard_queries import panel_queries
 
-PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
-ALERTMANAGER = f"http://127.0.0.1:{ALERTMANAGER_PORT}"
 MONITORING_NETWORK = f"{PROJECT}-monitoring_monitoring"
 SINK_IMAGE = "waitline-e2e-sinks:latest"
 
 
 def query(expr: str) -> list[dict]:
-    r = requests.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=15)
+    r = monitoring_get("prometheus", "/api/v1/query", params={"query": expr}, timeout=15)
     body = r.json()
     assert body["status"] == "success", (expr, body)
     return body["data"]["result"]
 
 
 def targets(job: str) -> list[dict]:
-    active = requests.get(f"{PROMETHEUS}/api/v1/targets", params={"state": "active"}, timeout=15).json()
+    active = monitoring_get("prometheus", "/api/v1/targets", params={"state": "active"}, timeout=15).json()
     return [t for t in active["data"]["activeTargets"] if t["labels"]["job"] == job]
 
 
@@ -45,10 +42,10 @@ def healthy(job: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def prometheus(deployment):
-    wait_for(lambda: requests.get(f"{PROMETHEUS}/-/ready", timeout=5).ok, 120, "Prometheus ready")
+    wait_for(lambda: monitoring_get("prometheus", "/-/ready", timeout=5).ok, 120, "Prometheus ready")
     # Every queue replica, Redis exporter and the node seen at least once.
     wait_for(lambda: len(healthy("waitline")) >= 12 and len(healthy("redis")) == 3, 120, "the first scrapes")
-    return PROMETHEUS
+    return "prometheus"
 
 
 def test_the_test_profile_shortens_only_durations_of_copies_that_promtool_and_amtool_accept(tmp_path):
@@ -96,14 +93,14 @@ def test_scaling_a_queue_adds_its_replicas_as_targets_without_any_config_change(
     def rubis_targets() -> int:
         return len([t for t in healthy("waitline") if t["labels"]["platform"] == "prod" and t["labels"]["queue"] == "rubis"])
 
-    config_before = requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
+    config_before = monitoring_get("prometheus", "/api/v1/status/config", timeout=10).json()["data"]["yaml"]
     try:
         run("scripts/swarm.sh", "scale", "prod", "rubis", "2", timeout=300)
         wait_for(lambda: rubis_targets() == 2, 60, "two prod rubis targets")
     finally:
         run("scripts/swarm.sh", "scale", "prod", "rubis", "1", timeout=300)
     wait_for(lambda: rubis_targets() == 1, 60, "one prod rubis target again")
-    assert requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"] == config_before
+    assert monitoring_get("prometheus", "/api/v1/status/config", timeout=10).json()["data"]["yaml"] == config_before
     assert docker("service", "inspect", svc, "--format", "{{.Spec.Mode.Replicated.Replicas}}") == "1"
 
 
@@ -151,13 +148,13 @@ def mail_text(message: dict) -> str:
 
 
 def firing_in_prometheus(alertname: str, platform: str) -> bool:
-    alerts = requests.get(f"{PROMETHEUS}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    alerts = monitoring_get("prometheus", "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
     return any(a["labels"]["alertname"] == alertname and a["labels"].get("platform") == platform
                and a["state"] == "firing" for a in alerts)
 
 
 def alertmanager_alerts() -> list[dict]:
-    return requests.get(f"{ALERTMANAGER}/api/v2/alerts", timeout=10).json()
+    return monitoring_get("alertmanager", "/api/v2/alerts", timeout=10).json()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT, SECRETS, docker, images, wait_for
+from conftest import CA, ROOT, SECRETS, docker, images, wait_for
 
 FAILING_UPSTREAM = """
 worker_processes 1;
@@ -55,11 +55,11 @@ def rig(deployment, tmp_path_factory):
             docker("run", "-d", "--name", name, "--network", net, "--network-alias", "prod-rubis",
                    "-v", f"{conf}:/etc/nginx/upstream.conf:ro", "--entrypoint", "nginx", proxy_image,
                    "-c", "/etc/nginx/upstream.conf", "-g", "daemon off;")
-        docker("run", "-d", "--name", names[2], "--network", net, "-p", "127.0.0.1::8080",
+        docker("run", "-d", "--name", names[2], "--network", net, "-p", "127.0.0.1::8443",
                "-v", f"{tmp / 'tls.crt'}:/run/secrets/tls_cert:ro",
                "-v", f"{tmp / 'tls.key'}:/run/secrets/tls_key:ro", proxy_image)
-        port = docker("port", names[2], "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
-        url = f"http://127.0.0.1:{port}"
+        port = docker("port", names[2], "8443/tcp").splitlines()[0].rsplit(":", 1)[1]
+        url = f"https://127.0.0.1:{port}"
         wait_for(lambda: _try(url), 30, "the proxy under test to answer")
 
         def log() -> dict[str, list[str]]:
@@ -85,7 +85,7 @@ def rig(deployment, tmp_path_factory):
 
 def _try(url):
     try:
-        return requests.get(url + "/", timeout=2).status_code == 404
+        return requests.get(url + "/", timeout=2, verify=CA).status_code == 404
     except requests.RequestException:
         return False
 
@@ -97,7 +97,7 @@ def test_a_failed_take_or_call_reaches_one_upstream_once_and_is_not_retried(rig,
 
     def four_requests():
         for _ in range(4):
-            r = requests.request(method, url + path, headers={"Host": "prod.localhost"}, timeout=20)
+            r = requests.request(method, url + path, headers={"Host": "prod.localhost"}, timeout=20, verify=CA)
             assert r.status_code == 502
             assert r.json()["error"]["code"] == "upstream_unavailable"
 
@@ -110,7 +110,7 @@ def test_control_a_read_is_retried_on_the_other_upstream(rig):
     url, hits = rig
 
     def one_read():
-        r = requests.get(url + "/rubis/list_tickets", headers={"Host": "prod.localhost"}, timeout=20)
+        r = requests.get(url + "/rubis/list_tickets", headers={"Host": "prod.localhost"}, timeout=20, verify=CA)
         assert r.status_code == 502
 
     new = hits(one_read)

@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from conftest import HTTP_PORT, HTTPS_PORT, PLATFORMS, QUEUES, SECRETS
+from conftest import CA, HTTPS_PORT, PLATFORMS, QUEUES, SECRETS, URL
 
 
 def test_every_platform_and_queue_answers_take_call_list_and_docs_through_the_proxy(deployment):
@@ -34,7 +34,7 @@ def test_production_is_the_default_without_a_platform_host_name(deployment):
     prod = deployment.api("prod", "emeraude")
     before = prod.take()
     for host in ("localhost", "127.0.0.1", "waitline.example"):
-        r = requests.post(f"http://127.0.0.1:{HTTP_PORT}/emeraude/get_ticket", timeout=10,
+        r = requests.post(f"{URL}/emeraude/get_ticket", timeout=10, verify=CA,
                           headers={"Host": host, "Authorization": f"Bearer {prod.key}"})
         assert r.status_code == 200, r.text
         before += 1
@@ -45,8 +45,12 @@ def test_production_is_the_default_without_a_platform_host_name(deployment):
 
 
 def _raw_http(request: bytes) -> bytes:
+    """The request as written, over TLS without a server name (no SNI, as no Host)."""
     import socket
-    with socket.create_connection(("127.0.0.1", HTTP_PORT), timeout=10) as s:
+    import ssl
+    context = ssl.create_default_context(cafile=CA)
+    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
         s.sendall(request)
         chunks = []
         while data := s.recv(65536):
@@ -55,7 +59,7 @@ def _raw_http(request: bytes) -> bytes:
 
 
 def test_https_with_the_certificate_made_by_make_up(deployment):
-    api = deployment.api("qualif", "diamant", scheme="https")
+    api = deployment.api("qualif", "diamant")
     ca = str(SECRETS / "tls.crt")
     # The certificate names prod/dev/qualif.localhost; requests checks it against the URL's host,
     # so connect to the name (resolved to 127.0.0.1 here, never elsewhere).
@@ -97,14 +101,14 @@ def test_docs_load_their_spec_and_assets_under_the_queue_prefix(deployment):
     assert "/get_ticket" in spec.json()["paths"]
     # The request reached the service with the prefix stripped and named in X-Forwarded-Prefix:
     # /rubis alone redirects to the docs.
-    r = requests.get(f"http://127.0.0.1:{HTTP_PORT}/rubis", allow_redirects=False, timeout=10)
+    r = requests.get(f"{URL}/rubis", allow_redirects=False, timeout=10, verify=CA)
     assert r.status_code in (301, 302) and r.headers["Location"] == "/rubis/docs"
 
 
 @pytest.mark.parametrize("path", ["/nope/get_ticket", "/nope", "/", "/rubi/list_tickets", "/RUBIS/list_tickets",
                                   "/get_ticket"])
 def test_unknown_queue_is_a_json_404(deployment, path):
-    r = requests.post(f"http://127.0.0.1:{HTTP_PORT}{path}", timeout=10, headers={"Host": "prod.localhost"})
+    r = requests.post(f"{URL}{path}", timeout=10, verify=CA, headers={"Host": "prod.localhost"})
     assert r.status_code == 404
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json()["error"]["code"] == "not_found"
@@ -115,7 +119,7 @@ def test_unknown_queue_is_a_json_404(deployment, path):
                                   "/rubis/docs/../metrics", "/rubis//metrics"])
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_admin_endpoints_are_not_reachable_through_the_proxy(deployment, platform, path):
-    r = requests.get(f"http://127.0.0.1:{HTTP_PORT}{path}", timeout=10, headers={"Host": f"{platform}.localhost"})
+    r = requests.get(f"{URL}{path}", timeout=10, verify=CA, headers={"Host": f"{platform}.localhost"})
     assert r.status_code == 404, (path, r.status_code, r.text[:200])
     assert "waitline_" not in r.text and "ready" not in r.text
 

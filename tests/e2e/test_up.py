@@ -20,7 +20,12 @@ def test_make_up_again_changes_nothing(deployment):
     # It prints where everything is.
     for platform in ("prod", "dev", "qualif"):
         assert f"https://{platform}.localhost:" in out
-    assert str(SECRETS / "api-keys.txt") in out
+    assert f"{SECRETS}/<platform>/api-keys.txt" in out
+    # ... and no secret: no API key, no password (issue 9, item 5).
+    printed = out + deployment.up_output
+    leaked = [k for k in deployment.keys.values() if k in printed]
+    leaked += [f.name for f in SECRETS.rglob("*.password") if f.read_text().strip() in printed]
+    assert not leaked, f"make up printed {len(leaked)} secrets"
 
 
 def test_make_status_shows_every_service_and_its_replicas(deployment):
@@ -37,8 +42,8 @@ def test_make_status_shows_every_service_and_its_replicas(deployment):
 def test_secrets_are_docker_secrets_and_stay_out_of_git(deployment):
     names = docker("secret", "ls", "--format", "{{.Name}}").split()
     for platform in PLATFORMS:
-        assert any(n.startswith(f"{PROJECT}-{platform}_redis_password_") for n in names)
+        assert any(n.startswith(f"{PROJECT}-{platform}_redis_acl_") for n in names)
         for q in QUEUES:
             assert any(n.startswith(f"{PROJECT}-{platform}_{q}_api_keys_") for n in names)
     assert oct(os.stat(SECRETS).st_mode & 0o777) == "0o700"
-    assert run("git", "check-ignore", "-q", str(SECRETS / "api-keys.txt"), check=False).returncode == 0
+    assert run("git", "check-ignore", "-q", str(SECRETS / "prod" / "api-keys.txt"), check=False).returncode == 0
