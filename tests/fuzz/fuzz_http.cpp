@@ -70,18 +70,26 @@ using fuzz::check;
 
 // --- The service and its Redis ------------------------------------------------------------------
 
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    setup_failed("no free port on 127.0.0.1");
+// `count` distinct TCP ports that were free a moment ago on 127.0.0.1 (held together while
+// chosen, so that none is handed out twice).
+std::vector<std::uint16_t> free_ports(std::size_t count) {
+  std::vector<int> sockets;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < count; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      setup_failed("no free port on 127.0.0.1");
+    }
+    sockets.push_back(fd);
+    ports.push_back(ntohs(address.sin_port));
   }
-  ::close(fd);
-  return ntohs(address.sin_port);
+  for (const int fd : sockets) ::close(fd);
+  return ports;
 }
 
 // What the connection brought back: everything read, and how it ended.
@@ -202,11 +210,12 @@ void start_service() {
                                     << auth::key_line("kiosk", auth::take, "wl_fuzz_kiosk") << "\n";
 
   config::Config& c = s.config;
+  const auto ports = free_ports(3);
   c.redis_host = "127.0.0.1";
-  c.redis_port = free_port();
+  c.redis_port = ports[0];
   c.queue_name = "fuzz";
-  c.listen = {"127.0.0.1", free_port()};
-  c.admin_listen = {"127.0.0.1", free_port()};
+  c.listen = {"127.0.0.1", ports[1]};
+  c.admin_listen = {"127.0.0.1", ports[2]};
   c.threads = 1;
   c.api_keys_file = (s.dir / "keys.txt").string();
   c.max_header_bytes = 1024;  // the smallest accepted: 414 and 431 within an input's 4 KiB
