@@ -16,7 +16,8 @@ deps: ## install the Debian packages needed to build and test (needs root)
 	scripts/install-deps.sh
 
 # Swagger UI and the OpenAPI validator come from npm, pinned by package-lock.json.
-node_modules/.package-lock.json: package.json package-lock.json
+# The order-only prerequisite installs node and npm first on a machine that has none (make up).
+node_modules/.package-lock.json: package.json package-lock.json | runtime-deps
 	npm ci --no-audit --no-fund --loglevel=error
 assets: node_modules/.package-lock.json
 
@@ -49,7 +50,10 @@ PLATFORM ?=
 QUEUE    ?=
 REPLICAS ?=
 
-.PHONY: engine images up down status scale test-e2e
+.PHONY: runtime-deps engine images up down status scale test-e2e
+
+runtime-deps: ## install what make up needs when missing: node/npm, python3, the engine, debootstrap (root)
+	scripts/install-deps.sh --runtime
 
 engine: ## install and start the Docker engine and a one-node swarm when missing (needs root)
 	scripts/docker-engine.sh
