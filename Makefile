@@ -99,3 +99,23 @@ test-k8s: assets ## offline checks of the chart and cluster manifests: helm lint
 test-observability: ## promtool and amtool checks of observability/, runbooks, dashboard lint
 	PYTHON=$(PYTHON) scripts/check-observability.sh
 	$(PYTHON) scripts/check-dashboards.py
+
+# --- Several machines: simulated VMs, Ansible, GlusterFS (docs/livrables/guide-orchestrateur.md) ---
+.PHONY: test-pristine cluster-up cluster-test cluster-down test-cluster
+
+test-pristine: ## the README's make up on a pristine simulated Debian 12 VM (clean clone of HEAD), then a take
+	tests/vm/test-pristine.sh
+
+cluster-up: images ## 4 simulated VMs provisioned by deploy/ansible/site.yml (twice: the second must change nothing)
+	tests/cluster/cluster.sh up
+
+cluster-test: ## the cluster suite on those VMs: placement, storage, node loss under load
+	tests/cluster/cluster.sh test
+
+cluster-down: ## remove the simulated VMs, their disks and network
+	tests/cluster/cluster.sh down
+
+test-cluster: ## cluster-up, cluster-test, cluster-down
+	$(MAKE) cluster-up
+	tests/cluster/cluster.sh test || { $(MAKE) cluster-down; exit 1; }
+	$(MAKE) cluster-down

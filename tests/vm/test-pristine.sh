@@ -40,7 +40,7 @@ docker cp -q "$npm_cache" "$vm:/root/npm-cache"
 rm -f "$bundle"
 on_vm "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends git make >/dev/null" \
   || fail "apt-get install git make"
-on_vm "git clone -q /root/waitline.bundle /root/waitline && cd /root/waitline && git checkout -q $rev" \
+on_vm "git clone -q /root/waitline.bundle /root/waitline && test \$(git -C /root/waitline rev-parse HEAD) = $rev" \
   || fail "git clone"
 
 say "make up (log: $log)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Simulated virtual machines for the tests, on this host's Docker engine: Docker-in-Docker
 # containers made from debian:bookworm-slim with sshd (tests/vm/vm.Dockerfile), each with its own
-# hostname, a fixed address on a private bridge network that this script creates, and its own
-# /var/lib/docker on a volume (so that the engine inside runs overlay2 on a real filesystem).
+# hostname, a fixed address on a private bridge network that this script creates, its own
+# /var/lib/docker on a volume (so that the engine inside runs overlay2 on a real filesystem) and
+# a second "disk" at /srv (GlusterFS bricks).
 # Test-only: nothing under scripts/ or deploy/ knows about it.
 #
 #   tests/vm/vm.sh up GROUP N [SUBNET]   create GROUP-1..GROUP-N on network GROUP (SUBNET, default
@@ -90,7 +91,7 @@ up() {
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
         --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup \
         --device /dev/fuse \
-        -v "$name-docker:/var/lib/docker" \
+        -v "$name-docker:/var/lib/docker" -v "$name-srv:/srv" \
         -v "$key.pub:/root/.ssh/authorized_keys:ro" \
         --label waitline.test=vm --label "waitline.test.group=$group" \
         "$tag" >/dev/null &
@@ -128,7 +129,7 @@ down() {
   for c in $(docker ps -aq --filter "label=waitline.test.group=$group"); do
     local name; name=$(docker container inspect "$c" --format '{{.Name}}'); name=${name#/}
     docker rm -f -v "$c" >/dev/null
-    docker volume rm "$name-docker" >/dev/null 2>&1 || true
+    docker volume rm "$name-docker" "$name-srv" >/dev/null 2>&1 || true
   done
   docker network rm "$group" >/dev/null 2>&1 || true
 }
