@@ -17,7 +17,8 @@ deps: ## install the Debian packages needed to build and test (needs root)
 	scripts/install-deps.sh
 
 # Swagger UI and the OpenAPI validator come from npm, pinned by package-lock.json.
-node_modules/.package-lock.json: package.json package-lock.json
+# The order-only prerequisite installs node and npm first on a machine that has none (make up).
+node_modules/.package-lock.json: package.json package-lock.json | runtime-deps
 	npm ci --no-audit --no-fund --loglevel=error
 assets: node_modules/.package-lock.json
 
@@ -61,7 +62,10 @@ PLATFORM ?=
 QUEUE    ?=
 REPLICAS ?=
 
-.PHONY: engine images up down status scale test-e2e
+.PHONY: runtime-deps engine images up down status scale test-e2e
+
+runtime-deps: ## install what make up needs when missing: node/npm, python3, the engine, debootstrap (root)
+	scripts/install-deps.sh --runtime
 
 engine: ## install and start the Docker engine and a one-node swarm when missing (needs root)
 	scripts/docker-engine.sh
@@ -117,3 +121,23 @@ docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg beside it (c
 test-docs: ## every Markdown link, anchor, make target and path exists; diagrams render and are up to date
 	$(PYTHON) scripts/check-docs.py
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
+
+# --- Several machines: simulated VMs, Ansible, GlusterFS (docs/livrables/guide-orchestrateur.md) ---
+.PHONY: test-pristine cluster-up cluster-test cluster-down test-cluster
+
+test-pristine: ## the README's make up on a pristine simulated Debian 12 VM (clean clone of HEAD), then a take
+	tests/vm/test-pristine.sh
+
+cluster-up: images ## 4 simulated VMs provisioned by deploy/ansible/site.yml (twice: the second must change nothing)
+	tests/cluster/cluster.sh up
+
+cluster-test: ## the cluster suite on those VMs: placement, storage, node loss under load
+	tests/cluster/cluster.sh test
+
+cluster-down: ## remove the simulated VMs, their disks and network
+	tests/cluster/cluster.sh down
+
+test-cluster: ## cluster-up, cluster-test, cluster-down
+	$(MAKE) cluster-up
+	tests/cluster/cluster.sh test || { $(MAKE) cluster-down; exit 1; }
+	$(MAKE) cluster-down

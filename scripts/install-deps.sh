@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing waitline needs on Debian 12 (bookworm). Idempotent.
+#   scripts/install-deps.sh            everything: build, test, deploy (make deps, .ci/run)
+#   scripts/install-deps.sh --runtime  only what `make up` needs: the images are compiled inside
+#                                      Docker, so no toolchain on the machine (make up runs this)
 set -euo pipefail
 
 packages=(
@@ -14,21 +17,26 @@ packages=(
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   unzip                                               # helm and kubectl from their npm package's layer.zip
   graphviz                                            # dot: the docs' diagrams (make docs, make test-docs)
+  ansible-core openssh-client                         # the cluster suite: the playbook, over SSH
   curl ca-certificates
 )
+runtime_packages=(nodejs npm python3 docker.io debootstrap openssl git curl ca-certificates)
+case ${1:-} in
+  --runtime) packages=("${runtime_packages[@]}") ;;
+  "") ;;
+  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
+  # nodejs/npm may already come from elsewhere on the machine (NodeSource's nodejs brings npm).
+  [[ $p == nodejs || $p == npm ]] && command -v node >/dev/null && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # nodejs/npm may already come from elsewhere on the machine; only install what is absent.
-  if command -v node >/dev/null && command -v npm >/dev/null; then
-    missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
-  fi
-  apt-get install -y -qq --no-install-recommends ${missing[@]} >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's redis-server package starts a server on 6379 where it can; the tests use their own.

@@ -34,6 +34,10 @@
 #                                 in <secrets>/monitoring_password); they publish no port
 #   WAITLINE_MONITORING_PROFILE [production]   test: the same rules and routes with short
 #                                 intervals and `for:` durations (the end-to-end tests)
+#   WAITLINE_SETTINGS_FILE []     KEY=VALUE lines read after deploy/swarm/platforms.env, overriding
+#                                 it (several nodes: dev_PLACEMENT=node.labels.waitline.production!=true)
+#   WAITLINE_REDIS_DATA_ROOT []   a shared filesystem mounted on every node: each platform's Redis
+#                                 keeps its data in <root>/<platform> (deploy/swarm/redis-shared-storage.yml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +55,9 @@ monitoring_dir=$PWD/.cache/monitoring/$project
 
 # shellcheck source=../deploy/swarm/platforms.env
 . deploy/swarm/platforms.env
+# shellcheck source=/dev/null
+[[ -z ${WAITLINE_SETTINGS_FILE:-} ]] || . "$WAITLINE_SETTINGS_FILE"
+redis_data_root=${WAITLINE_REDIS_DATA_ROOT:-}
 
 say() { echo "swarm: $*"; }
 die() { echo "swarm: $*" >&2; exit 1; }
@@ -194,7 +201,12 @@ deploy_platform() {
       export "${q^^}_REDIS_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/$q.password")"
       export "REPLICAS_${q^^}=$(replicas "${stack}_$q")"
     done
-    stack_deploy "$stack" deploy/swarm/platform.yml
+    local files=(deploy/swarm/platform.yml)
+    if [[ -n $redis_data_root ]]; then
+      export REDIS_DATA_DIR=$redis_data_root/$p
+      files+=(deploy/swarm/redis-shared-storage.yml)
+    fi
+    stack_deploy "$stack" "${files[@]}"
   )
   say "deployed $stack"
 }

@@ -1,0 +1,237 @@
+"""The cluster suite: waitline on four simulated VMs provisioned by deploy/ansible/site.yml.
+
+Run by `make cluster-test` after `make cluster-up` (tests/cluster/cluster.sh). Every request goes
+to the VMs (containers on the private network 10.77.200.0/24 that the harness created) and
+nowhere else. Helpers: ssh to a VM, docker on a manager, the proxy's address, API keys, and a
+take/call load that records every acknowledged ticket.
+"""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = yaml.safe_load((ROOT / "deploy/ansible/inventory/simulated.yml").read_text())
+KEY = ROOT / ".cache/vm/id_ed25519"
+GROUP = "wlcluster"
+PROJECT = "waitline"
+HOME = "/opt/waitline"
+HTTPS_PORT = INVENTORY["all"]["vars"]["waitline_https_port"]
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+def _hosts() -> dict[str, dict]:
+    hosts: dict[str, dict] = {}
+    for group in INVENTORY["all"]["children"].values():
+        for name, spec in (group.get("hosts") or {}).items():
+            if spec:
+                hosts[name] = spec
+    return hosts
+
+
+HOSTS = _hosts()
+MANAGERS = list(INVENTORY["all"]["children"]["managers"]["hosts"])
+# The VM named vmN in the inventory is the container (and swarm node) wlcluster-N.
+NODE = {name: f"{GROUP}-{name[2:]}" for name in HOSTS}
+VM_OF_NODE = {node: name for name, node in NODE.items()}
+ADDRESS = {name: spec["ansible_host"] for name, spec in HOSTS.items()}
+FIGURES: list[str] = []
+
+
+def figure(line: str):
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("waitline cluster figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+def ssh(vm: str, command: str, check: bool = True, timeout: float = 120) -> str:
+    p = subprocess.run(
+        ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{ADDRESS[vm]}", command],
+        capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{vm}: {command} exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return p.stdout.strip()
+
+
+def running(vm: str) -> bool:
+    out = subprocess.run(["docker", "container", "inspect", "-f", "{{.State.Running}}", NODE[vm]],
+                         capture_output=True, text=True).stdout.strip()
+    return out == "true"
+
+
+def manager(avoid: tuple[str, ...] = ()) -> str:
+    for vm in MANAGERS:
+        if vm not in avoid and running(vm):
+            return vm
+    raise AssertionError("no manager VM is running")
+
+
+def docker(command: str, avoid: tuple[str, ...] = (), check: bool = True, timeout: float = 120) -> str:
+    return ssh(manager(avoid), f"docker {command}", check=check, timeout=timeout)
+
+
+def task_nodes(service: str, avoid: tuple[str, ...] = ()) -> list[str]:
+    """The VMs running the service's tasks (desired and current state running)."""
+    out = docker(f"service ps {service} --filter desired-state=running --format '{{{{.Node}}}} {{{{.CurrentState}}}}'",
+                 avoid=avoid)
+    return [VM_OF_NODE[line.split()[0]] for line in out.splitlines() if line.split()[1:2] == ["Running"]]
+
+
+def kill_vm(vm: str):
+    subprocess.run(["docker", "kill", NODE[vm]], check=True, capture_output=True)
+
+
+def start_vm(vm: str):
+    """Powers a killed VM on again and starts what its boot would (no init in the simulated VM):
+    the engine, glusterd on storage nodes, the GlusterFS mounts of /etc/fstab."""
+    subprocess.run(["docker", "start", NODE[vm]], check=True, capture_output=True)
+    for _ in range(60):
+        if subprocess.run(["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
+                           f"root@{ADDRESS[vm]}", "true"], capture_output=True).returncode == 0:
+            break
+        time.sleep(1)
+    ssh(vm, "rm -f /var/run/docker.pid; WAITLINE_SWARM_INIT=0 /usr/local/sbin/waitline-docker-engine >/dev/null", timeout=300)
+    ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start glusterd glusterd -p /run/glusterd.pid")
+    ssh(vm, "for i in $(seq 30); do mount -a -t glusterfs 2>/dev/null && break; sleep 2; done")
+
+
+def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (AssertionError, requests.RequestException, subprocess.TimeoutExpired) as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def api_keys() -> dict[tuple[str, str, str], str]:
+    text = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/api-keys.txt")
+    keys = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            platform, queue, name, key = line.split()
+            keys[(platform, queue, name)] = key
+    return keys
+
+
+def proxy_address(avoid: tuple[str, ...] = ()) -> str:
+    nodes = task_nodes(f"{PROJECT}-edge_proxy", avoid=avoid)
+    assert nodes, "the proxy runs nowhere"
+    return ADDRESS[nodes[0]]
+
+
+class Client:
+    """Requests to one platform through the proxy, by HTTPS, following the proxy if it moves."""
+
+    def __init__(self, platform: str, keys, avoid: tuple[str, ...] = ()):
+        self.host = {"prod": "prod.localhost", "dev": "dev.localhost", "qualif": "qualif.localhost"}[platform]
+        self.platform, self.keys, self.avoid = platform, keys, avoid
+        self.address = proxy_address(avoid)
+        self.session = requests.Session()
+
+    def request(self, method: str, queue: str, path: str, timeout: float = 5, **kw) -> requests.Response:
+        key = self.keys[(self.platform, queue, "desk")]
+        return self.session.request(method, f"https://{self.address}:{HTTPS_PORT}/{queue}/{path}", timeout=timeout,
+                                    verify=False, headers={"Host": self.host, "Authorization": f"Bearer {key}"}, **kw)
+
+
+@dataclass
+class Load:
+    """Takes and calls on one queue from several threads; records what was acknowledged."""
+    client_factory: object
+    queue: str
+    threads: int = 4
+    taken: list[int] = field(default_factory=list)
+    called: list[int] = field(default_factory=list)
+    errors: int = 0
+    ok_times: list[float] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _run(self, n: int):
+        client = self.client_factory()
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            op = "call_ticket" if i % 3 == 0 else "get_ticket"
+            try:
+                r = client.request("POST", self.queue, op)
+            except requests.RequestException:
+                r = None
+            with self.lock:
+                if r is not None and r.status_code == 200:
+                    ticket = r.json()["ticket"]
+                    if ticket is not None:
+                        (self.called if op == "call_ticket" else self.taken).append(ticket)
+                    self.ok_times.append(time.monotonic())
+                else:
+                    self.errors += 1
+            if r is None or r.status_code != 200:
+                time.sleep(0.2)
+
+    def __enter__(self):
+        self.workers = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(self.threads)]
+        for w in self.workers:
+            w.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for w in self.workers:
+            w.join(timeout=30)
+
+    def acknowledged_since(self, t: float) -> int:
+        with self.lock:
+            return sum(1 for x in self.ok_times if x > t)
+
+    def first_ok_after(self, t: float) -> float | None:
+        with self.lock:
+            later = [x for x in self.ok_times if x > t]
+        return min(later) if later else None
+
+
+def drain(client: Client, queue: str) -> list[int]:
+    """Calls every ticket left in the queue; returns their numbers in call order."""
+    out = []
+    while True:
+        r = client.request("POST", queue, "call_ticket")
+        assert r.status_code == 200, r.text
+        ticket = r.json()["ticket"]
+        if ticket is None:
+            return out
+        out.append(ticket)
+
+
+def assert_no_loss_no_duplicate(load: Load, drained: list[int], label: str):
+    """Every acknowledged take was called during the load or is still in the queue; no number was
+    issued or called twice."""
+    issued = load.taken
+    seen = load.called + drained
+    assert len(issued) == len(set(issued)), f"{label}: a ticket number was issued twice"
+    assert len(seen) == len(set(seen)), f"{label}: a ticket was called twice"
+    lost = sorted(set(issued) - set(seen))
+    assert not lost, f"{label}: {len(lost)} acknowledged tickets lost: {lost[:20]}"
+    figure(f"{label}: {len(issued)} takes and {len(load.called)} calls acknowledged under load, "
+           f"{len(drained)} left in the queue; lost 0, duplicates 0")
