@@ -34,7 +34,8 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Re
 cmake --build "$build" --target "${targets[@]}"
 
 work="$build/fuzz"
-mkdir -p "$work/crashes"
+mkdir -p "$work/crashes" "$work/tmp"
+export TMPDIR="$work/tmp"  # what a target leaves behind when it crashes stays in the build directory
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
@@ -46,7 +47,7 @@ run() {
   mkdir -p "$work/corpus/$target"
   # The first corpus directory receives new inputs; the committed one is only read.
   "$build/tests/fuzz/$target" "$work/corpus/$target" "$here/corpus/$target" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 "${extra[@]}" \
+    -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=4096 "${extra[@]}" \
     -print_final_stats=1 -artifact_prefix="$work/crashes/$target-" >"$work/$target.log" 2>&1
 }
 
