@@ -112,9 +112,11 @@ cpu_dir() { # container -> its cpu cgroup directory
   die "no cpu.stat for container $1"
 }
 cpu_of() { # cgroup dir -> "usage_us periods throttled_periods throttled_us"
-  local d=$1
-  if [[ -r $d/cpuacct.usage ]]; then
-    awk -v u="$(cat "$d/cpuacct.usage")" '/^nr_periods/ {p = $2} /^nr_throttled/ {t = $2} /^throttled_time/ {tt = $2}
+  local d=$1 acct=$1/cpuacct.usage
+  # cgroup v1 mounts cpu and cpuacct together (cpu,cpuacct) or apart (cpu and cpuacct).
+  [[ -r $acct ]] || acct=/sys/fs/cgroup/cpuacct${d#/sys/fs/cgroup/cpu}/cpuacct.usage
+  if [[ -r $acct ]]; then
+    awk -v u="$(cat "$acct")" '/^nr_periods/ {p = $2} /^nr_throttled/ {t = $2} /^throttled_time/ {tt = $2}
       END {printf "%d %d %d %d\n", u / 1000, p, t, tt / 1000}' "$d/cpu.stat"
   else
     awk '/^usage_usec/ {u = $2} /^nr_periods/ {p = $2} /^nr_throttled/ {t = $2} /^throttled_usec/ {tt = $2}
@@ -270,6 +272,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   for g in "${goals[@]}"; do echo "| ${g//|/ | } |"; done
   echo
   echo "Load average before $load_before, after $load_after."
+  echo
+  cat "$here/bench/proxy-findings.md"
 } >"$fragment"
 
 echo

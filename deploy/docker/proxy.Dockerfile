@@ -8,13 +8,15 @@ RUN apt-get update \
  && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log
 COPY proxy/nginx.conf /etc/nginx/nginx.conf
 COPY proxy/healthcheck /usr/local/bin/proxy-healthcheck
+COPY proxy/run /usr/local/bin/proxy-run
 # www-data (uid 33): ports above 1024, pid and temporary files in /tmp.
 USER 33:33
 EXPOSE 8080 8443
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/proxy-healthcheck"]
-ENTRYPOINT ["nginx", "-g", "daemon off;"]
+# nginx, and the upstream groups kept in step with Swarm's DNS (proxy/run).
+ENTRYPOINT ["/usr/local/bin/proxy-run"]
 ARG VERSION=0.0.0
 ARG REVISION=unknown
 ARG SOURCE=https://example.invalid/waitline
