@@ -13,14 +13,15 @@
 #           (published port, TLS, nginx, the front network, then the same container).
 # Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) both
 # ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
-# the one-connection p99). During each run it reads the CPU time and CFS throttling (cpu.stat) of
+# the one-connection p99), and with one connection from inside the proxy's network namespace
+# (https://127.0.0.1:8443: the proxy without Docker's userland proxy of the published port). During each run it reads the CPU time and CFS throttling (cpu.stat) of
 # the proxy and queue containers. At the end it removes the project, its data and its secrets
 # (unless it was already deployed and BENCH_PROXY_REUSE=1). All traffic stays on 127.0.0.1.
 #
 # Environment (defaults in brackets):
 #   BENCH_PROXY_PROJECT [wlperf]  BENCH_PROXY_HTTP_PORT [28080]  BENCH_PROXY_HTTPS_PORT [28443]
 #   BENCH_PROXY_PROMETHEUS_PORT [29090] BENCH_PROXY_ALERTMANAGER_PORT [29093] BENCH_PROXY_GRAFANA_PORT [23000]
-#   BENCH_PROXY_DURATION [10]     seconds per wrk run at BENCH_CONNECTIONS
+#   BENCH_PROXY_DURATION [8]     seconds per wrk run at BENCH_CONNECTIONS
 #   BENCH_PROXY_ROUNDS [2]        rounds (the spread between rounds is reported)
 #   BENCH_CONNECTIONS [64]  BENCH_THREADS [2]
 #   BENCH_PROXY_REUSE=1           measure the project's running deployment and leave it running
@@ -37,7 +38,7 @@ fragment=$(realpath -m "$1")
 project=${BENCH_PROXY_PROJECT:-wlperf}
 [[ $project != waitline ]] || die "never the default project waitline: it may be someone's deployment"
 https_port=${BENCH_PROXY_HTTPS_PORT:-28443}
-duration=${BENCH_PROXY_DURATION:-10}
+duration=${BENCH_PROXY_DURATION:-8}
 rounds=${BENCH_PROXY_ROUNDS:-2}
 connections=${BENCH_CONNECTIONS:-64}
 wrk_threads=${BENCH_THREADS:-2}
@@ -148,6 +149,10 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   local -a cmd=(wrk -t "$threads" -c "$conns" -d "${duration}s" --latency -s "$here/bench/$script")
   if [[ $way == direct ]]; then
     cmd=(nsenter -t "$queue_pid" -n "${cmd[@]}" "http://127.0.0.1:8000$url")
+  elif [[ $way == inside ]]; then
+    # The proxy without the published port: Docker's userland proxy (docker-proxy), which carries
+    # the host's loopback traffic to a published port, is left out.
+    cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" -H "Host: prod.localhost" "https://127.0.0.1:8443/rubis$url")
   else
     cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/rubis$url")
   fi
@@ -192,6 +197,7 @@ for ((r = 1; r <= rounds; r++)); do
     for way in "${ways[@]}"; do run_wrk "$endpoint-$way-$r" "$way" "$endpoint" "$connections"; done
   done
   for way in "${ways[@]}"; do run_wrk "one-$way-$r" "$way" list 1; done
+  run_wrk "one-inside-$r" inside list 1
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -237,8 +243,10 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "**direct**, wrk inside the queue container's network namespace to \`http://127.0.0.1:8000\` (the"
   echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe), and **proxy**, wrk on the"
   echo "host to \`https://127.0.0.1:$https_port/rubis/...\` (published port in $publish mode, TLS, nginx, the"
-  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus). $rounds rounds of"
-  echo "${duration} s per run, $connections connections, then 1 connection (list). Figures: median of the rounds (min–max)."
+  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus). Rounds: $rounds,"
+  echo "${duration} s per run, $connections connections, then 1 connection (list), also **inside**: wrk in the proxy"
+  echo "container's network namespace to its HTTPS port, without the published port's userland proxy."
+  echo "Figures: median of the rounds (min–max)."
   echo
   if ((any_errors)); then
     echo "> **This run saw errors** (non-2xx answers or socket errors): not a valid measurement."
@@ -252,7 +260,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo
   echo "| list, one connection | p50 | p99 | max |"
   echo "|---|---:|---:|---:|"
-  for way in direct proxy; do
+  for way in direct proxy inside; do
     echo "| $way | $(range p50_us "one-$way" ms) ms | $(range p99_us "one-$way" ms) ms | $(range max_us "one-$way" ms) ms |"
   done
   echo
