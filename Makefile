@@ -37,7 +37,7 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 
 test: test-docs test-native test-fuzz test-e2e test-k8s test-observability ## every test: what CI runs
 
-bench: build ## measure throughput and latency with wrk against a real Redis; writes docs/benchmarks.md
+bench: build images ## measure with wrk: the service against a real Redis, then through the proxy of a Swarm stack; writes docs/benchmarks.md
 	scripts/bench.sh $(BUILD)/src/waitline
 
 clean: ## remove build directories

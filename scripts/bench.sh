@@ -17,6 +17,8 @@
 #   BENCH_REDIS_SECONDS  target length of each redis-benchmark   (5)
 #   BENCH_OUTPUT         the document to write                   (docs/benchmarks.md)
 #   BENCH_KEEP=1         keep the work directory (logs, raw wrk output)
+#   BENCH_PROXY=0        skip the proxy section (scripts/bench-proxy.sh: the Swarm stack, its own
+#                        project wlperf; needs the engine and the images, `make images`)
 # Exit status: 0 when every phase ran without errors, 1 when a phase saw non-2xx answers or
 # socket errors (the document is still written and says so), 2 on a usage or setup problem.
 set -euo pipefail
@@ -230,6 +232,14 @@ log_lines=$(grep -c '"request_id"' "$work/service.log" || true)
 log_bytes=$(stat -c %s "$work/service.log")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# The same service as users meet it: through the proxy of the Swarm stack, next to it measured
+# directly in its container (scripts/bench-proxy.sh deploys its own project and removes it).
+proxy_status=0
+if [[ ${BENCH_PROXY:-1} == 1 ]]; then
+  echo "bench: proxy section (scripts/bench-proxy.sh)"
+  "$here/bench-proxy.sh" "$work/proxy.md" || proxy_status=$?
+fi
+
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 cores=$(nproc)
 kernel=$(uname -sr)
@@ -381,6 +391,15 @@ calls_served=$((${res[call.queue_before]} - ${res[call.queue_after]}))
     echo "| $ph | $(pct "${cpu[$ph.busy]}" "$t") | $(pct "${cpu[$ph.service]}" "$t") | $(pct "${cpu[$ph.redis]}" "$t") | $(pct "${cpu[$ph.tools]}" "$t") | $(pct "$other" "$t") | $per_request |"
   done
   echo
+  if [[ -s $work/proxy.md ]]; then
+    cat "$work/proxy.md"
+    echo
+  elif [[ ${BENCH_PROXY:-1} == 1 ]]; then
+    echo "## Through the proxy (Swarm stack)"
+    echo
+    echo "Not measured in this run: \`scripts/bench-proxy.sh\` failed (exit status $proxy_status)."
+    echo
+  fi
   echo "## Machine"
   echo
   echo "| | |"
@@ -419,4 +438,4 @@ done
 echo
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-28s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
 echo "wrote $output"
-((any_errors == 0)) || { echo "bench: errors during the run (see the document)" >&2; exit 1; }
+((any_errors == 0 && proxy_status == 0)) || { echo "bench: errors during the run (see the document)" >&2; exit 1; }

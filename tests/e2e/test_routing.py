@@ -1,11 +1,12 @@
 """Acceptance 4 (R9): one proxy, three platforms by host name, four queues by path."""
 import itertools
+import json
 import re
 
 import pytest
 import requests
 
-from conftest import CA, HTTPS_PORT, PLATFORMS, QUEUES, SECRETS, URL
+from conftest import CA, HTTPS_PORT, PLATFORMS, PROJECT, QUEUES, SECRETS, URL
 
 
 def test_every_platform_and_queue_answers_take_call_list_and_docs_through_the_proxy(deployment):
@@ -152,3 +153,29 @@ def test_a_platform_that_is_down_gets_a_json_502_and_the_others_still_answer(dep
         docker("service", "scale", "-d", f"{svc}=1")
         from conftest import run
         run("scripts/swarm.sh", "wait")
+
+
+def test_one_request_id_follows_a_request_through_the_proxy_and_the_service(deployment):
+    """The proxy sends its $request_id as X-Request-Id; the service answers with it and both log it,
+    so one request can be followed from the proxy's log line to the service's."""
+    from conftest import containers_of, docker, service, wait_for
+    api = deployment.api("prod", "diamant")
+    r = api.request("POST", "/get_ticket", api.key)
+    assert r.status_code == 200, r.text
+    request_id = r.headers["X-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id     # nginx's $request_id
+
+    def lines_with_id(svc: str) -> list[dict]:
+        found = []
+        for container in containers_of(svc):
+            for line in docker("logs", "--since", "2m", container).splitlines():
+                if request_id in line:
+                    found.append(json.loads(line))
+        return found
+
+    # The proxy writes its access log in batches (flushed within a second).
+    proxy_lines = wait_for(lambda: lines_with_id(f"{PROJECT}-edge_proxy"), 15, "the proxy's log line", 0.5)
+    assert [(x["request_id"], x["uri"], x["status"]) for x in proxy_lines] == [(request_id, "/diamant/get_ticket", 200)]
+    assert proxy_lines[0]["upstream_status"] == "200"
+    service_lines = wait_for(lambda: lines_with_id(service("prod", "diamant")), 15, "the service's log line", 0.5)
+    assert [x["request_id"] for x in service_lines] == [request_id]

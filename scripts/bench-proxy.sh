@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# The proxy section of `make bench` (issue 12, item 9): waitline as users meet it, through the
+# HTTPS proxy of the Swarm stack, side by side with the same service measured directly.
+#
+#   scripts/bench-proxy.sh FRAGMENT     write the section (Markdown) to FRAGMENT; print a summary
+#
+# Deploys its own project (default wlperf: stacks wlperf-*, its own ports, secrets in
+# .secrets/wlperf) with scripts/swarm.sh up, exactly as `make up` would, then measures with wrk,
+# alternating the two paths so that both see the same machine:
+#   direct  wrk inside the network namespace of the production rubis container, to
+#           http://127.0.0.1:8000 (the service as deployed: its image, CPU limit, log pipe);
+#   proxy   wrk on the host to https://127.0.0.1:<https port>/rubis/... with Host prod.localhost
+#           (published port, TLS, nginx, the front network, then the same container).
+# Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) both
+# ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
+# the one-connection p99), and with one connection from inside the proxy's network namespace
+# (https://127.0.0.1:8443: the proxy without Docker's userland proxy of the published port). During each run it reads the CPU time and CFS throttling (cpu.stat) of
+# the proxy and queue containers. At the end it removes the project, its data and its secrets
+# (unless it was already deployed and BENCH_PROXY_REUSE=1). All traffic stays on 127.0.0.1.
+#
+# Environment (defaults in brackets):
+#   BENCH_PROXY_PROJECT [wlperf]  BENCH_PROXY_HTTP_PORT [28080]  BENCH_PROXY_HTTPS_PORT [28443]
+#   BENCH_PROXY_PROMETHEUS_PORT [29090] BENCH_PROXY_ALERTMANAGER_PORT [29093] BENCH_PROXY_GRAFANA_PORT [23000]
+#   BENCH_PROXY_DURATION [8]     seconds per wrk run at BENCH_CONNECTIONS
+#   BENCH_PROXY_ROUNDS [2]        rounds (the spread between rounds is reported)
+#   BENCH_CONNECTIONS [64]  BENCH_THREADS [2]
+#   BENCH_PROXY_REUSE=1           measure the project's running deployment and leave it running
+# Exit status: 0 measured without errors, 1 errors (non-2xx, socket) during a run, 2 setup problem.
+set -euo pipefail
+
+[[ $# -eq 1 ]] || { echo "usage: $0 FRAGMENT" >&2; exit 2; }
+die() { echo "bench-proxy: $*" >&2; exit 2; }
+say() { echo "bench-proxy: $*"; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+fragment=$(realpath -m "$1")
+project=${BENCH_PROXY_PROJECT:-wlperf}
+[[ $project != waitline ]] || die "never the default project waitline: it may be someone's deployment"
+https_port=${BENCH_PROXY_HTTPS_PORT:-28443}
+duration=${BENCH_PROXY_DURATION:-8}
+rounds=${BENCH_PROXY_ROUNDS:-2}
+connections=${BENCH_CONNECTIONS:-64}
+wrk_threads=${BENCH_THREADS:-2}
+reuse=${BENCH_PROXY_REUSE:-0}
+for v in duration rounds connections wrk_threads https_port; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+done
+for tool in wrk nsenter docker curl awk; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+done
+
+export WAITLINE_PROJECT=$project WAITLINE_SECRETS_DIR=$root/.secrets/$project \
+  WAITLINE_HTTP_PORT=${BENCH_PROXY_HTTP_PORT:-28080} WAITLINE_HTTPS_PORT=$https_port \
+  WAITLINE_PROMETHEUS_PORT=${BENCH_PROXY_PROMETHEUS_PORT:-29090} \
+  WAITLINE_ALERTMANAGER_PORT=${BENCH_PROXY_ALERTMANAGER_PORT:-29093} \
+  WAITLINE_GRAFANA_PORT=${BENCH_PROXY_GRAFANA_PORT:-23000}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench-proxy.XXXXXX")
+deployed=0 child_pid=""
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  [[ -n $child_pid ]] && kill "$child_pid" 2>/dev/null
+  if ((deployed)); then
+    say "removing project $project (stacks, volumes, secrets)"
+    "$root/scripts/swarm.sh" destroy >"$work/destroy.log" 2>&1 || { tail -5 "$work/destroy.log" >&2; status=2; }
+    rm -rf "$WAITLINE_SECRETS_DIR"
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the deployment ---------------------------------------------------------------------------
+stack_present() { [[ -n $(docker service ls -q --filter "label=com.docker.stack.namespace=$project-edge") ]]; }
+if stack_present; then
+  [[ $reuse == 1 ]] || die "project $project is already deployed: remove it (WAITLINE_PROJECT=$project scripts/swarm.sh destroy) or set BENCH_PROXY_REUSE=1"
+  say "measuring the running deployment of $project"
+else
+  [[ -f $root/.cache/images.env ]] || die "no images: run make images"
+  started=$SECONDS
+  deployed=1
+  "$root/scripts/secrets.sh" >"$work/secrets.log" 2>&1 || { cat "$work/secrets.log" >&2; die "secrets.sh failed"; }
+  say "deploying project $project (HTTPS on 127.0.0.1:$https_port)"
+  "$root/scripts/swarm.sh" up >"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; die "swarm.sh up failed"; }
+  say "deployed in $((SECONDS - started)) s"
+fi
+api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/api-keys.txt")
+[[ -n $api_key ]] || die "no prod rubis desk key in $WAITLINE_SECRETS_DIR/api-keys.txt"
+
+one_container() { # service -> the id of its one running container
+  local ids
+  ids=$(docker ps -q --filter "label=com.docker.swarm.service.name=$1" --filter status=running)
+  [[ $(wc -w <<<"$ids") == 1 ]] || die "$1 should run one container, runs: ${ids:-none}"
+  echo "$ids"
+}
+queue_id=$(one_container "$project-prod_rubis")
+proxy_id=$(one_container "$project-edge_proxy")
+queue_pid=$(docker inspect --format '{{.State.Pid}}' "$queue_id")
+proxy_pid=$(docker inspect --format '{{.State.Pid}}' "$proxy_id")
+
+# --- CPU time and throttling of a container (cgroup v1 or v2) ---------------------------------
+cpu_dir() { # container -> its cpu cgroup directory
+  local pid rel
+  pid=$(docker inspect --format '{{.State.Pid}}' "$1")
+  rel=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3; exit} $1 == "0" && $2 == "" {v2 = $3} END {if (v2 != "") print v2}' "/proc/$pid/cgroup" | head -1)
+  for d in "/sys/fs/cgroup/cpu,cpuacct$rel" "/sys/fs/cgroup/cpu$rel" "/sys/fs/cgroup$rel"; do
+    [[ -r $d/cpu.stat ]] && { echo "$d"; return; }
+  done
+  die "no cpu.stat for container $1"
+}
+cpu_of() { # cgroup dir -> "usage_us periods throttled_periods throttled_us"
+  local d=$1 acct=$1/cpuacct.usage
+  # cgroup v1 mounts cpu and cpuacct together (cpu,cpuacct) or apart (cpu and cpuacct).
+  [[ -r $acct ]] || acct=/sys/fs/cgroup/cpuacct${d#/sys/fs/cgroup/cpu}/cpuacct.usage
+  if [[ -r $acct ]]; then
+    awk -v u="$(cat "$acct")" '/^nr_periods/ {p = $2} /^nr_throttled/ {t = $2} /^throttled_time/ {tt = $2}
+      END {printf "%d %d %d %d\n", u / 1000, p, t, tt / 1000}' "$d/cpu.stat"
+  else
+    awk '/^usage_usec/ {u = $2} /^nr_periods/ {p = $2} /^nr_throttled/ {t = $2} /^throttled_usec/ {tt = $2}
+      END {printf "%d %d %d %d\n", u, p, t, tt}' "$d/cpu.stat"
+  fi
+}
+queue_cg=$(cpu_dir "$queue_id")
+proxy_cg=$(cpu_dir "$proxy_id")
+# The log pipe: each container's stdout goes through its containerd shim to dockerd, which writes
+# the JSON log file. Their CPU time is what a log line costs outside the container.
+shim_of() { awk '{print $4}' "/proc/$(docker inspect --format '{{.State.Pid}}' "$1")/stat"; }
+log_pids=("$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd)" "$(shim_of "$queue_id")" "$(shim_of "$proxy_id")")
+log_pipe_us() { # user + system time of dockerd and the two shims, in µs
+  local pid total=0 t
+  for pid in "${log_pids[@]}"; do
+    t=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$pid/stat" 2>/dev/null) || t=0
+    total=$((total + t))
+  done
+  echo $((total * 1000000 / $(getconf CLK_TCK)))
+}
+
+# --- one wrk run ------------------------------------------------------------------------------
+declare -A res # <run>.<key>: wrk's figures, plus cpu and throttling of both containers
+runs=()
+run_wrk() { # run-name path(direct|proxy) endpoint connections
+  local name=$1 way=$2 endpoint=$3 conns=$4 threads=$wrk_threads url script line kv i
+  ((conns < threads)) && threads=$conns
+  case $endpoint in take) script=take.lua; url=/get_ticket ;; list) script=list.lua; url=/list_tickets ;; esac
+  local -a cmd=(wrk -t "$threads" -c "$conns" -d "${duration}s" --latency -s "$here/bench/$script")
+  if [[ $way == direct ]]; then
+    cmd=(nsenter -t "$queue_pid" -n "${cmd[@]}" "http://127.0.0.1:8000$url")
+  elif [[ $way == inside ]]; then
+    # The proxy without the published port: Docker's userland proxy (docker-proxy), which carries
+    # the host's loopback traffic to a published port, is left out.
+    cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" -H "Host: prod.localhost" "https://127.0.0.1:8443/rubis$url")
+  else
+    cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/rubis$url")
+  fi
+  local -a q0 q1 p0 p1
+  local l0 l1
+  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us)
+  BENCH_API_KEY=$api_key timeout --kill-after=5 $((duration + 30)) "${cmd[@]}" >"$work/$name.out" 2>&1 &
+  child_pid=$!
+  wait "$child_pid" || die "wrk $name failed: $(tail -5 "$work/$name.out")"
+  child_pid=""
+  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us)
+  # Connections the proxy closed and the kernel still holds (TIME_WAIT): one per proxied request
+  # when nginx opens a new upstream connection each time; each holds a local port for 60 s.
+  res[$name.time_wait]=$(nsenter -t "$proxy_pid" -n ss -Htan state time-wait | wc -l)
+  line=$(grep '^BENCH_RESULT ' "$work/$name.out") || die "no BENCH_RESULT from wrk $name"
+  for kv in ${line#BENCH_RESULT }; do res[$name.${kv%%=*}]=${kv#*=}; done
+  res[$name.errors]=$((res[$name.non2xx] + res[$name.connect_errors] + res[$name.read_errors] + res[$name.write_errors] + res[$name.timeouts]))
+  # CPU in % of one core over the run; throttled periods out of the CFS periods.
+  res[$name.queue_cpu]=$(((q1[0] - q0[0]) * 100 / (duration * 1000000)))
+  res[$name.proxy_cpu]=$(((p1[0] - p0[0]) * 100 / (duration * 1000000)))
+  res[$name.log_cpu]=$(((l1 - l0) * 100 / (duration * 1000000)))
+  res[$name.queue_thr]="$((q1[2] - q0[2]))/$((q1[1] - q0[1]))"
+  res[$name.proxy_thr]="$((p1[2] - p0[2]))/$((p1[1] - p0[1]))"
+  runs+=("$name")
+  printf 'bench-proxy: %-18s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  cpu queue %d%% proxy %d%% log pipe %d%%  throttled queue %s proxy %s  proxy TIME_WAIT %d\n' \
+    "$name" "${res[$name.rps]}" "$(awk -v u="${res[$name.p50_us]}" 'BEGIN{print u/1000}')" \
+    "$(awk -v u="${res[$name.p99_us]}" 'BEGIN{print u/1000}')" "${res[$name.errors]}" \
+    "${res[$name.queue_cpu]}" "${res[$name.proxy_cpu]}" "${res[$name.log_cpu]}" "${res[$name.queue_thr]}" "${res[$name.proxy_thr]}" "${res[$name.time_wait]}"
+}
+
+# Both paths answer before anything is measured.
+probe=$(nsenter -t "$queue_pid" -n curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $api_key" http://127.0.0.1:8000/get_ticket)
+[[ $probe == 200 ]] || die "direct take answered $probe"
+probe=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H "Host: prod.localhost" -H "Authorization: Bearer $api_key" "https://127.0.0.1:$https_port/rubis/get_ticket")
+[[ $probe == 200 ]] || die "take through the proxy answered $probe"
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((r = 1; r <= rounds; r++)); do
+  # Alternate which path goes first, so that a drift of the machine's load favours neither.
+  ways=(direct proxy); ((r % 2 == 0)) && ways=(proxy direct)
+  for endpoint in take list; do
+    for way in "${ways[@]}"; do run_wrk "$endpoint-$way-$r" "$way" "$endpoint" "$connections"; done
+  done
+  for way in "${ways[@]}"; do run_wrk "one-$way-$r" "$way" list 1; done
+  run_wrk "one-inside-$r" inside list 1
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- the section ------------------------------------------------------------------------------
+stat_of() { # kind(min|max|median) key run-prefix: over the rounds
+  local kind=$1 key=$2 prefix=$3 r
+  for ((r = 1; r <= rounds; r++)); do echo "${res[$prefix-$r.$key]}"; done | sort -g |
+    awk -v k="$kind" '{v[NR] = $1} END {if (k == "min") print v[1]; else if (k == "max") print v[NR]; else print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
+}
+num() { awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'; }
+ms() { awk -v u="$1" 'BEGIN {printf "%.2f", u / 1000}'; }
+range() { # key prefix formatter: "median (min–max)"
+  local f=$3
+  if ((rounds == 1)); then $f "$(stat_of median "$1" "$2")"; else
+    echo "$($f "$(stat_of median "$1" "$2")") ($($f "$(stat_of min "$1" "$2")")–$($f "$(stat_of max "$1" "$2")"))"
+  fi
+}
+any_errors=0
+for n in "${runs[@]}"; do ((res[$n.errors] == 0)) || any_errors=1; done
+# The ratio per round (proxy over direct of the same round), then its median.
+for endpoint in take list; do
+  for ((r = 1; r <= rounds; r++)); do
+    res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.2f", p / d}')
+  done
+done
+goals=()
+verdict() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; }
+for endpoint in take list; do
+  ratio=$(stat_of median value "$endpoint-ratio")
+  p99=$(stat_of median p99_us "$endpoint-proxy")
+  goals+=("$endpoint through the proxy ≥ 0.5 × direct|$ratio ×|$(verdict "$ratio >= 0.5")")
+  goals+=("$endpoint p99 through the proxy ≤ 20 ms|$(ms "$p99") ms|$(verdict "$p99 <= 20000")")
+done
+edge_cpus=$(docker service inspect "$project-edge_proxy" --format '{{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}}' | awk '{print $1 / 1e9}')
+queue_cpus=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}}' | awk '{print $1 / 1e9}')
+publish=$(docker service inspect "$project-edge_proxy" --format '{{range .Endpoint.Ports}}{{.PublishMode}} {{end}}' | awk '{print $1}')
+endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.EndpointSpec.Mode}}')
+{
+  echo "## Through the proxy (Swarm stack)"
+  echo
+  echo "What a user of \`make up\` meets: \`scripts/bench-proxy.sh\` deploys its own project ($project)"
+  echo "with \`scripts/swarm.sh up\` and measures the production rubis queue two ways, alternated in one run:"
+  echo "**direct**, wrk inside the queue container's network namespace to \`http://127.0.0.1:8000\` (the"
+  echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe), and **proxy**, wrk on the"
+  echo "host to \`https://127.0.0.1:$https_port/rubis/...\` (published port in $publish mode, TLS, nginx, the"
+  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus). Rounds: $rounds,"
+  echo "${duration} s per run, $connections connections, then 1 connection (list), also **inside**: wrk in the proxy"
+  echo "container's network namespace to its HTTPS port, without the published port's userland proxy."
+  echo "Figures: median of the rounds (min–max)."
+  echo
+  if ((any_errors)); then
+    echo "> **This run saw errors** (non-2xx answers or socket errors): not a valid measurement."
+    echo
+  fi
+  echo "| endpoint | connections | direct req/s | direct p99 | proxy req/s | proxy p99 | proxy ÷ direct |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for endpoint in take list; do
+    echo "| $endpoint | $connections | $(range rps "$endpoint-direct" num) | $(range p99_us "$endpoint-direct" ms) ms | $(range rps "$endpoint-proxy" num) | $(range p99_us "$endpoint-proxy" ms) ms | $(range value "$endpoint-ratio" echo) |"
+  done
+  echo
+  echo "| list, one connection | p50 | p99 | max |"
+  echo "|---|---:|---:|---:|"
+  for way in direct proxy inside; do
+    echo "| $way | $(range p50_us "one-$way" ms) ms | $(range p99_us "one-$way" ms) ms | $(range max_us "one-$way" ms) ms |"
+  done
+  echo
+  echo "CPU of the two containers during each run (% of one core), CFS throttling (\`cpu.stat\`:"
+  echo "throttled periods / periods of 100 ms), and the CPU of the log pipe (dockerd and the two"
+  echo "containers' shims, which carry their stdout to the JSON log files); TIME_WAIT: sockets the"
+  echo "proxy had closed and the kernel still held at the end of the run (one per upstream connection):"
+  echo
+  echo "| run | req/s | queue CPU | queue throttled | proxy CPU | proxy throttled | log pipe CPU | proxy TIME_WAIT |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for n in "${runs[@]}"; do
+    echo "| $n | $(num "${res[$n.rps]}") | ${res[$n.queue_cpu]} % | ${res[$n.queue_thr]} | ${res[$n.proxy_cpu]} % | ${res[$n.proxy_thr]} | ${res[$n.log_cpu]} % | $(num "${res[$n.time_wait]}") |"
+  done
+  echo
+  echo "| goal | measured | |"
+  echo "|---|---:|---|"
+  for g in "${goals[@]}"; do echo "| ${g//|/ | } |"; done
+  echo
+  echo "Load average before $load_before, after $load_after."
+  echo
+  cat "$here/bench/proxy-findings.md"
+} >"$fragment"
+
+echo
+printf 'bench-proxy: load %s -> %s\n' "$load_before" "$load_after"
+for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-40s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
+say "wrote $fragment"
+((any_errors == 0)) || { echo "bench-proxy: errors during the run" >&2; exit 1; }
