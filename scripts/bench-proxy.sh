@@ -87,6 +87,13 @@ else
   say "deploying project $project (HTTPS on 127.0.0.1:$https_port)"
   "$root/scripts/swarm.sh" up >"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; die "swarm.sh up failed"; }
   say "deployed in $((SECONDS - started)) s"
+  # Production's per-client limits (EDGE_LIMIT_PROD_* in deploy/swarm/platforms.env) would cap wrk,
+  # one client address, at a few thousand requests a second: this project's proxy gets limits far
+  # above what the machine serves, so that the bench measures the proxy and not its limit.
+  docker service update -q --env-add WAITLINE_LIMIT_PROD_RATE=1000000 \
+    --env-add WAITLINE_LIMIT_PROD_BURST=1000000 "$project-edge_proxy" >/dev/null ||
+    die "could not lift the rate limit of $project-edge_proxy"
+  "$root/scripts/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 fi
 api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/api-keys.txt")
 [[ -n $api_key ]] || die "no prod rubis desk key in $WAITLINE_SECRETS_DIR/api-keys.txt"
@@ -243,7 +250,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "**direct**, wrk inside the queue container's network namespace to \`http://127.0.0.1:8000\` (the"
   echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe), and **proxy**, wrk on the"
   echo "host to \`https://127.0.0.1:$https_port/rubis/...\` (published port in $publish mode, TLS, nginx, the"
-  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus). Rounds: $rounds,"
+  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus; the per-client"
+  echo "rate limit lifted for this project: wrk is one client address). Rounds: $rounds,"
   echo "${duration} s per run, $connections connections, then 1 connection (list), also **inside**: wrk in the proxy"
   echo "container's network namespace to its HTTPS port, without the published port's userland proxy."
   echo "Figures: median of the rounds (min–max)."
