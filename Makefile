@@ -48,8 +48,8 @@ FUZZ_SECONDS ?= 300
 
 .PHONY: test-fuzz fuzz
 
-test-fuzz: assets ## fuzz every parser 30 s (2 at a time): fails on a crash, leak, UBSan report or broken property
-	tests/fuzz/run.sh $(BUILD_FUZZ) 30
+test-fuzz: assets ## fuzz every parser 20 s (2 at a time): fails on a crash, leak, UBSan report or broken property
+	tests/fuzz/run.sh $(BUILD_FUZZ) 20 fresh
 
 fuzz: assets ## fuzz longer, from what earlier runs found: make fuzz FUZZ_SECONDS=600 (per target, default 300)
 	tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)

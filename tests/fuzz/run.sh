@@ -3,17 +3,19 @@
 # time; fails on any crash, leak, sanitizer report or broken property. `make test-fuzz` and
 # `make fuzz` run it.
 #
-#   tests/fuzz/run.sh <build-dir> <seconds-per-target>
+#   tests/fuzz/run.sh <build-dir> <seconds-per-target> [fresh]
 #
 # A target is named after its corpus: tests/fuzz/corpus/<target>/ (committed seeds and fixed
 # crashes, read only) for build-dir/tests/fuzz/<target>. What a run discovers goes to
-# build-dir/fuzz/corpus/<target>/, which later runs start from; logs and crashing inputs go to
-# build-dir/fuzz/. Targets run FUZZ_JOBS at a time (default: one per core).
+# build-dir/fuzz/corpus/<target>/, which later runs start from, unless `fresh` (make test-fuzz):
+# then each run starts from the committed corpus alone, so that it takes the same time whatever
+# ran before. Logs and crashing inputs go to build-dir/fuzz/. Targets run FUZZ_JOBS at a time
+# (default: one per core).
 # Exit status: 0 when every target ran its time cleanly, 1 otherwise, 2 on a usage problem.
 set -euo pipefail
 
-usage() { echo "usage: $0 <build-dir> <seconds-per-target>" >&2; exit 2; }
-[[ $# -eq 2 && $2 =~ ^[1-9][0-9]*$ ]] || usage
+usage() { echo "usage: $0 <build-dir> <seconds-per-target> [fresh]" >&2; exit 2; }
+[[ ($# -eq 2 || ($# -eq 3 && $3 == fresh)) && $2 =~ ^[1-9][0-9]*$ ]] || usage
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(mkdir -p "$1" && cd "$1" && pwd)
@@ -34,6 +36,11 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Re
 cmake --build "$build" --target "${targets[@]}"
 
 work="$build/fuzz"
+corpus="$work/corpus"
+if [[ ${3:-} == fresh ]]; then
+  corpus="$work/corpus-fresh"
+  rm -rf "$corpus"
+fi
 mkdir -p "$work/crashes" "$work/tmp"
 export TMPDIR="$work/tmp"  # what a target leaves behind when it crashes stays in the build directory
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
@@ -44,10 +51,11 @@ run() {
   # The service's thread allocates while an input runs, so libFuzzer's per-input leak check would
   # fire at almost every input; leaks are still checked at exit, once the service has stopped.
   [[ $target == fuzz_http ]] && extra+=(-detect_leaks=0)
-  mkdir -p "$work/corpus/$target"
-  # The first corpus directory receives new inputs; the committed one is only read.
-  "$build/tests/fuzz/$target" "$work/corpus/$target" "$here/corpus/$target" \
-    -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=4096 "${extra[@]}" \
+  mkdir -p "$corpus/$target"
+  # The first corpus directory receives new inputs; the committed one is only read. An input
+  # running 3 minutes is a hang (fuzz_http allows one 2 minutes on a loaded machine).
+  "$build/tests/fuzz/$target" "$corpus/$target" "$here/corpus/$target" \
+    -max_total_time="$seconds" -timeout=180 -rss_limit_mb=2048 -max_len=4096 "${extra[@]}" \
     -print_final_stats=1 -artifact_prefix="$work/crashes/$target-" >"$work/$target.log" 2>&1
 }
 
@@ -66,7 +74,7 @@ for i in "${!targets[@]}"; do
   wait "${pids[$i]}" || status=$?
   log="$work/$target.log"
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  units=$(find "$work/corpus/$target" "$here/corpus/$target" -type f | wc -l)
+  units=$(find "$corpus/$target" "$here/corpus/$target" -type f | wc -l)
   if ((status == 0)) && [[ -n $runs ]]; then
     executions=$((executions + runs))
     printf '%-16s %10d executions in %ss, corpus %d inputs: ok\n' "$target" "$runs" "$seconds" "$units"
