@@ -366,7 +366,8 @@ deploy_monitoring() {
     for service in PROMETHEUS ALERTMANAGER NODE_EXPORTER GRAFANA CADVISOR; do
       for key in CPUS MEMORY_MB RES_CPUS RES_MEMORY_MB; do export "${service}_$key"; done
     done
-    export PROMETHEUS_YML_DIGEST ALERTMANAGER_YML_DIGEST GRAFANA_DATASOURCE_DIGEST GRAFANA_DASHBOARDS_DIGEST
+    export PROMETHEUS_YML_DIGEST ALERTMANAGER_YML_DIGEST GRAFANA_DATASOURCE_DIGEST GRAFANA_DASHBOARDS_DIGEST ENGINE_RELAY_CONF_DIGEST
+    ENGINE_RELAY_CONF_DIGEST=$(digest deploy/swarm/engine-relay.conf)
     PROMETHEUS_YML_DIGEST=$(digest "$out/files/prometheus/prometheus.yml")
     ALERTMANAGER_YML_DIGEST=$(digest "$out/files/alertmanager/alertmanager.yml")
     GRAFANA_DATASOURCE_DIGEST=$(digest "$out/files/grafana/provisioning/datasources/prometheus.yml")

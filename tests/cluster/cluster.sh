@@ -44,7 +44,7 @@ cmd_up() {
 }
 
 cmd_test() {
-  python3 -m pytest -v -p no:cacheprovider "$here" "$@"
+  "${PYTHON:-/usr/bin/python3}" -m pytest -v -p no:cacheprovider "$here" "$@"
 }
 
 cmd_down() {
