@@ -212,6 +212,9 @@ constexpr Setting settings[] = {
         "max-header-bytes", "N", "Largest request head accepted; a larger one is refused."),
     setting<Count<&C::max_body_bytes, 0, 16'777'216>>(
         "max-body-bytes", "N", "Largest request body accepted; a larger one gets 413."),
+    setting<Count<&C::max_connections, 1, 1'000'000>>(
+        "max-connections", "N",
+        "Open connections per listener at most; more are closed at once."),
 };
 constexpr std::size_t setting_count = std::size(settings);
 

@@ -14,18 +14,21 @@
 #include <string>
 #include <string_view>
 
+#include "http/limits.hpp"
+#include "redis/options.hpp"
+
 namespace waitline::config {
 
-struct Endpoint {
-  std::string host;
-  std::uint16_t port = 0;
-  friend bool operator==(const Endpoint&, const Endpoint&) = default;
-};
+// Defaults live once, with their owners: the listeners' in http::Limits, Redis's in redis::Options.
+using Endpoint = http::Endpoint;
+inline const http::Limits http_defaults;
+inline const redis::Options redis_defaults;
+
 
 struct Config {
   // The original application's three settings, same names and defaults.
-  std::string redis_host = "127.0.0.1";
-  std::uint16_t redis_port = 6379;
+  std::string redis_host = redis_defaults.host;
+  std::uint16_t redis_port = redis_defaults.port;
   std::string queue_name = "DEFAULT";
 
   Endpoint listen{"0.0.0.0", 8000};        // API: ticket endpoints and /docs
@@ -34,18 +37,19 @@ struct Config {
 
   std::string redis_username;       // ACL user; empty: the default user
   std::string redis_password_file;  // empty: no AUTH
-  std::chrono::milliseconds redis_timeout{1000};
+  std::chrono::milliseconds redis_timeout = redis_defaults.timeout;
 
   std::string api_keys_file;
   bool insecure_no_auth = false;
   bool legacy_get = true;  // GET /get_ticket and GET /call_ticket, as the original
   bool access_log = true;
 
-  std::chrono::milliseconds header_timeout{10000};   // whole request head must arrive by then
-  std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection with no request
+  std::chrono::milliseconds header_timeout = http_defaults.header_timeout;
+  std::chrono::milliseconds idle_timeout = http_defaults.idle_timeout;
   std::chrono::milliseconds shutdown_timeout{10000};  // in-flight requests after SIGTERM
-  std::size_t max_header_bytes = 8192;
-  std::size_t max_body_bytes = 65536;
+  std::size_t max_header_bytes = http_defaults.max_header_bytes;
+  std::size_t max_body_bytes = http_defaults.max_body_bytes;
+  std::size_t max_connections = http_defaults.max_connections;
 };
 
 // A bad flag or value. what() is one line for the operator; the process exits with status 2.

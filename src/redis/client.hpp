@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "redis/options.hpp"
 #include "redis/resp.hpp"
 
 namespace waitline::redis {
@@ -33,15 +34,6 @@ struct Result {
   Status status = Status::unavailable;
   Reply reply;
   std::string detail;  // why unavailable, for logs
-};
-
-struct Options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
-  std::string username;  // ACL user; empty: the default user
-  std::string password;  // empty: no AUTH
-  std::chrono::milliseconds timeout{1000};
-  std::chrono::milliseconds max_backoff{2000};
 };
 
 // Called after every command with its label and how long Redis took to answer.

@@ -211,11 +211,11 @@ TEST_F(Api, WrongMethodsAnswer405WithAllow) {
   const std::vector<Case> cases{
       {"DELETE", "/get_ticket", {"GET", "POST"}},
       {"PUT", "/call_ticket", {"GET", "POST"}},
-      {"POST", "/list_tickets", {"GET"}},
-      {"DELETE", "/list_tickets", {"GET"}},
-      {"POST", "/docs", {"GET"}},
-      {"POST", "/openapi.json", {"GET"}},
-      {"PATCH", "/docs/swagger-ui.css", {"GET"}},
+      {"POST", "/list_tickets", {"GET", "HEAD"}},
+      {"DELETE", "/list_tickets", {"GET", "HEAD"}},
+      {"POST", "/docs", {"GET", "HEAD"}},
+      {"POST", "/openapi.json", {"GET", "HEAD"}},
+      {"PATCH", "/docs/swagger-ui.css", {"GET", "HEAD"}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.method + " " + c.path);

@@ -101,6 +101,7 @@ const std::vector<Sample>& samples() {
       {"shutdown-timeout", "0s", [](auto& c) { return c.shutdown_timeout == 0s; }},
       {"max-header-bytes", "16384", [](auto& c) { return c.max_header_bytes == 16384; }},
       {"max-body-bytes", "0", [](auto& c) { return c.max_body_bytes == 0; }},
+      {"max-connections", "512", [](auto& c) { return c.max_connections == 512; }},
   };
   return all;
 }
