@@ -76,6 +76,7 @@ std::vector<Route> Api::routes() {
       {verb::post, "/get_ticket", auth::take, bind(&Api::take), {.idempotent = true}},
       {verb::post, "/call_ticket", auth::call, bind(&Api::call), {.idempotent = true}},
       {verb::get, "/list_tickets", auth::read, bind(&Api::list)},
+      {verb::get, "/last_called", auth::read, bind(&Api::last_called)},
       // Documentation is public: a browser cannot send a bearer key when it loads a page.
       {verb::get, "/docs", std::nullopt, bind(&Api::document)},
       {verb::get, "/docs/", std::nullopt, bind(&Api::document)},
@@ -106,8 +107,22 @@ asio::awaitable<http::Response> Api::document(const Exchange& exchange) {
   co_return response;
 }
 
-http::Response Api::failed(queue::Failure failure, std::string_view detail) const {
-  if (failure == queue::Failure::unavailable) {
+http::Response Api::failed(queue::Failure failure, std::string_view detail, bool changes) const {
+  if (failure == queue::Failure::unknown && changes) {
+    log::warn("redis outcome unknown", {{"queue", queue_.name()}, {"error", detail}});
+    return error_response(http::Status::gateway_timeout, "outcome_unknown",
+                          "the queue's database got the request but no answer came back: it may have been done. "
+                          "Retry with the same Idempotency-Key to learn the outcome, or see GET /last_called");
+  }
+  if (failure == queue::Failure::full) {
+    return error_response(http::Status::conflict, "queue_full",
+                          "the queue holds its maximum number of tickets; nothing was stored");
+  }
+  if (failure == queue::Failure::key_reused) {
+    return error_response(http::Status::unprocessable_entity, "idempotency_key_reused",
+                          "this Idempotency-Key was used for the other operation (take vs call); use a new key");
+  }
+  if (failure == queue::Failure::unavailable || failure == queue::Failure::unknown) {
     if (draining_.load())
       return error_response(http::Status::service_unavailable, "shutting_down",
                             "this replica is shutting down and did not do it; retry");
@@ -118,21 +133,28 @@ http::Response Api::failed(queue::Failure failure, std::string_view detail) cons
   return error_response(http::Status::internal_server_error, "internal_error", "the queue's data could not be read");
 }
 
-asio::awaitable<http::Response> Api::take(const Exchange&) {
-  auto outcome = co_await queue_.take();
-  if (!outcome) co_return failed(outcome.failure, outcome.detail);
+namespace {
+http::Response replay_marked(http::Response response, bool replayed) {
+  if (replayed) response.set("Idempotent-Replayed", "true");
+  return response;
+}
+}  // namespace
+
+asio::awaitable<http::Response> Api::take(const Exchange& exchange) {
+  auto outcome = co_await queue_.take(exchange.idempotency_key);
+  if (!outcome) co_return failed(outcome.failure, outcome.detail, true);
   const auto& t = outcome.value;
   std::string message = "Sure thing, your ticket has the number : ";
   json::append_int(message, t.ticket);
   message += ". ";
   json::append_int(message, t.waiting);
   message += " people are waiting";
-  co_return ticket_response(queue_.name(), t.ticket, t.waiting, message);
+  co_return replay_marked(ticket_response(queue_.name(), t.ticket, t.waiting, message), t.replayed);
 }
 
-asio::awaitable<http::Response> Api::call(const Exchange&) {
-  auto outcome = co_await queue_.call();
-  if (!outcome) co_return failed(outcome.failure, outcome.detail);
+asio::awaitable<http::Response> Api::call(const Exchange& exchange) {
+  auto outcome = co_await queue_.call(exchange.idempotency_key);
+  if (!outcome) co_return failed(outcome.failure, outcome.detail, true);
   const auto& c = outcome.value;
   std::string message;
   if (c.ticket) {
@@ -144,7 +166,7 @@ asio::awaitable<http::Response> Api::call(const Exchange&) {
   } else {
     message = "Queue is empty";
   }
-  co_return ticket_response(queue_.name(), c.ticket, c.waiting, message);
+  co_return replay_marked(ticket_response(queue_.name(), c.ticket, c.waiting, message), c.replayed);
 }
 
 asio::awaitable<http::Response> Api::list(const Exchange& exchange) {
@@ -159,7 +181,7 @@ asio::awaitable<http::Response> Api::list(const Exchange& exchange) {
     co_return error_response(http::Status::bad_request, "invalid_parameter",
                              "limit must be an integer from 0 to " + std::to_string(max_limit));
   auto outcome = co_await queue_.list(limit);
-  if (!outcome) co_return failed(outcome.failure, outcome.detail);
+  if (!outcome) co_return failed(outcome.failure, outcome.detail, false);
   const auto& l = outcome.value;
   std::string tickets = "[";
   for (std::size_t i = 0; i < l.tickets.size(); ++i) {
@@ -173,6 +195,20 @@ asio::awaitable<http::Response> Api::list(const Exchange& exchange) {
   std::string body;
   json::Object(body).text("queue", queue_.name()).number("waiting", l.waiting).raw("tickets", tickets)
       .text("message", message).close();
+  co_return json_response(http::Status::ok, std::move(body));
+}
+
+asio::awaitable<http::Response> Api::last_called(const Exchange&) {
+  auto outcome = co_await queue_.last_called();
+  if (!outcome) co_return failed(outcome.failure, outcome.detail, false);
+  std::string message = "No ticket has been called yet";
+  if (outcome.value) {
+    message = "The last ticket called is ";
+    json::append_int(message, *outcome.value);
+  }
+  std::string body;
+  json::Object(body).text("queue", queue_.name()).number_or_null("ticket", outcome.value).text("message", message)
+      .close();
   co_return json_response(http::Status::ok, std::move(body));
 }
 

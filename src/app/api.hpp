@@ -33,8 +33,10 @@ class Api {
   boost::asio::awaitable<http::Response> take(const Exchange& exchange);
   boost::asio::awaitable<http::Response> call(const Exchange& exchange);
   boost::asio::awaitable<http::Response> list(const Exchange& exchange);
+  boost::asio::awaitable<http::Response> last_called(const Exchange& exchange);
   boost::asio::awaitable<http::Response> document(const Exchange& exchange);
-  http::Response failed(queue::Failure failure, std::string_view detail) const;
+  // `changes`: the operation changes the queue, so an unknown outcome must be said so.
+  http::Response failed(queue::Failure failure, std::string_view detail, bool changes) const;
 
   queue::TicketQueue& queue_;
   ApiSettings settings_;

@@ -29,6 +29,7 @@ class Telemetry final : public queue::Observer {
   void waiting(std::int64_t count) override { waiting_.set(static_cast<double>(count)); }
   void issued() override { issued_.inc(); }
   void called() override { called_.inc(); }
+  void refused_full() override { refused("queue_full"); }
 
   std::string render() const { return registry_.render(); }
 

@@ -15,14 +15,17 @@
 #include <string_view>
 
 #include "http/limits.hpp"
+#include "queue/options.hpp"
 #include "redis/options.hpp"
 
 namespace waitline::config {
 
-// Defaults live once, with their owners: the listeners' in http::Limits, Redis's in redis::Options.
+// Defaults live once, with their owners: the listeners' in http::Limits, Redis's in
+// redis::Options, the queue's in queue::Options.
 using Endpoint = http::Endpoint;
 inline const http::Limits http_defaults;
 inline const redis::Options redis_defaults;
+inline const queue::Options queue_defaults;
 
 
 struct Config {
@@ -50,6 +53,9 @@ struct Config {
   std::size_t max_header_bytes = http_defaults.max_header_bytes;
   std::size_t max_body_bytes = http_defaults.max_body_bytes;
   std::size_t max_connections = http_defaults.max_connections;
+
+  std::chrono::milliseconds idempotency_ttl = queue_defaults.idempotency_ttl;
+  std::int64_t max_queue_length = queue_defaults.max_length;
 };
 
 // A bad flag or value. what() is one line for the operator; the process exits with status 2.
@@ -71,7 +77,7 @@ Config parse(int argc, const char* const* argv, const char* const* envp, Use use
 
 std::string help_text();
 
-// "500ms", "2s", "1m" -> milliseconds; throws UsageError naming `what` when malformed.
+// "500ms", "2s", "1m", "24h" -> milliseconds; throws UsageError naming `what` when malformed.
 std::chrono::milliseconds parse_duration(std::string_view text, std::string_view what);
 
 // "host:port", "[::1]:8000" or ":8000" (any address).

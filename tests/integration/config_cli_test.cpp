@@ -143,7 +143,8 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
         "admin-listen", "threads",        "redis-username",      "redis-password-file",
         "redis-timeout", "api-keys-file", "insecure-no-auth",    "legacy-get",
         "access-log",   "header-timeout", "idle-timeout",        "shutdown-timeout",
-        "max-header-bytes", "max-body-bytes", "max-connections"};
+        "max-header-bytes", "max-body-bytes", "max-connections",
+        "idempotency-ttl", "max-queue-length"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);
