@@ -2,8 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 
-#include "app/api.hpp"
-#include "app/telemetry.hpp"
+#include "json/json.hpp"
 
 namespace waitline::app {
 
@@ -18,46 +17,34 @@ http::Response text(http::Status status, std::string_view content_type, std::str
   res.body() = std::move(body);
   return res;
 }
+
+Handle answer_with(std::function<http::Response()> make) {
+  return [make = std::move(make)](const Exchange&) -> boost::asio::awaitable<http::Response> { co_return make(); };
+}
 }  // namespace
 
 Admin::Admin(Telemetry& telemetry, const redis::Client& redis, const std::atomic<bool>& draining)
-    : telemetry_(telemetry), redis_(redis), draining_(draining) {
-  router_.add(verb::get, "/livez", &Admin::livez);
-  router_.add(verb::get, "/readyz", &Admin::readyz);
-  router_.add(verb::get, "/metrics", &Admin::metrics);
-}
+    : telemetry_(telemetry), redis_(redis), draining_(draining) {}
 
-boost::asio::awaitable<http::Response> Admin::handle(http::Request& request) {
-  auto path = request.target().substr(0, request.target().find('?'));
-  auto match = router_.find(request.method(), path);
-  if (match.handler) co_return (this->*(*match.handler))();
-  if (match.allow.empty()) co_return error_response(http::Status::not_found, "not_found", "no such endpoint");
-  auto res = error_response(http::Status::method_not_allowed, "method_not_allowed", "this endpoint accepts " + match.allow);
-  res.set(field::allow, match.allow);
-  co_return res;
+std::vector<Route> Admin::routes() {
+  return {
+      {verb::get, "/livez", std::nullopt,
+       answer_with([] { return text(http::Status::ok, "application/json", "{\"status\":\"ok\"}"); })},
+      {verb::get, "/readyz", std::nullopt, answer_with([this] { return readyz(); })},
+      {verb::get, "/metrics", std::nullopt, answer_with([this] {
+         return text(http::Status::ok, "text/plain; version=0.0.4; charset=utf-8", telemetry_.render());
+       })},
+  };
 }
-
-http::Response Admin::reject(http::Status status, std::string_view code, std::string_view message) {
-  return error_response(status, code, message);
-}
-
-http::Response Admin::livez() const { return text(http::Status::ok, "application/json", "{\"status\":\"ok\"}"); }
 
 http::Response Admin::readyz() const {
   bool redis = redis_.connected();
   bool draining = draining_.load();
   bool ready = redis && !draining;
-  std::string body = ready ? "{\"status\":\"ready\"" : "{\"status\":\"not ready\"";
-  body += ",\"redis\":";
-  body += redis ? "true" : "false";
-  body += ",\"shutting_down\":";
-  body += draining ? "true" : "false";
-  body += "}";
+  std::string body;
+  json::Object(body).text("status", ready ? "ready" : "not ready").boolean("redis", redis)
+      .boolean("shutting_down", draining).close();
   return text(ready ? http::Status::ok : http::Status::service_unavailable, "application/json", std::move(body));
-}
-
-http::Response Admin::metrics() const {
-  return text(http::Status::ok, "text/plain; version=0.0.4; charset=utf-8", telemetry_.render());
 }
 
 }  // namespace waitline::app

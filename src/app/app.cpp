@@ -83,11 +83,15 @@ class Process {
         redis_(io_.get_executor(), redis_options(cfg),
                [this](std::string_view label, std::chrono::nanoseconds took) { telemetry_.redis_command(label, took); },
                [this](bool up, std::string_view reason) { redis_state(up, reason); }),
-        queue_(redis_, cfg.queue_name, telemetry_),
-        api_(queue_, keys_.get(), telemetry_, {cfg.legacy_get, cfg.access_log}),
+        queue_(redis_, cfg.queue_name,
+               {.idempotency_ttl = cfg.idempotency_ttl, .max_length = cfg.max_queue_length}, telemetry_),
+        api_(queue_, {.legacy_get = cfg.legacy_get}, draining_),
         admin_(telemetry_, redis_, draining_),
-        api_server_(io_, cfg.listen, limits(cfg), api_),
-        admin_server_(io_, cfg.admin_listen, limits(cfg), admin_),
+        api_pipeline_(api_.routes(), telemetry_,
+                      {.listener = Listener::api, .keys = keys_.get(), .access_log = cfg.access_log}),
+        admin_pipeline_(admin_.routes(), telemetry_, {.listener = Listener::admin, .access_log = cfg.access_log}),
+        api_server_(io_, cfg.listen, limits(cfg), api_pipeline_),
+        admin_server_(io_, cfg.admin_listen, limits(cfg), admin_pipeline_),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         flush_timer_(io_),
         refresh_timer_(io_),
@@ -145,7 +149,11 @@ class Process {
   }
 
   static http::Limits limits(const config::Config& cfg) {
-    return {cfg.header_timeout, cfg.idle_timeout, cfg.max_header_bytes, cfg.max_body_bytes};
+    return {.header_timeout = cfg.header_timeout,
+            .idle_timeout = cfg.idle_timeout,
+            .max_header_bytes = cfg.max_header_bytes,
+            .max_body_bytes = cfg.max_body_bytes,
+            .max_connections = cfg.max_connections};
   }
 
   void redis_state(bool up, std::string_view reason) {
@@ -225,6 +233,8 @@ class Process {
   queue::TicketQueue queue_;
   Api api_;
   Admin admin_;
+  Pipeline api_pipeline_;
+  Pipeline admin_pipeline_;
   http::Server api_server_;
   http::Server admin_server_;
   asio::signal_set signals_;

@@ -14,6 +14,14 @@ Telemetry::Telemetry(std::string_view queue_name)
                                   {"route", "method", "code"})),
       request_duration_(registry_.histogram("http_request_duration_seconds",
                                             "Time from a request read to its response ready, by route.", {"route"})),
+      admin_requests_(registry_.counter("waitline_admin_requests_total",
+                                        "HTTP requests answered by the admin listener (probes, scrapes).",
+                                        {"route", "method", "code"})),
+      admin_request_duration_(registry_.histogram("waitline_admin_request_duration_seconds",
+                                                  "Time from an admin request read to its response ready, by route.",
+                                                  {"route"})),
+      refused_(registry_.counter("waitline_requests_refused_total",
+                                 "Requests and connections refused by a limit, by reason.", {"reason"})),
       redis_duration_(registry_.histogram("waitline_redis_command_duration_seconds",
                                           "Round trip of Redis commands as this service sees it, by command.",
                                           {"command"})),
@@ -34,11 +42,13 @@ Telemetry::Telemetry(std::string_view queue_name)
       .set(1);
 }
 
-void Telemetry::request(std::string_view route, std::string_view method, unsigned status, std::chrono::nanoseconds took) {
+void Telemetry::request(Listener listener, std::string_view route, std::string_view method, unsigned status,
+                        std::chrono::nanoseconds took) {
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, status);
-  requests_.with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
-  request_duration_.with({route}).observe(seconds(took));
+  const bool api = listener == Listener::api;
+  (api ? requests_ : admin_requests_).with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
+  (api ? request_duration_ : admin_request_duration_).with({route}).observe(seconds(took));
 }
 
 void Telemetry::redis_command(std::string_view label, std::chrono::nanoseconds took) {

@@ -44,6 +44,7 @@ std::optional<std::uint64_t> to_unsigned(std::string_view text) {
 
 std::string format_duration(milliseconds duration) {
   const auto ms = duration.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
   if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
   if (ms % 1'000 == 0) return std::to_string(ms / 1'000) + "s";
   return std::to_string(ms) + "ms";
@@ -223,6 +224,15 @@ constexpr Setting settings[] = {
         "max-header-bytes", "N", "Largest request head accepted; a larger one is refused."),
     setting<Count<&C::max_body_bytes, 0, 16'777'216>>(
         "max-body-bytes", "N", "Largest request body accepted; a larger one gets 413."),
+    setting<Count<&C::max_connections, 1, 1'000'000>>(
+        "max-connections", "N",
+        "Open connections per listener at most; more are closed at once."),
+    setting<Duration<&C::idempotency_ttl, 1'000, 7 * 86'400'000>>(
+        "idempotency-ttl", "DURATION",
+        "How long a keyed take or call replays its first outcome."),
+    setting<Count<&C::max_queue_length, 0, 100'000'000>>(
+        "max-queue-length", "N",
+        "Tickets waiting at most (take: 409 queue_full); 0: none."),
 };
 constexpr std::size_t setting_count = std::size(settings);
 
@@ -363,9 +373,9 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   const auto unit_at = std::min(text.find_first_not_of("0123456789"), text.size());
   const auto digits = text.substr(0, unit_at);
   const auto unit = text.substr(unit_at);
-  const std::int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1'000 : unit == "m" ? 60'000 : 0;
+  const std::int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1'000 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : 0;
   if (digits.empty() || scale == 0) {
-    fail(what, quoted(text) + " is not a duration (an integer and a unit: 500ms, 10s, 2m)");
+    fail(what, quoted(text) + " is not a duration (an integer and a unit: 500ms, 10s, 2m, 24h)");
   }
   const auto number = to_unsigned(digits);  // only fails on overflow now
   const auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / scale);

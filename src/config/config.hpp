@@ -14,18 +14,24 @@
 #include <string>
 #include <string_view>
 
+#include "http/limits.hpp"
+#include "queue/options.hpp"
+#include "redis/options.hpp"
+
 namespace waitline::config {
 
-struct Endpoint {
-  std::string host;
-  std::uint16_t port = 0;
-  friend bool operator==(const Endpoint&, const Endpoint&) = default;
-};
+// Defaults live once, with their owners: the listeners' in http::Limits, Redis's in
+// redis::Options, the queue's in queue::Options.
+using Endpoint = http::Endpoint;
+inline const http::Limits http_defaults;
+inline const redis::Options redis_defaults;
+inline const queue::Options queue_defaults;
+
 
 struct Config {
   // The original application's three settings, same names and defaults.
-  std::string redis_host = "127.0.0.1";
-  std::uint16_t redis_port = 6379;
+  std::string redis_host = redis_defaults.host;
+  std::uint16_t redis_port = redis_defaults.port;
   std::string queue_name = "DEFAULT";
 
   Endpoint listen{"0.0.0.0", 8000};        // API: ticket endpoints and /docs
@@ -34,18 +40,22 @@ struct Config {
 
   std::string redis_username;       // ACL user; empty: the default user
   std::string redis_password_file;  // empty: no AUTH
-  std::chrono::milliseconds redis_timeout{1000};
+  std::chrono::milliseconds redis_timeout = redis_defaults.timeout;
 
   std::string api_keys_file;
   bool insecure_no_auth = false;
   bool legacy_get = true;  // GET /get_ticket and GET /call_ticket, as the original
   bool access_log = true;
 
-  std::chrono::milliseconds header_timeout{10000};   // whole request head must arrive by then
-  std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection with no request
+  std::chrono::milliseconds header_timeout = http_defaults.header_timeout;
+  std::chrono::milliseconds idle_timeout = http_defaults.idle_timeout;
   std::chrono::milliseconds shutdown_timeout{10000};  // in-flight requests after SIGTERM
-  std::size_t max_header_bytes = 8192;
-  std::size_t max_body_bytes = 65536;
+  std::size_t max_header_bytes = http_defaults.max_header_bytes;
+  std::size_t max_body_bytes = http_defaults.max_body_bytes;
+  std::size_t max_connections = http_defaults.max_connections;
+
+  std::chrono::milliseconds idempotency_ttl = queue_defaults.idempotency_ttl;
+  std::int64_t max_queue_length = queue_defaults.max_length;
 };
 
 // A bad flag or value. what() is one line for the operator; the process exits with status 2.
@@ -67,7 +77,7 @@ Config parse(int argc, const char* const* argv, const char* const* envp, Use use
 
 std::string help_text();
 
-// "500ms", "2s", "1m" -> milliseconds; throws UsageError naming `what` when malformed.
+// "500ms", "2s", "1m", "24h" -> milliseconds; throws UsageError naming `what` when malformed.
 std::chrono::milliseconds parse_duration(std::string_view text, std::string_view what);
 
 // "host:port", "[::1]:8000" or ":8000" (any address).

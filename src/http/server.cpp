@@ -52,12 +52,17 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
 }  // namespace
 
 struct Server::Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  explicit Session(tcp::socket socket) : stream(std::move(socket)) {
+    boost::system::error_code ec;
+    auto peer = stream.socket().remote_endpoint(ec);
+    if (!ec) client = peer.address().to_string();
+  }
   beast::tcp_stream stream;
+  std::string client;  // the peer's address
   bool idle = false;  // waiting for the first byte of a request; touched only on the stream's strand
 };
 
-Server::Server(asio::io_context& io, config::Endpoint endpoint, Limits limits, Handler& handler)
+Server::Server(asio::io_context& io, Endpoint endpoint, Limits limits, Handler& handler)
     : io_(io), endpoint_(std::move(endpoint)), limits_(limits), handler_(handler), acceptor_(asio::make_strand(io)) {}
 
 Server::~Server() = default;
@@ -117,6 +122,15 @@ asio::awaitable<void> Server::accept_loop() {
       co_await pause.async_wait(use_tuple);
       continue;
     }
+    {
+      std::lock_guard lock(sessions_mutex_);
+      if (sessions_.size() >= limits_.max_connections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        handler_.refused("connection_limit");
+        continue;
+      }
+    }
     auto session = std::make_shared<Session>(std::move(socket));
     {
       std::lock_guard lock(sessions_mutex_);
@@ -171,6 +185,8 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
   auto& stream = session->stream;
   beast::flat_buffer buffer;
   bool fresh = true;  // no request read yet
+  // A new connection's first request head is due within the header timeout of its accept.
+  const auto first_head_due = std::chrono::steady_clock::now() + limits_.header_timeout;
   for (;;) {
     if (buffer.size() == 0) {
       // Between requests: the idle timeout applies, and a drain closes a kept-alive connection.
@@ -179,19 +195,22 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       auto& socket = stream.socket();
       if (draining_ && !fresh && socket.available() == 0) break;
       session->idle = true;
-      stream.expires_after(draining_ && fresh ? std::min(limits_.request_timeout, first_request_grace)
-                                              : limits_.idle_timeout);
+      if (!fresh) stream.expires_after(limits_.idle_timeout);
+      else if (draining_) stream.expires_at(std::min(first_head_due, std::chrono::steady_clock::now() + first_request_grace));
+      else stream.expires_at(first_head_due);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
       session->idle = false;
       buffer.commit(n);
       if (ec == asio::error::operation_aborted && draining_) continue;  // bytes may have arrived meanwhile
+      if (ec == beast::error::timeout && fresh && !draining_) handler_.refused("header_timeout");
       if (ec) break;
     }
 
     beast::http::request_parser<beast::http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body_bytes);
-    stream.expires_after(limits_.request_timeout);
+    if (fresh) stream.expires_at(first_head_due);
+    else stream.expires_after(limits_.header_timeout);
     auto [ec, n] = co_await beast::http::async_read(stream, buffer, parser, use_tuple);
     if (ec) {
       // The parser calls on_request (which sets the method) once the request line is complete.
@@ -208,12 +227,13 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
 
     fresh = false;
     auto& request = parser.get();
-    auto response = co_await handler_.handle(request);
+    auto response = co_await handler_.handle(request, session->client);
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !draining_);
     // Beast says "close" only to HTTP/1.1 clients; an HTTP/1.0 one is told too.
     if (!response.keep_alive()) response.set(beast::http::field::connection, "close");
     response.prepare_payload();
+    if (request.method() == beast::http::verb::head) response.body().clear();  // Content-Length stays
     stream.expires_after(write_timeout);
     auto [wec, written] = co_await beast::http::async_write(stream, response, use_tuple);
     if (wec || !response.keep_alive()) break;

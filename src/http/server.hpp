@@ -2,7 +2,9 @@
 //
 // The server reads requests and writes responses; what a request means is the Handler's business.
 // Requests that cannot be read (malformed, too large, too slow) are answered through
-// Handler::reject and the connection is closed. drain() stops accepting, closes idle
+// Handler::reject and the connection is closed. A new connection must send its first request
+// head within the header timeout; connections over the cap are closed at once. A HEAD request
+// is answered with the headers of its GET, without the body. drain() stops accepting, closes idle
 // connections and lets busy ones finish their current request, answered with Connection: close.
 #pragma once
 
@@ -19,7 +21,7 @@
 #include <mutex>
 #include <string_view>
 
-#include "config/config.hpp"
+#include "http/limits.hpp"
 
 namespace waitline::http {
 
@@ -27,24 +29,21 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Status = boost::beast::http::status;
 
-struct Limits {
-  std::chrono::milliseconds request_timeout{10000};  // head and body must arrive by then
-  std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection waiting for a request
-  std::size_t max_header_bytes = 8192;               // request line and headers
-  std::size_t max_body_bytes = 65536;
-};
-
 class Handler {
  public:
   virtual ~Handler() = default;
-  virtual boost::asio::awaitable<Response> handle(Request& request) = 0;
+  // `client` is the peer's address ("127.0.0.1").
+  virtual boost::asio::awaitable<Response> handle(Request& request, std::string_view client) = 0;
   // The answer to a request that could not be read; `code` is the error code of the body.
   virtual Response reject(Status status, std::string_view code, std::string_view message) = 0;
+  // A connection closed unanswered: "connection_limit" (over Limits::max_connections) or
+  // "header_timeout" (a new connection that sent nothing within Limits::header_timeout).
+  virtual void refused(std::string_view reason) = 0;
 };
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, config::Endpoint endpoint, Limits limits, Handler& handler);
+  Server(boost::asio::io_context& io, Endpoint endpoint, Limits limits, Handler& handler);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -61,7 +60,7 @@ class Server {
   boost::asio::awaitable<void> serve(std::shared_ptr<Session> session);
 
   boost::asio::io_context& io_;
-  config::Endpoint endpoint_;
+  Endpoint endpoint_;
   Limits limits_;
   Handler& handler_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -3,11 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+
+#include "json/json.hpp"
 
 namespace waitline::log {
 namespace {
@@ -25,12 +26,6 @@ void write_all(std::string_view data) {
   }
 }
 
-void append_number(std::string& out, auto value) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, end);
-}
-
 std::string_view level_name(Level level) {
   switch (level) {
     case Level::info: return "info";
@@ -41,29 +36,6 @@ std::string_view level_name(Level level) {
 }
 
 }  // namespace
-
-void append_json_string(std::string& out, std::string_view text) {
-  out.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(hex[(c >> 4) & 0xf]);
-          out.push_back(hex[c & 0xf]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 void append_timestamp(std::string& out) {
   // The date and the seconds change once a second: each thread formats them then and reuses them,
@@ -94,26 +66,23 @@ void append_timestamp(std::string& out) {
 }
 
 void event(Level level, std::string_view message, std::initializer_list<Field> fields) {
-  std::string line = "{\"time\":";
-  append_timestamp(line);
-  line += ",\"level\":\"";
-  line += level_name(level);
-  line += "\",\"msg\":";
-  append_json_string(line, message);
+  std::string time;
+  append_timestamp(time);
+  std::string line;
+  json::Object object(line);
+  object.raw("time", time).text("level", level_name(level)).text("msg", message);
   for (const auto& field : fields) {
-    line.push_back(',');
-    append_json_string(line, field.name);
-    line.push_back(':');
     std::visit(
-        [&line](const auto& v) {
+        [&](const auto& v) {
           using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::string_view>) append_json_string(line, v);
-          else if constexpr (std::is_same_v<T, bool>) line += v ? "true" : "false";
-          else append_number(line, v);
+          if constexpr (std::is_same_v<T, std::string_view>) object.text(field.name, v);
+          else if constexpr (std::is_same_v<T, bool>) object.boolean(field.name, v);
+          else object.number(field.name, v);
         },
         field.value);
   }
-  line += "}\n";
+  object.close();
+  line += "\n";
   std::lock_guard lock(output_mutex);
   // Keep order: whatever access lines came first go out first.
   write_all(access_buffer);

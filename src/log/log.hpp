@@ -19,7 +19,7 @@ enum class Level { info, warn, error };
 
 struct Field {
   std::string_view name;
-  std::variant<std::string_view, std::int64_t, double, bool> value;
+  std::variant<std::string_view, std::int64_t, bool> value;
 };
 
 void event(Level level, std::string_view message, std::initializer_list<Field> fields = {});
@@ -32,8 +32,7 @@ void access(std::string_view json_line);
 // Writes whatever is buffered; called by a timer and at exit.
 void flush();
 
-// Helpers for building JSON lines by hand on hot paths.
-void append_json_string(std::string& out, std::string_view text);  // with quotes, escaped
-void append_timestamp(std::string& out);                            // "2026-11-26T06:40:45.123Z"
+// Appends the time now, quoted: "2026-11-26T06:40:45.123Z" (JSON text itself: src/json).
+void append_timestamp(std::string& out);
 
 }  // namespace waitline::log

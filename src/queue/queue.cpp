@@ -33,18 +33,59 @@ struct Script {
 namespace {
 using detail::Script;
 
-// KEYS[1] counter, KEYS[2] list. LPUSH answers the new length, so this is INCR + LPUSH + LLEN in
-// one step. The number is pushed as the decimal text the original stored (Lua's own number
-// formatting would write 1e+14 for large numbers).
+// Every script answers {status, ...} with status 0 done, 1 replayed (the outcome recorded for
+// the idempotency key), 2 queue full, 3 idempotency key of the other operation. A record is
+// "take:<ticket>:<waiting>" or "call:<ticket or empty>:<waiting>". Numbers are written with
+// string.format('%d'): Lua's own formatting would write 1e+14 for large numbers, and the list
+// holds the decimal text the original stored.
+constexpr std::int64_t done = 0, replayed = 1, full = 2, key_reused = 3;
+
+// KEYS[1] counter, KEYS[2] list, KEYS[3] idempotency record (optional); ARGV[1] maximum length
+// (0: none), ARGV[2] record TTL in seconds. INCR + LPUSH (whose answer is the new length) in one
+// step; a full queue stores nothing.
 const Script take_script{"take", R"lua(
+if KEYS[3] then
+  local record = redis.call('GET', KEYS[3])
+  if record then
+    local kind, ticket, waiting = string.match(record, '^(%a+):(%d+):(%d+)$')
+    if kind ~= 'take' then return {3, 0, 0} end
+    return {1, tonumber(ticket), tonumber(waiting)}
+  end
+end
+local max = tonumber(ARGV[1])
+if max > 0 then
+  local waiting = redis.call('LLEN', KEYS[2])
+  if waiting >= max then return {2, 0, waiting} end
+end
 local n = redis.call('INCR', KEYS[1])
-return {n, redis.call('LPUSH', KEYS[2], string.format('%d', n))}
+local waiting = redis.call('LPUSH', KEYS[2], string.format('%d', n))
+if KEYS[3] then
+  redis.call('SET', KEYS[3], string.format('take:%d:%d', n, waiting), 'EX', ARGV[2])
+end
+return {0, n, waiting}
 )lua"};
 
-// KEYS[1] list. The oldest ticket is at the tail.
+// KEYS[1] list, KEYS[2] last called, KEYS[3] idempotency record (optional); ARGV[1] record TTL
+// in seconds. The oldest ticket is at the tail; it comes last in the answer, as Lua drops a
+// trailing nil (an empty queue).
 const Script call_script{"call", R"lua(
+if KEYS[3] then
+  local record = redis.call('GET', KEYS[3])
+  if record then
+    local kind, ticket, waiting = string.match(record, '^(%a+):([^:]*):(%d+)$')
+    if kind ~= 'call' then return {3, 0} end
+    if ticket == '' then return {1, tonumber(waiting)} end
+    return {1, tonumber(waiting), ticket}
+  end
+end
 local t = redis.call('RPOP', KEYS[1])
-return {t, redis.call('LLEN', KEYS[1])}
+local waiting = redis.call('LLEN', KEYS[1])
+if t then redis.call('SET', KEYS[2], t) end
+if KEYS[3] then
+  redis.call('SET', KEYS[3], 'call:' .. (t or '') .. ':' .. string.format('%d', waiting), 'EX', ARGV[1])
+end
+if t then return {0, waiting, t} end
+return {0, waiting}
 )lua"};
 
 // KEYS[1] list, ARGV[1] how many of the oldest tickets. LRANGE -n -1 gives them newest first,
@@ -79,26 +120,31 @@ Outcome<T> carry(Outcome<U>&& failed) {
   return {failed.failure, std::move(failed.detail), {}};
 }
 
+std::string decimal_text(std::int64_t n) { return std::to_string(n); }
+
 }  // namespace
 
-TicketQueue::TicketQueue(redis::Client& client, std::string name, Observer& observer)
+TicketQueue::TicketQueue(redis::Client& client, std::string name, Options options, Observer& observer)
     : client_(client),
       name_(std::move(name)),
       counter_key_("ticket_number_" + name_),
       list_key_("queue_" + name_),
+      last_called_key_("last_called_" + name_),
+      idempotency_prefix_("idempotency_" + name_ + ":"),
+      ttl_seconds_(decimal_text(std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(options.idempotency_ttl).count()))),
+      max_length_(decimal_text(options.max_length)),
       observer_(observer) {}
 
-asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, std::string_view arg) {
-  const bool two_keys = &script == &take_script;
-  auto exec = [&](std::string_view verb, std::string_view code) {
-    return two_keys ? client_.exec(script.label, {verb, code, "2", counter_key_, list_key_}, script.parse)
-                    : arg.empty() ? client_.exec(script.label, {verb, code, "1", list_key_}, script.parse)
-                                  : client_.exec(script.label, {verb, code, "1", list_key_, arg}, script.parse);
-  };
+// `exec(verb, code)` sends the script by its SHA1 (EVALSHA) or in full (EVAL) with its keys and
+// arguments.
+template <class Exec>
+asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, Exec exec) {
   auto result = co_await exec("EVALSHA", script.sha1);
   // A restarted or flushed Redis has forgotten the script: send it once in full.
   if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.text.starts_with("NOSCRIPT"))
     result = co_await exec("EVAL", script.body);
+  if (result.status == redis::Status::unknown) co_return Outcome<Reply>{Failure::unknown, std::move(result.detail), {}};
   if (result.status != redis::Status::ok) co_return Outcome<Reply>{Failure::unavailable, std::move(result.detail), {}};
   if (result.reply.is_error()) {
     auto failure = is_transient(result.reply.text) ? Failure::unavailable : Failure::internal;
@@ -107,43 +153,80 @@ asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, std::stri
   co_return Outcome<Reply>{Failure::none, {}, std::move(result.reply)};
 }
 
-asio::awaitable<Outcome<Taken>> TicketQueue::take() {
-  auto r = co_await run(take_script);
+// The script's status, when the reply is an array that starts with a known one.
+std::optional<std::int64_t> status_of(const Reply& r) {
+  if (r.type != Reply::Type::array || r.elements.empty() || r.elements[0].type != Reply::Type::integer) return std::nullopt;
+  auto status = r.elements[0].integer;
+  if (status < done || status > key_reused) return std::nullopt;
+  return status;
+}
+
+template <class T>
+Outcome<T> refused(std::int64_t status) {
+  return status == full ? Outcome<T>{Failure::full, "the queue is full", {}}
+                        : Outcome<T>{Failure::key_reused, "the idempotency key belongs to the other operation", {}};
+}
+
+asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_key) {
+  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(take_script, [&](std::string_view verb, std::string_view code) {
+    return record.empty()
+               ? client_.exec(take_script.label, {verb, code, "2", counter_key_, list_key_, max_length_, ttl_seconds_})
+               : client_.exec(take_script.label, {verb, code, "3", counter_key_, list_key_, record, max_length_, ttl_seconds_});
+  });
   if (!r) co_return carry<Taken>(std::move(r));
+  const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0]) || !to_int(e[1]))
-    co_return malformed<Taken>("take");
-  Taken taken{*to_int(e[0]), *to_int(e[1])};
-  observer_.issued();
-  observer_.waiting(taken.waiting);
+  if (!status || e.size() != 3 || !to_int(e[1]) || !to_int(e[2])) co_return malformed<Taken>("take");
+  if (*status == full || *status == key_reused) {
+    if (*status == full) {
+      observer_.refused_full();
+      observer_.waiting(*to_int(e[2]));
+    }
+    co_return refused<Taken>(*status);
+  }
+  Taken taken{*to_int(e[1]), *to_int(e[2]), *status == replayed};
+  if (!taken.replayed) {
+    observer_.issued();
+    observer_.waiting(taken.waiting);
+  }
   co_return Outcome<Taken>{Failure::none, {}, taken};
 }
 
-asio::awaitable<Outcome<Called>> TicketQueue::call() {
-  auto r = co_await run(call_script);
+asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key) {
+  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(call_script, [&](std::string_view verb, std::string_view code) {
+    return record.empty() ? client_.exec(call_script.label, {verb, code, "2", list_key_, last_called_key_, ttl_seconds_})
+                          : client_.exec(call_script.label, {verb, code, "3", list_key_, last_called_key_, record, ttl_seconds_});
+  });
   if (!r) co_return carry<Called>(std::move(r));
+  const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (r.value.type != Reply::Type::array || e.empty() || e.size() > 2) co_return malformed<Called>("call");
-  // Lua drops a trailing nil, and `false` becomes nil: {nil, 0} may arrive as a 2-array or {nil}.
+  if (status == key_reused) co_return refused<Called>(*status);
+  if (!status || *status == full || e.size() < 2 || e.size() > 3 || !to_int(e[1]) || *to_int(e[1]) < 0)
+    co_return malformed<Called>("call");
   Called called;
-  called.waiting = e.size() == 2 ? to_int(e[1]).value_or(-1) : 0;
-  if (e.size() == 2 && e[0].type == Reply::Type::nil) {
-    // empty queue
-  } else if (auto t = to_int(e[0])) {
+  called.waiting = *to_int(e[1]);
+  called.replayed = *status == replayed;
+  if (e.size() == 3) {
+    auto t = to_int(e[2]);
+    if (!t) co_return malformed<Called>("call (a ticket that is not a number: " + e[2].text + ")");
     called.ticket = *t;
-  } else if (e[0].type != Reply::Type::nil) {
-    co_return malformed<Called>("call (a ticket that is not a number: " + e[0].text + ")");
   }
-  if (called.waiting < 0) co_return malformed<Called>("call");
-  if (called.ticket) observer_.called();
-  observer_.waiting(called.waiting);
+  if (!called.replayed) {
+    if (called.ticket) observer_.called();
+    observer_.waiting(called.waiting);
+  }
   co_return Outcome<Called>{Failure::none, {}, called};
 }
 
 asio::awaitable<Outcome<Listing>> TicketQueue::list(std::int64_t limit) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, limit);
-  auto r = co_await run(list_script, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  const std::string_view count(digits, static_cast<std::size_t>(end - digits));
+  auto r = co_await run(list_script, [&](std::string_view verb, std::string_view code) {
+    return client_.exec(list_script.label, {verb, code, "1", list_key_, count}, list_script.parse);
+  });
   if (!r) co_return carry<Listing>(std::move(r));
   const auto& e = r.value.elements;
   if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0]))
@@ -167,6 +250,17 @@ asio::awaitable<Outcome<std::int64_t>> TicketQueue::size() {
   if (r.reply.type != Reply::Type::integer) co_return malformed<std::int64_t>("LLEN");
   observer_.waiting(r.reply.integer);
   co_return Outcome<std::int64_t>{Failure::none, {}, r.reply.integer};
+}
+
+asio::awaitable<Outcome<std::optional<std::int64_t>>> TicketQueue::last_called() {
+  using Last = std::optional<std::int64_t>;
+  auto r = co_await [this] { return client_.exec("last_called", {"GET", last_called_key_}); }();
+  // A read: whether or not it reached Redis, nothing changed.
+  if (r.status != redis::Status::ok) co_return Outcome<Last>{Failure::unavailable, std::move(r.detail), {}};
+  if (r.reply.type == Reply::Type::nil) co_return Outcome<Last>{Failure::none, {}, std::nullopt};
+  auto ticket = to_int(r.reply);
+  if (!ticket) co_return malformed<Last>("GET " + last_called_key_);
+  co_return Outcome<Last>{Failure::none, {}, *ticket};
 }
 
 }  // namespace waitline::queue

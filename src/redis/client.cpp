@@ -77,6 +77,7 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
   asio::steady_timer sleep_timer;   // backoff between attempts
   std::deque<Pending> pending;      // sent or about to be sent, oldest first
   std::string outgoing;             // encoded commands not yet handed to the socket
+  std::size_t unsent = 0;           // the last `unsent` of `pending` are still in `outgoing`
   std::atomic<bool> up{false};
   bool stopped = false;
   std::optional<bool> reported;  // last state given to on_state
@@ -98,13 +99,19 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
     if (pending.empty()) watchdog_timer.cancel();
     pending.push_back({std::move(label), parse, clock::now(), std::move(waiter)});
     outgoing += encoded;
+    ++unsent;
     write_signal.cancel();
   }
 
+  // Commands handed to the socket may have reached Redis: their outcome is unknown.
   void fail_all(std::string_view reason) {
-    outgoing.clear();
-    for (auto& p : pending) p.waiter->complete(Result{Status::unavailable, {}, std::string(reason)});
+    const std::size_t sent = pending.size() - unsent;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      pending[i].waiter->complete(Result{i < sent ? Status::unknown : Status::unavailable, {}, std::string(reason)});
+    }
     pending.clear();
+    outgoing.clear();
+    unsent = 0;
   }
 
   // --- the life of one connection: connect, handshake, then reader || writer || watchdog ---
@@ -249,6 +256,7 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
         continue;
       }
       writing.swap(outgoing);
+      unsent = 0;
       auto [ec, n] = co_await asio::async_write(socket, asio::buffer(writing), use_tuple);
       if (ec) {
         if (reason.empty()) reason = "cannot write to redis: " + ec.message();

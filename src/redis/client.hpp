@@ -7,7 +7,8 @@
 // Commands from every coroutine are queued on one connection and written together; replies come
 // back in order. No thread ever waits: while Redis is away, exec() fails at once with
 // `unavailable`; a command that gets no reply within `timeout` fails, and since Redis answers in
-// order the connection is then considered stalled and is replaced.
+// order the connection is then considered stalled and is replaced. A command that failed after
+// it was handed to the socket is `unknown`, never `unavailable`: Redis may have run it.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -20,28 +21,21 @@
 #include <string>
 #include <string_view>
 
+#include "redis/options.hpp"
 #include "redis/resp.hpp"
 
 namespace waitline::redis {
 
 enum class Status : std::uint8_t {
   ok,           // reply holds Redis's answer (which may itself be an error reply)
-  unavailable,  // not connected, connection lost, or no reply within the timeout
+  unavailable,  // never sent: not connected, or the connection was lost before it went out
+  unknown,      // sent (at least in part), then no reply: lost connection or timeout; it may have run
 };
 
 struct Result {
   Status status = Status::unavailable;
   Reply reply;
-  std::string detail;  // why unavailable, for logs
-};
-
-struct Options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
-  std::string username;  // ACL user; empty: the default user
-  std::string password;  // empty: no AUTH
-  std::chrono::milliseconds timeout{1000};
-  std::chrono::milliseconds max_backoff{2000};
+  std::string detail;  // why unavailable or unknown, for logs
 };
 
 // Called after every command with its label and how long Redis took to answer.

@@ -143,7 +143,8 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
         "admin-listen", "threads",        "redis-username",      "redis-password-file",
         "redis-timeout", "api-keys-file", "insecure-no-auth",    "legacy-get",
         "access-log",   "header-timeout", "idle-timeout",        "shutdown-timeout",
-        "max-header-bytes", "max-body-bytes"};
+        "max-header-bytes", "max-body-bytes", "max-connections",
+        "idempotency-ttl", "max-queue-length"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);
@@ -210,7 +211,7 @@ TEST(Environment, VariablesConfigureTheService) {
 
   bool started = false;
   for (const json::object& line : log_lines(*process)) {
-    if (line.at("msg") == "waitline started") {
+    if (line.contains("msg") && line.at("msg") == "waitline started") {
       started = true;
       EXPECT_EQ(line.at("threads"), 1);
       EXPECT_EQ(line.at("queue"), "saphir");
@@ -284,7 +285,7 @@ TEST(RedisSettings, AuthenticatesWithAPasswordFromAFile) {
 std::vector<std::string> unavailable_reasons(const Process& process) {
   std::vector<std::string> reasons;
   for (const json::object& line : log_lines(process)) {
-    if (line.at("msg") == "redis unavailable" && line.contains("reason")) {
+    if (line.contains("msg") && line.at("msg") == "redis unavailable" && line.contains("reason")) {
       reasons.emplace_back(line.at("reason").as_string());
     }
   }

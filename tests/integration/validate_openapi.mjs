@@ -102,6 +102,7 @@ const expected = [
   ["post", "/get_ticket", "take"], ["get", "/get_ticket", "take"],
   ["post", "/call_ticket", "call"], ["get", "/call_ticket", "call"],
   ["get", "/list_tickets", "read"],
+  ["get", "/last_called", "read"],
   ["get", "/docs", null], ["get", "/openapi.json", null],
 ];
 const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];

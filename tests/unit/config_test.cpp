@@ -101,6 +101,9 @@ const std::vector<Sample>& samples() {
       {"shutdown-timeout", "0s", [](auto& c) { return c.shutdown_timeout == 0s; }},
       {"max-header-bytes", "16384", [](auto& c) { return c.max_header_bytes == 16384; }},
       {"max-body-bytes", "0", [](auto& c) { return c.max_body_bytes == 0; }},
+      {"max-connections", "512", [](auto& c) { return c.max_connections == 512; }},
+      {"idempotency-ttl", "2h", [](auto& c) { return c.idempotency_ttl == 2h; }},
+      {"max-queue-length", "0", [](auto& c) { return c.max_queue_length == 0; }},
   };
   return all;
 }
@@ -249,8 +252,8 @@ TEST(Config, DurationIsAnIntegerAndAUnit) {
 
 TEST(Config, MalformedDurationIsRejected) {
   EXPECT_EQ(duration_error("5"),
-            R"(--test: "5" is not a duration (an integer and a unit: 500ms, 10s, 2m))");
-  for (const std::string_view text : {"", "s", "-5s", "+5s", "1.5s", "5h", "5 s", "5sec", "s5"}) {
+            R"(--test: "5" is not a duration (an integer and a unit: 500ms, 10s, 2m, 24h))");
+  for (const std::string_view text : {"", "s", "-5s", "+5s", "1.5s", "5d", "5 s", "5sec", "s5"}) {
     EXPECT_TRUE(contains(duration_error(text), "is not a duration")) << text;
   }
 }

@@ -1,0 +1,211 @@
+#include "app/pipeline.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <chrono>
+#include <random>
+
+#include "app/telemetry.hpp"
+#include "json/json.hpp"
+#include "log/log.hpp"
+
+namespace waitline::app {
+
+namespace asio = boost::asio;
+using boost::beast::http::field;
+using boost::beast::http::verb;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+bool plain_token(std::string_view text, std::size_t max) {
+  return !text.empty() && text.size() <= max &&
+         text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:") ==
+             std::string_view::npos;
+}
+
+// A client's X-Request-Id is kept when it is plausible, so one id follows a request across hops.
+constexpr std::size_t max_request_id = 128;
+std::string request_id(std::string_view incoming) {
+  if (plain_token(incoming, max_request_id) && incoming.find(':') == std::string_view::npos)
+    return std::string(incoming);
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  auto bits = random();
+  for (auto& c : id) {
+    c = hex[bits & 0xf];
+    bits >>= 4;
+  }
+  return id;
+}
+
+std::string_view method_label(verb method) {
+  return method == verb::unknown ? std::string_view("other") : std::string_view(boost::beast::http::to_string(method));
+}
+
+// One access-log line. A request the server refused before it could be read has no id and no
+// method (both null), and carries its error code instead of a duration and a key.
+struct AccessEntry {
+  Listener listener;
+  std::string_view request_id{};
+  std::string_view method{};
+  std::string_view route;
+  unsigned status = 0;
+  std::optional<clock::duration> took{};
+  std::string_view key{};
+  std::string_view error{};
+};
+
+void log_access(const AccessEntry& entry) {
+  std::string time;
+  log::append_timestamp(time);
+  std::string line;
+  json::Object object(line);
+  object.raw("time", time);
+  if (entry.listener == Listener::admin) object.text("listener", "admin");
+  object.text_or_null("request_id", entry.request_id)
+      .text_or_null("method", entry.method)
+      .text("route", entry.route)
+      .number("status", entry.status);
+  if (entry.took) {
+    object.fixed("duration_ms", std::chrono::duration<double, std::milli>(*entry.took).count(), 3)
+        .text_or_null("key", entry.key);
+  } else {
+    object.text("error", entry.error);
+  }
+  object.close();
+  log::access(line);
+}
+
+http::Response unauthorized(auth::Verdict verdict, unsigned scope) {
+  switch (verdict) {
+    case auth::Verdict::missing:
+      return error_response(http::Status::unauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>");
+    case auth::Verdict::unknown:
+      return error_response(http::Status::unauthorized, "unauthorized", "the API key is not valid");
+    default:
+      return error_response(http::Status::forbidden, "forbidden", "this API key lacks the scope " + auth::format_scopes(scope));
+  }
+}
+
+}  // namespace
+
+http::Response json_response(http::Status status, std::string body) {
+  http::Response res{status, 11};
+  res.set(field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+http::Response error_response(http::Status status, std::string_view code, std::string_view message) {
+  std::string body;
+  json::Object outer(body);
+  std::string inner;
+  json::Object(inner).text("code", code).text("message", message).close();
+  outer.raw("error", inner).close();
+  auto res = json_response(status, std::move(body));
+  if (status == http::Status::service_unavailable) res.set(field::retry_after, "1");
+  if (status == http::Status::unauthorized) res.set(field::www_authenticate, "Bearer realm=\"waitline\"");
+  return res;
+}
+
+std::optional<std::string_view> idempotency_key(std::string_view header) {
+  if (header.size() >= 2 && header.front() == '"' && header.back() == '"') header = header.substr(1, header.size() - 2);
+  if (!plain_token(header, max_idempotency_key)) return std::nullopt;
+  return header;
+}
+
+Pipeline::Pipeline(std::vector<Route> routes, Telemetry& telemetry, PipelineSettings settings)
+    : telemetry_(telemetry), settings_(settings) {
+  for (auto& route : routes) {
+    if (route.options.prefix) router_.add_prefix(route.method, route.path, route.options.label, route);
+    else router_.add(route.method, route.path, route);
+  }
+}
+
+asio::awaitable<http::Response> Pipeline::handle(http::Request& request, std::string_view client) {
+  const auto started = clock::now();
+  std::string id = request_id(request["X-Request-Id"]);
+  std::string_view target = request.target();
+  auto question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  std::string_view query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+
+  // HEAD is served wherever a GET that changes nothing is.
+  const bool head = request.method() == verb::head;
+  auto match = router_.find(head ? verb::get : request.method(), path);
+  if (head && match.handler && match.handler->options.deprecated_on_get) match = router_.find(verb::head, path);
+  std::shared_ptr<const auth::KeyTable> table;  // keeps key_name alive until the log line
+  std::string_view key_name;
+  http::Response response;
+  if (!match.handler) {
+    if (match.allow.empty()) {
+      response = error_response(http::Status::not_found, "not_found", "no such endpoint");
+    } else {
+      if (auto get = router_.find(verb::get, path); get.handler && !get.handler->options.deprecated_on_get)
+        match.allow += ", HEAD";
+      response = error_response(http::Status::method_not_allowed, "method_not_allowed",
+                                "this endpoint accepts " + match.allow);
+      response.set(field::allow, match.allow);
+    }
+  } else {
+    response = co_await answer(request, client, *match.handler, query, key_name, table);
+  }
+  if (settings_.listener == Listener::api) {
+    response.set("X-Content-Type-Options", "nosniff");
+    if (response.find(field::cache_control) == response.end()) response.set(field::cache_control, "no-store");
+  }
+  response.set("X-Request-Id", id);
+
+  const auto took = clock::now() - started;
+  telemetry_.request(settings_.listener, match.route, method_label(request.method()), response.result_int(), took);
+  if (settings_.access_log) {
+    log_access({.listener = settings_.listener, .request_id = id, .method = request.method_string(),
+                .route = match.route, .status = response.result_int(), .took = took, .key = key_name});
+  }
+  co_return response;
+}
+
+asio::awaitable<http::Response> Pipeline::answer(const http::Request& request, std::string_view client,
+                                                 const Route& route, std::string_view query,
+                                                 std::string_view& key_name,
+                                                 std::shared_ptr<const auth::KeyTable>& table) {
+  if (settings_.keys && route.scope) {
+    table = settings_.keys->current();
+    auto decision = auth::authorize(*table, request[field::authorization], *route.scope);
+    key_name = decision.key_name;
+    if (decision.verdict != auth::Verdict::allowed) co_return unauthorized(decision.verdict, *route.scope);
+  }
+  std::string_view idempotency;
+  if (auto header = request.find("Idempotency-Key"); header != request.end() && route.options.idempotent) {
+    auto key = idempotency_key(header->value());
+    if (!key) {
+      co_return error_response(http::Status::bad_request, "invalid_idempotency_key",
+                               "Idempotency-Key must be 1 to " + std::to_string(max_idempotency_key) +
+                                   " characters among A-Z a-z 0-9 . _ : -, optionally in double quotes");
+    }
+    idempotency = *key;
+  }
+  http::Response limits;
+  if (settings_.admission) {
+    if (auto refusal = settings_.admission->admit(key_name, client, limits)) co_return std::move(*refusal);
+  }
+  auto response = co_await route.handle(Exchange{request, query, key_name, idempotency});
+  for (const auto& header : limits) response.set(header.name_string(), header.value());
+  if (route.options.deprecated_on_get && request.method() != verb::post) response.set("Deprecation", "true");
+  co_return response;
+}
+
+http::Response Pipeline::reject(http::Status status, std::string_view code, std::string_view message) {
+  telemetry_.request(settings_.listener, "unmatched", "other", static_cast<unsigned>(status), {});
+  if (status == http::Status::request_timeout) telemetry_.refused("header_timeout");
+  auto response = error_response(status, code, message);
+  if (settings_.access_log) {
+    log_access({.listener = settings_.listener, .route = "unmatched", .status = static_cast<unsigned>(status), .error = code});
+  }
+  return response;
+}
+
+void Pipeline::refused(std::string_view reason) { telemetry_.refused(reason); }
+
+}  // namespace waitline::app

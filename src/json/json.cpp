@@ -1,0 +1,82 @@
+#include "json/json.hpp"
+
+#include <charconv>
+
+namespace waitline::json {
+
+void append_string(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out.push_back(hex[(c >> 4) & 0xf]);
+          out.push_back(hex[c & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void append_int(std::string& out, std::int64_t number) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, number);
+  out.append(buf, end);
+}
+
+void append_fixed(std::string& out, double number, int decimals) {
+  char buf[48];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, number, std::chars_format::fixed, decimals);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
+Object& Object::name(std::string_view name) {
+  if (!first_) out_.push_back(',');
+  first_ = false;
+  append_string(out_, name);
+  out_.push_back(':');
+  return *this;
+}
+
+Object& Object::text(std::string_view n, std::string_view value) {
+  append_string(name(n).out_, value);
+  return *this;
+}
+
+Object& Object::text_or_null(std::string_view n, std::string_view value) {
+  return value.empty() ? null(n) : text(n, value);
+}
+
+Object& Object::number(std::string_view n, std::int64_t value) {
+  append_int(name(n).out_, value);
+  return *this;
+}
+
+Object& Object::number_or_null(std::string_view n, std::optional<std::int64_t> value) {
+  return value ? number(n, *value) : null(n);
+}
+
+Object& Object::fixed(std::string_view n, double value, int decimals) {
+  append_fixed(name(n).out_, value, decimals);
+  return *this;
+}
+
+Object& Object::boolean(std::string_view n, bool value) { return raw(n, value ? "true" : "false"); }
+
+Object& Object::null(std::string_view n) { return raw(n, "null"); }
+
+Object& Object::raw(std::string_view n, std::string_view json) {
+  name(n).out_ += json;
+  return *this;
+}
+
+}  // namespace waitline::json

@@ -1,0 +1,107 @@
+#include "support/relay.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <system_error>
+
+namespace waitline::test {
+namespace {
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  return address;
+}
+
+bool send_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+Relay::Relay(std::uint16_t target_port) : target_port_(target_port) {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener_ < 0) throw std::system_error(errno, std::generic_category(), "relay socket");
+  auto address = loopback(0);
+  socklen_t length = sizeof address;
+  if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listener_, 64) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    const int error = errno;
+    ::close(listener_);
+    throw std::system_error(error, std::generic_category(), "relay listen");
+  }
+  port_ = ntohs(address.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+Relay::~Relay() {
+  stopping_ = true;
+  ::shutdown(listener_, SHUT_RDWR);
+  acceptor_.join();
+  ::close(listener_);
+  std::lock_guard lock(mutex_);
+  for (auto& thread : threads_) thread.join();
+}
+
+void Relay::accept_loop() {
+  for (;;) {
+    pollfd waiting{listener_, POLLIN, 0};
+    if (::poll(&waiting, 1, 50) < 0 && errno != EINTR) return;
+    if (stopping_) return;
+    if (!(waiting.revents & POLLIN)) continue;
+    const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto target = loopback(target_port_);
+    if (server < 0 || ::connect(server, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
+      ::close(client);
+      if (server >= 0) ::close(server);
+      continue;
+    }
+    const int one = 1;
+    ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::lock_guard lock(mutex_);
+    threads_.emplace_back([this, client, server] { relay(client, server); });
+  }
+}
+
+void Relay::relay(int client, int server) {
+  std::array<char, 16384> buffer;
+  for (bool open = true; open && !stopping_;) {
+    std::array<pollfd, 2> fds{pollfd{client, POLLIN, 0}, pollfd{server, POLLIN, 0}};
+    if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::recv(client, buffer.data(), buffer.size(), 0);
+      if (n <= 0 || !send_all(server, buffer.data(), static_cast<std::size_t>(n))) break;
+      if (mode_ == Mode::drop_after_command) {
+        ++drops_;
+        break;
+      }
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::recv(server, buffer.data(), buffer.size(), 0);
+      if (n <= 0) break;
+      // Held replies are read (so Redis never blocks) and thrown away: they never arrive.
+      if (mode_ != Mode::hold_replies) open = send_all(client, buffer.data(), static_cast<std::size_t>(n));
+    }
+  }
+  ::close(client);
+  ::close(server);
+}
+
+}  // namespace waitline::test
