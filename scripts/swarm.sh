@@ -37,7 +37,7 @@
 #   WAITLINE_SETTINGS_FILE []     KEY=VALUE lines read after deploy/swarm/platforms.env, overriding
 #                                 it (several nodes: dev_PLACEMENT=node.labels.waitline.production!=true)
 #   WAITLINE_REDIS_DATA_ROOT []   a shared filesystem mounted on every node: each platform's Redis
-#                                 keeps its data in <root>/<platform> (deploy/swarm/redis-shared-storage.yml)
+#                                 keeps its data in <root>/<platform>/redis (deploy/swarm/redis-shared-storage.yml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -203,7 +203,7 @@ deploy_platform() {
     done
     local files=(deploy/swarm/platform.yml)
     if [[ -n $redis_data_root ]]; then
-      export REDIS_DATA_DIR=$redis_data_root/$p
+      export REDIS_DATA_DIR=$redis_data_root/$p/redis
       files+=(deploy/swarm/redis-shared-storage.yml)
     fi
     stack_deploy "$stack" "${files[@]}"
