@@ -95,8 +95,8 @@ else
     die "could not lift the rate limit of $project-edge_proxy"
   "$root/scripts/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 fi
-api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/api-keys.txt")
-[[ -n $api_key ]] || die "no prod rubis desk key in $WAITLINE_SECRETS_DIR/api-keys.txt"
+api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/prod/api-keys.txt")
+[[ -n $api_key ]] || die "no prod rubis desk key in $WAITLINE_SECRETS_DIR/prod/api-keys.txt"
 
 one_container() { # service -> the id of its one running container
   local ids
