@@ -110,15 +110,27 @@ Exchange exchange(std::uint16_t port, std::string_view bytes, std::chrono::milli
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // libFuzzer's timeout alarm (SIGALRM) interrupts blocking calls: EINTR is retried everywhere.
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    result.connect_error = errno;
-    ::close(fd);
-    return result;
+    int error = errno;
+    if (error == EINTR) {  // the connection goes on: wait for it
+      pollfd writable{fd, POLLOUT, 0};
+      while (::poll(&writable, 1, -1) < 0 && errno == EINTR) {
+      }
+      socklen_t length = sizeof error;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    }
+    if (error != 0) {
+      result.connect_error = error;
+      ::close(fd);
+      return result;
+    }
   }
   // The input fits in the socket buffers; a refusal may close before reading it all, so a failed
   // send is not an error here: the answer is still readable.
   for (std::size_t sent = 0; sent < bytes.size();) {
     const auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     sent += static_cast<std::size_t>(n);
   }
@@ -128,8 +140,12 @@ Exchange exchange(std::uint16_t port, std::string_view bytes, std::chrono::milli
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd readable{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
+    if (left.count() <= 0) break;
+    const int ready = ::poll(&readable, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
     const auto n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n > 0) {
       result.received.append(chunk, static_cast<std::size_t>(n));
       continue;
