@@ -58,6 +58,9 @@ std::vector<std::string> written(const config::Config& c) {
       "shutdown-timeout=" + ms(c.shutdown_timeout),
       "max-header-bytes=" + std::to_string(c.max_header_bytes),
       "max-body-bytes=" + std::to_string(c.max_body_bytes),
+      "max-connections=" + std::to_string(c.max_connections),
+      "idempotency-ttl=" + ms(c.idempotency_ttl),
+      "max-queue-length=" + std::to_string(c.max_queue_length),
   };
 }
 
