@@ -26,12 +26,14 @@ def test_each_platform_is_a_stack_of_the_same_four_queue_services_and_its_own_re
             s = spec(service(platform, queue))
             container = s["TaskTemplate"]["ContainerSpec"]
             assert container["Image"] == image
-            assert container["Args"] == ["serve", "--queue-name", queue]
+            # Each queue logs in to Redis as its own ACL user (scripts/secrets.sh).
+            assert container["Args"] == ["serve", "--queue-name", queue, "--redis-username", queue]
             assert network_names(service(platform, queue)) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
         assert network_names(service(platform, "redis")) == {f"{stack}_back"}
         assert network_names(service(platform, "redis_exporter")) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
     # One definition rendered three times, not three copies.
-    assert run("ls", "deploy/swarm").stdout.split() == ["edge.yml", "monitoring.yml", "platform.yml", "platforms.env"]
+    files = run("ls", "deploy/swarm").stdout.split()
+    assert "platform.yml" in files and not [f for f in files for p in PLATFORMS if p in f], files
 
 
 def test_the_proxy_joins_every_front_network_and_no_redis_network(deployment):
