@@ -10,7 +10,6 @@ RUN apt-get update \
 COPY proxy/nginx.conf /etc/nginx/nginx.conf
 COPY proxy/healthcheck /usr/local/bin/proxy-healthcheck
 COPY proxy/entrypoint /usr/local/bin/proxy-entrypoint
-COPY proxy/run /usr/local/bin/proxy-run
 # www-data (uid 33): ports above 1024, pid, generated settings and temporary files in /tmp (a tmpfs
 # where the root filesystem is read-only).
 USER 33:33
@@ -18,8 +17,7 @@ EXPOSE 8080 8443
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/proxy-healthcheck"]
-# The settings from the environment (proxy/entrypoint), then nginx with its upstream groups kept
-# in step with Swarm's DNS (proxy/run).
+# The settings from the environment (proxy/entrypoint), then nginx.
 ENTRYPOINT ["/usr/local/bin/proxy-entrypoint"]
 ARG VERSION=0.0.0
 ARG REVISION=unknown

@@ -117,7 +117,8 @@ def redis_cli(platform: str, user: str, *commands: str) -> list[str]:
     p = run("docker", "run", "--rm", "-i", "--network", f"{PROJECT}-{platform}_back", "--user", "0:0", *mount,
             "--entrypoint", "sh", images()["WAITLINE_REDIS_IMAGE"], "-c", login,
             input="\n".join(commands) + "\n", timeout=60)
-    return (p.stdout + p.stderr).strip().splitlines()
+    # Without a terminal redis-cli follows each error reply with an empty line: replies only.
+    return [line for line in (p.stdout + p.stderr).splitlines() if line.strip()]
 
 
 def running_tasks(svc: str) -> list[str]:

@@ -54,12 +54,15 @@ def test_every_acknowledged_ticket_survives_redis_being_killed(deployment):
         n = load.count()
         load.wait_requests(n + 100)     # and the service works on after it
     assert load.failures, "the service should have refused requests while Redis was down"
-    assert all(f.startswith(("502", "503")) for f in load.failures), load.failures[:5]
+    # 502/503: not done, safe to retry; 504 outcome_unknown: the take was sent as Redis died and
+    # may have run (never acknowledged, so never counted below).
+    assert all(f.startswith(("502", "503")) or (f.startswith("504") and "outcome_unknown" in f)
+               for f in load.failures), load.failures[:5]
     for q, api in quiet.items():
         assert_all_present(api, taken[q] + (load.acknowledged if q == "rubis" else []))
     assert busy.take() > max(load.acknowledged)       # the counter went on, never back
     figure(f"kill -9 prod Redis under load: {len(load.acknowledged)} takes acknowledged, all present after "
-           f"restart; {len(load.failures)} refused (502/503) while it was down")
+           f"restart; {len(load.failures)} refused (502/503) or outcome unknown (504) while it was down")
 
 
 def test_make_down_then_make_up_keeps_the_data(deployment):
