@@ -95,7 +95,10 @@ for platform in "${platforms[@]}"; do
     created=$((created + 1))
   fi
   # Redis reads the file at start; it allows no comment lines.
-  acl="user default off resetkeys resetchannels -@all"
+  # The default user is off: no connection can log in as it. It keeps every permission all the
+  # same, because Redis 7.0 replays the append-only file as the default user and refuses a
+  # script's MULTI/EXEC it may not run (NOPERM): with "-@all" a restart loaded an empty dataset.
+  acl="user default off nopass ~* &* +@all"
   for user in "${redis_users[@]}"; do
     pw=$dir/$platform/redis/$user.password
     if [[ ! -s $pw ]]; then
