@@ -95,10 +95,11 @@ for platform in "${platforms[@]}"; do
     created=$((created + 1))
   fi
   # Redis reads the file at start; it allows no comment lines.
-  # The default user is off: no connection can log in as it. It keeps every permission all the
-  # same, because Redis 7.0 replays the append-only file as the default user and refuses a
+  # The default user is off and has no password (resetpass, not nopass: protected mode would
+  # refuse every remote client): no connection can log in as it. It keeps every permission all
+  # the same, because Redis 7.0 replays the append-only file as the default user and refuses a
   # script's MULTI/EXEC it may not run (NOPERM): with "-@all" a restart loaded an empty dataset.
-  acl="user default off nopass ~* &* +@all"
+  acl="user default off resetpass ~* &* +@all"
   for user in "${redis_users[@]}"; do
     pw=$dir/$platform/redis/$user.password
     if [[ ! -s $pw ]]; then
