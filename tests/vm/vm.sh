@@ -89,6 +89,7 @@ up() {
         --network "$group" --ip "$addr" \
         --cap-add=ALL --cap-drop=SYS_RESOURCE \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --security-opt no-new-privileges=false \
         --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup \
         --device /dev/fuse \
         -v "$name-docker:/var/lib/docker" -v "$name-srv:/srv" \
