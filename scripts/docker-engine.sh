@@ -13,6 +13,10 @@
 #      themselves). docker0's address lives on this host only: containers reach it (Prometheus as
 #      host.docker.internal), the LAN has no route to it; docs/deploy-swarm.md has the reasons
 #      and the story on several nodes;
+#      in the same restart, "no-new-privileges": true makes it the default of every container
+#      (CIS Docker Benchmark 2.14): a Swarm stack has no per-service key for it on Engine 20.10
+#      (docs/adr/0004); a container that really needs setuid binaries opts out with
+#      --security-opt no-new-privileges=false;
 #   5. on a one-node swarm, labels the node for what the stacks place by label (production, the
 #      proxy, each platform's Redis, the monitoring data) so every constraint can be met on one
 #      machine.
@@ -83,15 +87,16 @@ except OSError:
 PY
 }
 
-# "metrics-addr" in daemon.json, other settings kept (Debian ships no daemon.json). Prints the
-# file's new content, or nothing when it already says so.
-with_metrics_addr() {  # address
+# daemon.json with our two settings, the operator's others kept (Debian ships no daemon.json).
+# Prints the file's new content, or nothing when it already says so.
+with_our_settings() {  # metrics address
   python3 - "$daemon_json" "$1" <<'PY'
 import json, os, sys
 path, addr = sys.argv[1], sys.argv[2]
 conf = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
-if conf.get("metrics-addr") != addr:
-    conf["metrics-addr"] = addr
+wanted = {"metrics-addr": addr, "no-new-privileges": True}
+if any(conf.get(k) != v for k, v in wanted.items()):
+    conf.update(wanted)
     print(json.dumps(conf, indent=2))
 PY
 }
@@ -108,9 +113,9 @@ done
 # Never write an address that was not read: an empty one makes dockerd refuse to start.
 [[ $gateway =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] \
   || fail "docker0 has no IPv4 address after 30 s; the engine's metrics cannot be served (see $log_file)"
-new_conf=$(with_metrics_addr "$gateway:$metrics_port")
+new_conf=$(with_our_settings "$gateway:$metrics_port")
 if [[ -n $new_conf ]]; then
-  say "serving the engine's metrics on $gateway:$metrics_port (metrics-addr in $daemon_json); restarting dockerd"
+  say "serving the engine's metrics on $gateway:$metrics_port and no-new-privileges by default ($daemon_json); restarting dockerd"
   mkdir -p "$(dirname "$daemon_json")"
   previous=""
   [[ -f $daemon_json ]] && previous=$(cat "$daemon_json")
@@ -119,7 +124,7 @@ if [[ -n $new_conf ]]; then
     # Put the previous file back so that the engine runs again, then say what went wrong.
     if [[ -n $previous ]]; then echo "$previous" >"$daemon_json"; else rm -f "$daemon_json"; fi
     start_dockerd || true
-    fail "dockerd did not come back with metrics-addr $gateway:$metrics_port; $daemon_json restored (see $log_file)"
+    fail "dockerd did not come back with metrics-addr $gateway:$metrics_port and no-new-privileges; $daemon_json restored (see $log_file)"
   fi
 fi
 

@@ -1,6 +1,7 @@
 """Issue 9 item 6: every deployed Swarm service is hardened (docs/adr/0004-swarm-hardening-and-overlay-encryption.md):
-a read-only root filesystem, every capability dropped, a process cap, rotated logs, and production's
-Redis reserving the memory it may use. Read from the services' specs and the running containers."""
+a read-only root filesystem, every capability dropped, a pids limit and an nproc cap, no new privileges,
+rotated logs, and production's Redis reserving the memory it may use. Read from the services' specs,
+the running containers and their processes' status in /proc."""
 import json
 
 from conftest import PLATFORMS, PROJECT, docker, figure, service
@@ -29,6 +30,8 @@ def test_every_service_spec_is_hardened(deployment):
             problems.append(f"{name}: drops {c.get('CapabilityDrop')}, not ALL")
         if (c.get("CapabilityAdd") or []) != ALLOWED_CAPS.get(name, []):
             problems.append(f"{name}: adds {c.get('CapabilityAdd')}")
+        if not 0 < (task.get("Resources", {}).get("Limits", {}).get("Pids") or 0) <= 4096:
+            problems.append(f"{name}: no pids limit")
         nproc = [u for u in c.get("Ulimits") or [] if u["Name"] == "nproc"]
         if not nproc or not 0 < nproc[0]["Hard"] <= 65536:
             problems.append(f"{name}: no nproc ulimit")
@@ -36,7 +39,7 @@ def test_every_service_spec_is_hardened(deployment):
         if log.get("Name") != "json-file" or not {"max-size", "max-file"} <= set(log.get("Options", {})):
             problems.append(f"{name}: logs not rotated ({log})")
     assert not problems, "\n".join(problems)
-    figure(f"hardening: {len(services)} services read-only, cap_drop ALL, nproc ulimit, rotated logs")
+    figure(f"hardening: {len(services)} services read-only, cap_drop ALL, pids limit, nproc ulimit, rotated logs")
 
 
 def test_every_running_container_is_hardened(deployment):
@@ -44,7 +47,7 @@ def test_every_running_container_is_hardened(deployment):
     containers = [c for c in json.loads(docker("inspect", *ids))
                   if c["Config"]["Labels"].get("com.docker.stack.namespace", "").startswith(f"{PROJECT}-")]
     assert len(containers) >= 20
-    problems = []
+    problems, checked = [], 0
     for c in containers:
         name, host = c["Name"], c["HostConfig"]
         if not host["ReadonlyRootfs"] or host["CapDrop"] != ["ALL"]:
@@ -53,7 +56,19 @@ def test_every_running_container_is_hardened(deployment):
             problems.append(f"{name}: runs as root")
         if host["LogConfig"]["Config"].get("max-size") != "10m":
             problems.append(f"{name}: log options {host['LogConfig']}")
+        if not 0 < (host.get("PidsLimit") or 0) <= 4096:
+            problems.append(f"{name}: pids limit {host.get('PidsLimit')}")
+        # The kernel's own word on no-new-privileges (the engine's default, scripts/docker-engine.sh).
+        try:
+            with open(f"/proc/{c['State']['Pid']}/status") as status:
+                if "NoNewPrivs:\t1" not in status.read():
+                    problems.append(f"{name}: may gain privileges (NoNewPrivs is not 1)")
+        except FileNotFoundError:  # the task ended since docker inspect; nothing to check
+            continue
+        checked += 1
     assert not problems, "\n".join(problems)
+    assert checked >= 20, checked
+    figure(f"hardening: {checked} running containers with a pids limit and NoNewPrivs 1")
 
 
 def test_production_redis_reserves_the_memory_it_may_use(deployment):
