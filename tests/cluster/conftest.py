@@ -127,7 +127,7 @@ def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2):
 
 @pytest.fixture(scope="session")
 def api_keys() -> dict[tuple[str, str, str], str]:
-    text = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/api-keys.txt")
+    text = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/*/api-keys.txt")
     keys = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

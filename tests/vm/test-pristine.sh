@@ -56,12 +56,12 @@ say "make up done: all services up $up_seconds s after the VM was created"
 # The engine's metrics are served on docker0's address, which was read, never empty.
 metrics_addr=$(on_vm "python3 -c 'import json; print(json.load(open(\"/etc/docker/daemon.json\"))[\"metrics-addr\"])'")
 [[ $metrics_addr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:9323$ ]] || fail "daemon.json metrics-addr is '$metrics_addr'"
-on_vm "curl -fsS http://$metrics_addr/metrics | grep -q '^engine_daemon_container_states_containers'" \
+on_vm "curl -fsS http://$metrics_addr/metrics | grep '^engine_daemon_container_states_containers' >/dev/null" \
   || fail "no engine metrics at $metrics_addr"
 say "engine metrics served at $metrics_addr"
 
 # A take through the proxy, over HTTPS, with production's rubis desk key from the secrets file.
-reply=$(on_vm 'cd /root/waitline && key=$(awk "\$1==\"prod\" && \$2==\"rubis\" && \$3==\"desk\" {print \$4}" .secrets/waitline/api-keys.txt) &&
+reply=$(on_vm 'cd /root/waitline && key=$(awk "\$1==\"prod\" && \$2==\"rubis\" && \$3==\"desk\" {print \$4}" .secrets/waitline/prod/api-keys.txt) &&
   curl -fsS --cacert .secrets/waitline/tls.crt --resolve prod.localhost:8443:127.0.0.1 -X POST \
     -H "Authorization: Bearer $key" https://prod.localhost:8443/rubis/get_ticket') || fail "take through the proxy"
 say "take through the proxy: $reply"

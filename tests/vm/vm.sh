@@ -89,6 +89,7 @@ up() {
         --network "$group" --ip "$addr" \
         --cap-add=ALL --cap-drop=SYS_RESOURCE \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --security-opt no-new-privileges=false \
         --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup \
         --device /dev/fuse \
         -v "$name-docker:/var/lib/docker" -v "$name-srv:/srv" \
@@ -128,7 +129,10 @@ down() {
   local group=$1 c
   for c in $(docker ps -aq --filter "label=waitline.test.group=$group"); do
     local name; name=$(docker container inspect "$c" --format '{{.Name}}'); name=${name#/}
-    docker rm -f -v "$c" >/dev/null
+    # A removal already under way (a trap of an earlier run) fails the rm: wait for it instead.
+    docker rm -f -v "$c" >/dev/null 2>&1 || true
+    for _ in $(seq 1 120); do docker container inspect "$c" >/dev/null 2>&1 || break; sleep 1; done
+    ! docker container inspect "$c" >/dev/null 2>&1 || die "$name: not removed after 120 s"
     docker volume rm "$name-docker" "$name-srv" >/dev/null 2>&1 || true
   done
   docker network rm "$group" >/dev/null 2>&1 || true

@@ -1,0 +1,84 @@
+"""Monitoring on several nodes (issue 11, item 7): node and engine metrics come from every node of
+the cluster, and every panel of every dashboard has data there, as the end-to-end suite checks on
+one node. Prometheus is reached as an operator does: through the proxy, on its host name, with
+the monitoring password."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import HOME, HOSTS, MANAGERS, NODE, PROJECT, ROOT, Client, figure, proxy_address, ssh, wait_for, HTTPS_PORT
+
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from dashboard_queries import panel_queries  # noqa: E402  (the e2e suite's substitution, not a copy)
+
+PLATFORMS = ("dev", "qualif", "prod")
+QUEUES = ("rubis", "saphir", "emeraude", "diamant")
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    password = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/monitoring_password")
+    session = requests.Session()
+    session.auth = ("monitoring", password)
+    session.verify = False
+    session.headers["Host"] = "prometheus.localhost"
+    base = f"https://{proxy_address()}:{HTTPS_PORT}"
+
+    def query(expr: str) -> list[dict]:
+        body = session.get(f"{base}/api/v1/query", params={"query": expr}, timeout=15).json()
+        assert body["status"] == "success", (expr, body)
+        return body["data"]["result"]
+    wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5).ok, timeout=120)
+    return query
+
+
+def per_node(query, expr: str, label: str) -> set[str]:
+    return {series["metric"].get(label, "") for series in query(expr)}
+
+
+def test_node_and_engine_metrics_come_from_every_node(prometheus):
+    every = {NODE[vm] for vm in HOSTS}
+    nodes = wait_for("node_exporter on every node",
+                     lambda: (found := per_node(prometheus, "node_uname_info", "nodename")) >= every and found,
+                     timeout=120)
+    # The engine's own metrics carry no node name: one healthy target per node, each reporting the
+    # running containers of its own engine (the cluster's total is their sum).
+    engines = wait_for("an engine target per node",
+                       lambda: len(found := prometheus('up{job="engine"} == 1')) == len(every) and found, timeout=120)
+    running = prometheus('sum(engine_daemon_container_states_containers{state="running"})')
+    per_engine = prometheus('engine_daemon_container_states_containers{state="running"}')
+    assert len(per_engine) == len(every) and all(float(s["value"][1]) > 0 for s in per_engine), per_engine
+    figure(f"monitoring: node_exporter on {len(nodes)} nodes ({', '.join(sorted(nodes))}), engine metrics from "
+           f"{len(engines)} engines, {float(running[0]['value'][1]):.0f} running containers in the cluster")
+
+
+def test_every_panel_of_every_dashboard_has_data_on_the_cluster(prometheus, api_keys):
+    for platform in PLATFORMS:
+        client = Client(platform, api_keys)
+        for queue in QUEUES:
+            for op in ("get_ticket", "get_ticket", "call_ticket"):
+                assert client.request("POST", queue, op).status_code == 200
+            assert client.request("GET", queue, "list_tickets").status_code == 200
+            # Without a key: a 4xx in the error-ratio panels.
+            client.session.post(f"https://{client.address}:{HTTPS_PORT}/{queue}/get_ticket", verify=False,
+                                headers={"Host": client.host}, timeout=5)
+    # rate() needs two scrapes of the new counters (2 s apart in the test profile).
+    time.sleep(8)
+    dashboards = sorted((ROOT / "observability" / "dashboards").glob("*.json"))
+    assert dashboards
+    empty, checked = [], 0
+    for path in dashboards:
+        board = json.loads(path.read_text())
+        for variables in ({"platform": "prod", "queue": "rubis"},
+                          {"platform": "|".join(PLATFORMS), "queue": "|".join(QUEUES)}):
+            for title, expr in panel_queries(board, variables):
+                checked += 1
+                if not prometheus(expr):
+                    empty.append(f"{path.name}: {title!r} ({variables['platform']}/{variables['queue']}): {expr}")
+    figure(f"dashboards on the cluster: {checked} panel queries over {len(dashboards)} dashboards, {len(empty)} empty")
+    assert not empty, "panels without data:\n" + "\n".join(empty)
