@@ -75,7 +75,7 @@ bool Network::contains(const std::array<std::uint8_t, 16>& address) const {
 }
 
 std::optional<std::array<std::uint8_t, 16>> parse_address(std::string_view text) {
-  if (text.empty() || text.size() > 45) return std::nullopt;
+  if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) return std::nullopt;
   const std::string copy(text);  // inet_pton wants a terminated string
   std::array<std::uint8_t, 16> address{};
   if (::inet_pton(AF_INET, copy.c_str(), address.data() + 12) == 1) {
