@@ -93,6 +93,9 @@ else
   docker service update -q --env-add WAITLINE_LIMIT_PROD_RATE=1000000 \
     --env-add WAITLINE_LIMIT_PROD_BURST=1000000 "$project-edge_proxy" >/dev/null ||
     die "could not lift the rate limit of $project-edge_proxy"
+  # The queue's own limits per key and per client (QUEUE_RATE_LIMIT_* there) likewise: wrk is one key.
+  docker service update -q --env-add WAITLINE_RATE_LIMIT_KEY=0 --env-add WAITLINE_RATE_LIMIT_CLIENT=0 \
+    "$project-prod_rubis" >/dev/null || die "could not lift the rate limits of $project-prod_rubis"
   "$root/scripts/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 fi
 api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/prod/api-keys.txt")
@@ -251,7 +254,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe), and **proxy**, wrk on the"
   echo "host to \`https://127.0.0.1:$https_port/rubis/...\` (published port in $publish mode, TLS, nginx, the"
   echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus; the per-client"
-  echo "rate limit lifted for this project: wrk is one client address). Rounds: $rounds,"
+  echo "rate limits per client and key lifted for this project, at the proxy and the queue: wrk is one client and one key). Rounds: $rounds,"
   echo "${duration} s per run, $connections connections, then 1 connection (list), also **inside**: wrk in the proxy"
   echo "container's network namespace to its HTTPS port, without the published port's userland proxy."
   echo "Figures: median of the rounds (min–max)."

@@ -187,11 +187,16 @@ deploy_platform() {
   (
     export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir
     for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS QUEUE_LEGACY_GET \
+               QUEUE_RATE_LIMIT_KEY QUEUE_RATE_LIMIT_KEY_BURST QUEUE_RATE_LIMIT_CLIENT QUEUE_RATE_LIMIT_CLIENT_BURST \
                REDIS_CPUS REDIS_MEMORY_MB REDIS_RES_CPUS REDIS_RES_MEMORY_MB REDIS_MAXMEMORY_MB \
                REDIS_APPENDFSYNC PLACEMENT REDIS_EXPORTER_CPUS REDIS_EXPORTER_MEMORY_MB \
                REDIS_EXPORTER_RES_CPUS REDIS_EXPORTER_RES_MEMORY_MB; do
       export "$key=$(setting "$p" "$key")"
     done
+    # The queues believe X-Forwarded-For only from their front network: the proxy (and Prometheus).
+    QUEUE_TRUSTED_PROXIES=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}},{{end}}' "$project-$p-front")
+    export QUEUE_TRUSTED_PROXIES=${QUEUE_TRUSTED_PROXIES%,}
+    [[ -n $QUEUE_TRUSTED_PROXIES ]] || die "no subnet for network $project-$p-front"
     export REDIS_ACL_DIGEST REDIS_HEALTHCHECK_PASSWORD_DIGEST REDIS_EXPORTER_PASSWORD_DIGEST
     REDIS_ACL_DIGEST=$(digest "$secrets_dir/$p/redis/users.acl")
     REDIS_HEALTHCHECK_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/healthcheck.password")

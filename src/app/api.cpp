@@ -103,6 +103,7 @@ asio::awaitable<http::Response> Api::document(const Exchange& exchange) {
   http::Response response{http::Status::ok, 11};
   response.set(field::content_type, asset->content_type);
   response.set(field::cache_control, asset->immutable ? "public, max-age=86400" : "no-cache");
+  response.set("Content-Security-Policy", docs::content_security_policy);
   response.body().assign(asset->body);
   co_return response;
 }

@@ -22,6 +22,7 @@
 
 #include "app/admin.hpp"
 #include "app/api.hpp"
+#include "app/limiter.hpp"
 #include "app/telemetry.hpp"
 #include "auth/auth.hpp"
 #include "http/server.hpp"
@@ -87,8 +88,10 @@ class Process {
                {.idempotency_ttl = cfg.idempotency_ttl, .max_length = cfg.max_queue_length}, telemetry_),
         api_(queue_, {.legacy_get = cfg.legacy_get}, draining_),
         admin_(telemetry_, redis_, draining_),
+        limiter_(rate_limits(cfg), telemetry_),
         api_pipeline_(api_.routes(), telemetry_,
-                      {.listener = Listener::api, .keys = keys_.get(), .access_log = cfg.access_log}),
+                      {.listener = Listener::api, .keys = keys_.get(), .access_log = cfg.access_log,
+                       .admission = limiter_.active() ? &limiter_ : nullptr}),
         admin_pipeline_(admin_.routes(), telemetry_, {.listener = Listener::admin, .access_log = cfg.access_log}),
         api_server_(io_, cfg.listen, limits(cfg), api_pipeline_),
         admin_server_(io_, cfg.admin_listen, limits(cfg), admin_pipeline_),
@@ -154,6 +157,12 @@ class Process {
             .max_header_bytes = cfg.max_header_bytes,
             .max_body_bytes = cfg.max_body_bytes,
             .max_connections = cfg.max_connections};
+  }
+
+  static ratelimit::Options rate_limits(const config::Config& cfg) {
+    return {.key = {.per_second = cfg.rate_limit_key, .burst = cfg.rate_limit_key_burst},
+            .client = {.per_second = cfg.rate_limit_client, .burst = cfg.rate_limit_client_burst},
+            .trusted_proxies = cfg.trusted_proxies};
   }
 
   void redis_state(bool up, std::string_view reason) {
@@ -233,6 +242,7 @@ class Process {
   queue::TicketQueue queue_;
   Api api_;
   Admin admin_;
+  RateLimiter limiter_;
   Pipeline api_pipeline_;
   Pipeline admin_pipeline_;
   http::Server api_server_;

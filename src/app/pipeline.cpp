@@ -188,7 +188,8 @@ asio::awaitable<http::Response> Pipeline::answer(const http::Request& request, s
   }
   http::Response limits;
   if (settings_.admission) {
-    if (auto refusal = settings_.admission->admit(key_name, client, limits)) co_return std::move(*refusal);
+    if (auto refusal = settings_.admission->admit(key_name, client, request["X-Forwarded-For"], limits))
+      co_return std::move(*refusal);
   }
   auto response = co_await route.handle(Exchange{request, query, key_name, idempotency});
   for (const auto& header : limits) response.set(header.name_string(), header.value());

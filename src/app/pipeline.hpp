@@ -55,10 +55,11 @@ struct Route {
 // The admission port: rate limits. It may add headers (RateLimit) to the answer it lets through.
 struct Admission {
   virtual ~Admission() = default;
-  // `key_name` empty when the route is public or auth is off; `client` is the client's address.
+  // `key_name` empty when the route is public or auth is off; `peer` is the TCP peer's address,
+  // `forwarded_for` the request's X-Forwarded-For (empty when absent).
   // Returns the refusal (429 with its headers), or nullopt after adding its headers to `headers`.
-  virtual std::optional<http::Response> admit(std::string_view key_name, std::string_view client,
-                                              http::Response& headers) = 0;
+  virtual std::optional<http::Response> admit(std::string_view key_name, std::string_view peer,
+                                              std::string_view forwarded_for, http::Response& headers) = 0;
 };
 
 struct PipelineSettings {

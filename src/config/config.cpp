@@ -161,6 +161,16 @@ struct Duration : Field<member> {
 };
 
 template <auto member>
+struct Networks : Field<member> {
+  static void assign(Config& config, std::string_view value, std::string_view source) {
+    if (!ratelimit::parse_networks(value)) {
+      fail(source, quoted(value) + " is not a comma-separated list of addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)");
+    }
+    config.*member = value;
+  }
+};
+
+template <auto member>
 struct Switch : Field<member> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     config.*member = parse_bool(value, source);
@@ -233,6 +243,19 @@ constexpr Setting settings[] = {
     setting<Count<&C::max_queue_length, 0, 100'000'000>>(
         "max-queue-length", "N",
         "Tickets waiting at most (take: 409 queue_full); 0: none."),
+    setting<Count<&C::rate_limit_key, 0, 1'000'000>>(
+        "rate-limit-key", "RATE",
+        "Requests per second per API key (beyond: 429); 0: no limit."),
+    setting<Count<&C::rate_limit_key_burst, 1, 1'000'000>>(
+        "rate-limit-key-burst", "N", "Requests an API key may send at once."),
+    setting<Count<&C::rate_limit_client, 0, 1'000'000>>(
+        "rate-limit-client", "RATE",
+        "Requests per second per client address (beyond: 429); 0: no limit."),
+    setting<Count<&C::rate_limit_client_burst, 1, 1'000'000>>(
+        "rate-limit-client-burst", "N", "Requests a client address may send at once."),
+    setting<Networks<&C::trusted_proxies>>(
+        "trusted-proxies", "CIDRS",
+        "Proxies (CIDRs, comma list) whose X-Forwarded-For names the client."),
 };
 constexpr std::size_t setting_count = std::size(settings);
 

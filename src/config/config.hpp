@@ -16,16 +16,18 @@
 
 #include "http/limits.hpp"
 #include "queue/options.hpp"
+#include "ratelimit/ratelimit.hpp"
 #include "redis/options.hpp"
 
 namespace waitline::config {
 
 // Defaults live once, with their owners: the listeners' in http::Limits, Redis's in
-// redis::Options, the queue's in queue::Options.
+// redis::Options, the queue's in queue::Options, the rate limits' in ratelimit::Options.
 using Endpoint = http::Endpoint;
 inline const http::Limits http_defaults;
 inline const redis::Options redis_defaults;
 inline const queue::Options queue_defaults;
+inline const ratelimit::Options ratelimit_defaults;
 
 
 struct Config {
@@ -56,6 +58,13 @@ struct Config {
 
   std::chrono::milliseconds idempotency_ttl = queue_defaults.idempotency_ttl;
   std::int64_t max_queue_length = queue_defaults.max_length;
+
+  // Token buckets (requests per second, 0: none; burst), and whose X-Forwarded-For is believed.
+  std::uint32_t rate_limit_key = ratelimit_defaults.key.per_second;
+  std::uint32_t rate_limit_key_burst = ratelimit_defaults.key.burst;
+  std::uint32_t rate_limit_client = ratelimit_defaults.client.per_second;
+  std::uint32_t rate_limit_client_burst = ratelimit_defaults.client.burst;
+  std::string trusted_proxies = ratelimit_defaults.trusted_proxies;
 };
 
 // A bad flag or value. what() is one line for the operator; the process exits with status 2.

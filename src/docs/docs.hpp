@@ -18,4 +18,11 @@ struct Asset {
 // nullptr. "/docs/" is not an asset: the router redirects it to "../docs".
 const Asset* find(std::string_view path);
 
+// Sent with every asset: the page loads only its own files (no inline script or style, no eval),
+// the images Swagger UI draws as data: URLs, and talks only to this origin (openapi.json, "Try it
+// out"); no other site may frame it.
+inline constexpr std::string_view content_security_policy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 }  // namespace waitline::docs

@@ -310,10 +310,18 @@ asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_li
                                      Parse parse) {
   std::string encoded;
   encode_command(encoded, args);
-  auto c = connection_;
+  // Weak: the awaitable keeps this initiation in the caller's coroutine frame until the reply, and
+  // that frame waits inside the connection's `pending`; a strong pointer made a cycle that leaked
+  // the connection when the process stopped with commands in flight.
+  std::weak_ptr<Connection> weak = connection_;
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-      [c, parse](auto handler, std::string name, std::string bytes) {
+      [weak, parse](auto handler, std::string name, std::string bytes) {
         std::unique_ptr<Waiter> waiter = std::make_unique<WaiterFor<decltype(handler)>>(std::move(handler));
+        auto c = weak.lock();
+        if (!c) {
+          waiter->complete(Result{Status::unavailable, {}, "the redis client is stopped"});
+          return;
+        }
         asio::dispatch(c->strand, [c, parse, w = std::move(waiter), name = std::move(name), bytes = std::move(bytes)]() mutable {
           c->submit(std::move(name), parse, std::move(bytes), std::move(w));
         });

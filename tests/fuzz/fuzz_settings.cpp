@@ -61,6 +61,11 @@ std::vector<std::string> written(const config::Config& c) {
       "max-connections=" + std::to_string(c.max_connections),
       "idempotency-ttl=" + ms(c.idempotency_ttl),
       "max-queue-length=" + std::to_string(c.max_queue_length),
+      "rate-limit-key=" + std::to_string(c.rate_limit_key),
+      "rate-limit-key-burst=" + std::to_string(c.rate_limit_key_burst),
+      "rate-limit-client=" + std::to_string(c.rate_limit_client),
+      "rate-limit-client-burst=" + std::to_string(c.rate_limit_client_burst),
+      "trusted-proxies=" + c.trusted_proxies,
   };
 }
 

@@ -144,7 +144,8 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
         "redis-timeout", "api-keys-file", "insecure-no-auth",    "legacy-get",
         "access-log",   "header-timeout", "idle-timeout",        "shutdown-timeout",
         "max-header-bytes", "max-body-bytes", "max-connections",
-        "idempotency-ttl", "max-queue-length"};
+        "idempotency-ttl", "max-queue-length", "rate-limit-key", "rate-limit-key-burst",
+        "rate-limit-client", "rate-limit-client-burst", "trusted-proxies"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);

@@ -135,25 +135,31 @@ TEST(FaultWithoutRedis, NothingSentMeans503WithRetryAfterAndNothingStored) {
 }
 
 // Takers and desks with a key per operation, each retried until it gets an answer, while Redis
-// (with an fsync'ed append-only file) is SIGKILLed and restarted twice.
+// (with an fsync'ed append-only file) is SIGKILLed and restarted twice. Each kill lands on
+// requests in flight: the relay first keeps Redis's replies back, and Redis dies as soon as it
+// has run a command whose reply the service never gets (well within --redis-timeout).
 TEST(FaultUnderLoad, RedisKilledUnderLoadEveryTicketIsReportedToExactlyOneClient) {
   RedisServer redis({"--appendonly", "yes", "--appendfsync", "always"});
-  Service service({.redis_port = redis.port(),
-                   .extra_args = {"--insecure-no-auth", "--redis-timeout", kRedisTimeout}});
+  Relay relay{redis.port()};
+  Service service = service_behind(relay);
   constexpr int takers = 4, takes_each = 40, desks = 2;
   std::mutex mutex;
   std::map<std::string, std::int64_t> taken;   // key -> ticket
   std::map<std::string, std::int64_t> called;  // key -> ticket (calls that found one)
   int replays = 0, unknown = 0, unavailable = 0, other = 0;
   std::atomic<int> takers_done{0};
+  std::atomic<int> in_flight{0};  // requests sent by the clients and not yet answered
 
   // One operation with its own key, retried until a 200; returns the answer.
   auto until_answered = [&](HttpClient& client, const std::string& path, const std::string& key) {
     for (;;) {
       Response r;
       try {
+        ++in_flight;
         r = client.post(path, with_key(key));
+        --in_flight;
       } catch (const std::exception&) {
+        --in_flight;
         std::this_thread::sleep_for(20ms);
         continue;
       }
@@ -201,9 +207,21 @@ TEST(FaultUnderLoad, RedisKilledUnderLoadEveryTicketIsReportedToExactlyOneClient
       }
     });
   }
+  int held_at_kills = 0, in_flight_at_kills = 0;
+  const auto taken_so_far = [&] {
+    std::lock_guard lock(mutex);
+    return taken.size();
+  };
   for (int kill = 0; kill < 2; ++kill) {
-    std::this_thread::sleep_for(400ms);
+    // While the takers are busy: after a third of the takes, then after two thirds.
+    EXPECT_TRUE(eventually([&] { return taken_so_far() >= (kill + 1) * takers * takes_each / 3u; }, kPatience, 1ms));
+    const int held_before = relay.held();
+    relay.set(Relay::Mode::hold_replies);
+    EXPECT_TRUE(eventually([&] { return relay.held() > held_before; }, kPatience, 1ms)) << "no command reached Redis";
+    in_flight_at_kills += in_flight;
     redis.kill();
+    held_at_kills += relay.held() - held_before;
+    relay.set(Relay::Mode::pass);
     std::this_thread::sleep_for(200ms);
     redis.start();
   }
@@ -219,7 +237,11 @@ TEST(FaultUnderLoad, RedisKilledUnderLoadEveryTicketIsReportedToExactlyOneClient
             << issued.size() << " tickets issued; " << removed << " tickets removed from the queue, "
             << reported.size() << " reported to a desk, " << remaining.size() << " left; " << replays
             << " replays, " << unknown << " x 504 outcome_unknown, " << unavailable << " x 503, " << other
-            << " other\n";
+            << " other; at the 2 kills " << held_at_kills << " Redis replies held back, " << in_flight_at_kills
+            << " client requests in flight\n";
+  EXPECT_GE(held_at_kills, 2) << "each kill must land on commands Redis ran and did not answer";
+  EXPECT_GE(in_flight_at_kills, 2);
+  EXPECT_GT(unknown, 0) << "a command cut by the kill is answered 504 outcome_unknown";
   EXPECT_EQ(counter, takers * takes_each) << "a retried take added a ticket, or one was lost";
   EXPECT_EQ(issued.size(), static_cast<std::size_t>(takers * takes_each));
   EXPECT_TRUE(remaining.empty());

@@ -39,7 +39,10 @@ std::string read_text(const std::string& path) {
 
 class OpenApi : public KeyedServiceTest {
  protected:
-  OpenApi() : KeyedServiceTest({{"everything", "take,call,read"}, {"screen", "read"}}) {}
+  // Limits far above what the tests send, so that answers carry the documented RateLimit fields.
+  OpenApi()
+      : KeyedServiceTest({{"everything", "take,call,read"}, {"screen", "read"}},
+                         {"--rate-limit-key", "1000", "--rate-limit-client", "1000", "--rate-limit-client-burst", "1000"}) {}
   const ApiKey& key = keys[0];
   const ApiKey& reader = keys[1];
 
@@ -314,6 +317,42 @@ TEST_F(OpenApi, DocsLoadsEveryAssetByARelativeUrlAlsoBehindAPrefixStrippingProxy
   EXPECT_EQ(parse_object(document.body).at("openapi"), "3.0.3");
   // And the document's server is relative too, so "Try it out" stays under /rubis.
   EXPECT_EQ(parse_object(document.body).at("servers").as_array().at(0).at("url"), ".");
+}
+
+// The directives of a Content-Security-Policy value: name -> its sources.
+std::map<std::string, std::set<std::string>> csp_directives(const std::string& policy) {
+  std::map<std::string, std::set<std::string>> directives;
+  std::istringstream parts(policy);
+  for (std::string part; std::getline(parts, part, ';');) {
+    std::istringstream words(part);
+    std::string name;
+    if (!(words >> name)) continue;
+    auto& sources = directives[name];
+    for (std::string source; words >> source;) sources.insert(source);
+  }
+  return directives;
+}
+
+TEST_F(OpenApi, DocsCarriesAStrictContentSecurityPolicyThePageNeedsNothingBeyond) {
+  const Response page = client.get("/docs");
+  ASSERT_EQ(page.status, 200u);
+  const auto csp = csp_directives(page.header("Content-Security-Policy"));
+  using Sources = std::set<std::string>;
+  EXPECT_EQ(csp.at("default-src"), Sources{"'none'"});
+  EXPECT_EQ(csp.at("script-src"), Sources{"'self'"}) << "no inline script, no eval, no other origin";
+  EXPECT_EQ(csp.at("style-src"), Sources{"'self'"});
+  EXPECT_EQ(csp.at("connect-src"), Sources{"'self'"});
+  EXPECT_EQ(csp.at("img-src"), (Sources{"'self'", "data:"}));
+  EXPECT_EQ(csp.at("frame-ancestors"), Sources{"'none'"});
+  EXPECT_EQ(csp.at("base-uri"), Sources{"'none'"});
+  // What the policy forbids, the page does not use: every script is a file, no style is inline.
+  EXPECT_FALSE(std::regex_search(page.body, std::regex(R"(<script(?![^>]*\bsrc=)[^>]*>)")));
+  EXPECT_EQ(page.body.find("<style"), std::string::npos);
+  EXPECT_EQ(page.body.find("style="), std::string::npos);
+  EXPECT_EQ(page.body.find("onload="), std::string::npos);
+  // The same policy comes with the page's files and the document.
+  for (const char* path : {"/docs/swagger-ui-bundle.js", "/openapi.json"})
+    EXPECT_EQ(client.get(path).header("Content-Security-Policy"), page.header("Content-Security-Policy")) << path;
 }
 
 TEST_F(OpenApi, DocsWithASlashRedirectsByARelativeLocation) {

@@ -322,10 +322,11 @@ class KeyedServiceTest : public ::testing::Test {
   struct KeySpec {
     std::string name, scopes;
   };
-  explicit KeyedServiceTest(const std::vector<KeySpec>& specs)
+  // `extra`: more flags for the service, after the key file's.
+  explicit KeyedServiceTest(const std::vector<KeySpec>& specs, std::vector<std::string> extra = {})
       : keys(make_keys(specs)),
         keys_path(dir.write("keys", key_file(keys))),
-        service({.redis_port = redis.port(), .extra_args = {"--api-keys-file", keys_path}}) {}
+        service({.redis_port = redis.port(), .extra_args = with_key_file(keys_path, std::move(extra))}) {}
 
   RedisServer redis;
   TempDir dir;
@@ -335,6 +336,10 @@ class KeyedServiceTest : public ::testing::Test {
   HttpClient client{service.port()};
 
  private:
+  static std::vector<std::string> with_key_file(const std::string& path, std::vector<std::string> extra) {
+    extra.insert(extra.begin(), {"--api-keys-file", path});
+    return extra;
+  }
   static std::vector<ApiKey> make_keys(const std::vector<KeySpec>& specs) {
     std::vector<ApiKey> made;
     for (const KeySpec& spec : specs) made.push_back(make_key(spec.name, spec.scopes));

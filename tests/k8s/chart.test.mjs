@@ -292,6 +292,18 @@ test("production turns legacy GET off; dev and qualif keep it", () => {
     }
 });
 
+test("queues rate-limit per key and client, production more generously, and trust only the pod network", () => {
+  const expected = { dev: "300", qualif: "300", prod: "3000" };
+  for (const platform of platforms)
+    for (const d of ofKind(rendered[platform], "Deployment").filter((d) => d.metadata.labels["waitline/queue"])) {
+      const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e) => [e.name, e.value]));
+      assert.equal(env.WAITLINE_RATE_LIMIT_KEY, expected[platform], d.metadata.name);
+      assert.equal(env.WAITLINE_RATE_LIMIT_CLIENT, expected[platform], d.metadata.name);
+      assert.equal(env.WAITLINE_RATE_LIMIT_KEY_BURST, String(2 * Number(expected[platform])), d.metadata.name);
+      assert.equal(env.WAITLINE_TRUSTED_PROXIES, "10.42.0.0/16", d.metadata.name);
+    }
+});
+
 test("alert rules, monitors and dashboards are taken only from the monitoring namespace and the platforms' own", () => {
   const values = parse(readFileSync(join(root, "deploy/k8s/addons/kube-prometheus-stack.values.yaml"), "utf8"));
   const monitored = ["monitoring", "waitline-dev", "waitline-prod", "waitline-qualif"];

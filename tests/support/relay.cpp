@@ -98,6 +98,7 @@ void Relay::relay(int client, int server) {
       if (n <= 0) break;
       // Held replies are read (so Redis never blocks) and thrown away: they never arrive.
       if (mode_ != Mode::hold_replies) open = send_all(client, buffer.data(), static_cast<std::size_t>(n));
+      else ++held_;
     }
   }
   ::close(client);

@@ -34,6 +34,8 @@ class Relay {
   void set(Mode mode) { mode_ = mode; }
   // Connections cut by drop_after_command so far.
   int drops() const noexcept { return drops_; }
+  // Replies (reads from Redis) kept back by hold_replies so far: commands Redis ran unanswered.
+  int held() const noexcept { return held_; }
 
  private:
   void accept_loop();
@@ -45,6 +47,7 @@ class Relay {
   std::atomic<Mode> mode_{Mode::pass};
   std::atomic<bool> stopping_{false};
   std::atomic<int> drops_{0};
+  std::atomic<int> held_{0};
   std::mutex mutex_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;

@@ -104,6 +104,12 @@ const std::vector<Sample>& samples() {
       {"max-connections", "512", [](auto& c) { return c.max_connections == 512; }},
       {"idempotency-ttl", "2h", [](auto& c) { return c.idempotency_ttl == 2h; }},
       {"max-queue-length", "0", [](auto& c) { return c.max_queue_length == 0; }},
+      {"rate-limit-key", "20", [](auto& c) { return c.rate_limit_key == 20; }},
+      {"rate-limit-key-burst", "40", [](auto& c) { return c.rate_limit_key_burst == 40; }},
+      {"rate-limit-client", "50", [](auto& c) { return c.rate_limit_client == 50; }},
+      {"rate-limit-client-burst", "75", [](auto& c) { return c.rate_limit_client_burst == 75; }},
+      {"trusted-proxies", "10.0.0.0/8, fd00::/8,127.0.0.1",
+       [](auto& c) { return c.trusted_proxies == "10.0.0.0/8, fd00::/8,127.0.0.1"; }},
   };
   return all;
 }
@@ -275,6 +281,15 @@ TEST(Config, DurationOutOfRangeIsRejected) {
   EXPECT_EQ(parse({keys_flag, "--shutdown-timeout=10m"}).shutdown_timeout, 10min);
 }
 
+TEST(Config, TrustedProxiesAreAddressesOrCidrs) {
+  for (const char* proxies : {"10.0.0.0/33", "10.0.0/8", "fd00::/129", "10.0.0.0/8,,127.0.0.1", "proxy", "10.0.0.0/x"}) {
+    EXPECT_TRUE(contains(usage_error({keys_flag, std::string("--trusted-proxies=") + proxies}),
+                         "is not a comma-separated list of addresses or CIDRs"))
+        << proxies;
+  }
+  EXPECT_EQ(parse({keys_flag, "--trusted-proxies=::1,192.168.0.0/16"}).trusted_proxies, "::1,192.168.0.0/16");
+}
+
 TEST(Config, CountsOutOfRangeAreRejected) {
   EXPECT_EQ(usage_error({keys_flag, "--threads=257"}),
             R"(--threads: "257" is out of range (0 to 256))");
@@ -282,6 +297,8 @@ TEST(Config, CountsOutOfRangeAreRejected) {
   EXPECT_TRUE(contains(usage_error({keys_flag, "--max-header-bytes=1023"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--max-header-bytes=1048577"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--max-body-bytes=16777217"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--rate-limit-key-burst=0"}), "out of range"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--rate-limit-client=1000001"}), "out of range"));
   EXPECT_EQ(usage_error({keys_flag, "--max-body-bytes=1k"}),
             R"(--max-body-bytes: "1k" is not a whole number (0 to 16777216))");
 }
