@@ -7,15 +7,20 @@ namespace waitline::app {
 namespace {
 
 // A policy item: its quota (the burst) and the window in which an empty bucket fills again.
+// Appended piece by piece: g++ 12 at -O3 sees a false overflow (-Wstringop-overflow) in
+// `"..." + std::string(...)` here.
 std::string policy_item(std::string_view name, const ratelimit::Rate& rate) {
   const auto window = (rate.burst + rate.per_second - 1) / rate.per_second;
-  return "\"" + std::string(name) + "\";q=" + std::to_string(rate.burst) + ";w=" + std::to_string(window);
+  std::string item;
+  item.append("\"").append(name).append("\";q=").append(std::to_string(rate.burst));
+  item.append(";w=").append(std::to_string(window));
+  return item;
 }
 
 void add_state(std::string& field, std::string_view name, const ratelimit::Decision& decision) {
   if (!field.empty()) field += ", ";
-  field += "\"" + std::string(name) + "\";r=" + std::to_string(decision.remaining) +
-           ";t=" + std::to_string(decision.wait_seconds);
+  field.append("\"").append(name).append("\";r=").append(std::to_string(decision.remaining));
+  field.append(";t=").append(std::to_string(decision.wait_seconds));
 }
 
 }  // namespace
