@@ -292,7 +292,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo
   echo "Load average before $load_before, after $load_after."
   echo
-  cat "$here/bench/proxy-findings.md"
+  # Its links are relative to scripts/bench/; the section lands in docs/.
+  sed "s#](\.\./\.\./docs/#](#g" "$here/bench/proxy-findings.md"
 } >"$fragment"
 
 echo
