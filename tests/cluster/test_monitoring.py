@@ -4,7 +4,6 @@ one node. Prometheus is reached as an operator does: through the proxy, on its h
 the monitoring password."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -14,7 +13,7 @@ import requests
 from conftest import HOME, HOSTS, MANAGERS, NODE, PROJECT, ROOT, Client, figure, proxy_address, ssh, wait_for, HTTPS_PORT
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from dashboard_queries import panel_queries  # noqa: E402  (the e2e suite's substitution, not a copy)
+from dashboard_queries import empty_panels  # noqa: E402  (the e2e suite's substitution, not a copy)
 
 PLATFORMS = ("dev", "qualif", "prod")
 QUEUES = ("rubis", "saphir", "emeraude", "diamant")
@@ -71,14 +70,6 @@ def test_every_panel_of_every_dashboard_has_data_on_the_cluster(prometheus, api_
     time.sleep(8)
     dashboards = sorted((ROOT / "observability" / "dashboards").glob("*.json"))
     assert dashboards
-    empty, checked = [], 0
-    for path in dashboards:
-        board = json.loads(path.read_text())
-        for variables in ({"platform": "prod", "queue": "rubis"},
-                          {"platform": "|".join(PLATFORMS), "queue": "|".join(QUEUES)}):
-            for title, expr in panel_queries(board, variables):
-                checked += 1
-                if not prometheus(expr):
-                    empty.append(f"{path.name}: {title!r} ({variables['platform']}/{variables['queue']}): {expr}")
+    checked, empty = empty_panels(dashboards, prometheus, PLATFORMS, QUEUES)
     figure(f"dashboards on the cluster: {checked} panel queries over {len(dashboards)} dashboards, {len(empty)} empty")
     assert not empty, "panels without data:\n" + "\n".join(empty)

@@ -140,6 +140,21 @@ def query(prometheus: str, expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
+def empty_panels(dashboards: list[Path], run_query, platforms: list[str], queues: list[str]) -> tuple[int, list[str]]:
+    """Every panel query of the dashboards, for prod/rubis then for all platforms and queues (the
+    dashboards match with =~), through run_query(expr) -> result list: (queries run, the empty ones)."""
+    empty, checked = [], 0
+    for path in dashboards:
+        board = json.loads(path.read_text())
+        for variables in ({"platform": "prod", "queue": "rubis"},
+                          {"platform": "|".join(platforms), "queue": "|".join(queues)}):
+            for title, expr in panel_queries(board, variables):
+                checked += 1
+                if not run_query(expr):
+                    empty.append(f"{path.name}: {title!r} ({variables['platform']}/{variables['queue']}): {expr}")
+    return checked, empty
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run every panel query of Grafana dashboards on a Prometheus.")
     parser.add_argument("prometheus", help="base URL, e.g. http://127.0.0.1:9090")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PLATFORMS, PROJECT, QUEUES, ROOT, Load, docker, figure, monitoring_get, run, service, wait_for
-from dashboard_queries import panel_queries
+from dashboard_queries import empty_panels, panel_queries
 
 MONITORING_NETWORK = f"{PROJECT}-monitoring_monitoring"
 SINK_IMAGE = "waitline-e2e-sinks:latest"
@@ -155,16 +155,7 @@ def test_every_panel_of_every_dashboard_has_data_after_traffic(prometheus, deplo
     time.sleep(8)
     dashboards = sorted((ROOT / "observability" / "dashboards").glob("*.json"))
     assert dashboards
-    empty, checked = [], 0
-    for path in dashboards:
-        board = json.loads(path.read_text())
-        # One platform and queue, then a regex over all (the dashboards match with =~).
-        for variables in ({"platform": "prod", "queue": "rubis"},
-                          {"platform": "|".join(PLATFORMS), "queue": "|".join(QUEUES)}):
-            for title, expr in panel_queries(board, variables):
-                checked += 1
-                if not query(expr):
-                    empty.append(f"{path.name}: {title!r} ({variables['platform']}/{variables['queue']}): {expr}")
+    checked, empty = empty_panels(dashboards, query, PLATFORMS, QUEUES)
     figure(f"dashboards: {checked} panel queries over {len(dashboards)} dashboards, {len(empty)} empty")
     # A few seconds of steady takes on prod/rubis, so that rates are read across several scrapes.
     with Load(deployment.api("prod", "rubis"), workers=2, pause=0.05):
