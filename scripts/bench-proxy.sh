@@ -149,6 +149,11 @@ log_pipe_us() { # user + system time of dockerd and the two shims, in µs
   echo $((total * 1000000 / $(getconf CLK_TCK)))
 }
 
+# The whole machine's busy CPU time in microseconds (every core; /proc/stat counts in 1/100 s):
+# over a run, divided by the requests served, what one request costs along its whole path (wrk,
+# TLS, nginx, the kernel's networking, the service, Redis, the log pipe).
+machine_busy_us() { awk '$1 == "cpu" {printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 10000; exit}' /proc/stat; }
+
 # --- one wrk run ------------------------------------------------------------------------------
 declare -A res # <run>.<key>: wrk's figures, plus cpu and throttling of both containers
 runs=()
@@ -167,13 +172,13 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
     cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/rubis$url")
   fi
   local -a q0 q1 p0 p1
-  local l0 l1
-  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us)
+  local l0 l1 m0 m1
+  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us); m0=$(machine_busy_us)
   BENCH_API_KEY=$api_key timeout --kill-after=5 $((duration + 30)) "${cmd[@]}" >"$work/$name.out" 2>&1 &
   child_pid=$!
   wait "$child_pid" || die "wrk $name failed: $(tail -5 "$work/$name.out")"
   child_pid=""
-  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us)
+  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us); m1=$(machine_busy_us)
   # Connections the proxy closed and the kernel still holds (TIME_WAIT): one per proxied request
   # when nginx opens a new upstream connection each time; each holds a local port for 60 s.
   res[$name.time_wait]=$(nsenter -t "$proxy_pid" -n ss -Htan state time-wait | wc -l)
@@ -184,13 +189,16 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   res[$name.queue_cpu]=$(((q1[0] - q0[0]) * 100 / (duration * 1000000)))
   res[$name.proxy_cpu]=$(((p1[0] - p0[0]) * 100 / (duration * 1000000)))
   res[$name.log_cpu]=$(((l1 - l0) * 100 / (duration * 1000000)))
+  res[$name.machine_cpu]=$(((m1 - m0) * 100 / (duration * 1000000 * $(nproc))))
+  res[$name.us_per_req]=$(awk -v b=$((m1 - m0)) -v r="${res[$name.rps]}" -v d="$duration" 'BEGIN {printf "%.0f", b / (r * d)}')
   res[$name.queue_thr]="$((q1[2] - q0[2]))/$((q1[1] - q0[1]))"
   res[$name.proxy_thr]="$((p1[2] - p0[2]))/$((p1[1] - p0[1]))"
   runs+=("$name")
-  printf 'bench-proxy: %-18s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  cpu queue %d%% proxy %d%% log pipe %d%%  throttled queue %s proxy %s  proxy TIME_WAIT %d\n' \
+  printf 'bench-proxy: %-18s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  cpu queue %d%% proxy %d%% log pipe %d%%  throttled queue %s proxy %s  proxy TIME_WAIT %d  machine %d%% %d µs/req\n' \
     "$name" "${res[$name.rps]}" "$(awk -v u="${res[$name.p50_us]}" 'BEGIN{print u/1000}')" \
     "$(awk -v u="${res[$name.p99_us]}" 'BEGIN{print u/1000}')" "${res[$name.errors]}" \
-    "${res[$name.queue_cpu]}" "${res[$name.proxy_cpu]}" "${res[$name.log_cpu]}" "${res[$name.queue_thr]}" "${res[$name.proxy_thr]}" "${res[$name.time_wait]}"
+    "${res[$name.queue_cpu]}" "${res[$name.proxy_cpu]}" "${res[$name.log_cpu]}" "${res[$name.queue_thr]}" "${res[$name.proxy_thr]}" "${res[$name.time_wait]}" \
+    "${res[$name.machine_cpu]}" "${res[$name.us_per_req]}"
 }
 
 # Both paths answer before anything is measured.
@@ -278,12 +286,14 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "CPU of the two containers during each run (% of one core), CFS throttling (\`cpu.stat\`:"
   echo "throttled periods / periods of 100 ms), and the CPU of the log pipe (dockerd and the two"
   echo "containers' shims, which carry their stdout to the JSON log files); TIME_WAIT: sockets the"
-  echo "proxy had closed and the kernel still held at the end of the run (one per upstream connection):"
+  echo "proxy had closed and the kernel still held at the end of the run (one per upstream connection);"
+  echo "machine: the busy share of all $(nproc) cores (/proc/stat), and that busy time divided by the requests"
+  echo "served: what one request costs along its whole path, wrk included:"
   echo
-  echo "| run | req/s | queue CPU | queue throttled | proxy CPU | proxy throttled | log pipe CPU | proxy TIME_WAIT |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| run | req/s | queue CPU | queue throttled | proxy CPU | proxy throttled | log pipe CPU | proxy TIME_WAIT | machine busy | CPU µs per request |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for n in "${runs[@]}"; do
-    echo "| $n | $(num "${res[$n.rps]}") | ${res[$n.queue_cpu]} % | ${res[$n.queue_thr]} | ${res[$n.proxy_cpu]} % | ${res[$n.proxy_thr]} | ${res[$n.log_cpu]} % | $(num "${res[$n.time_wait]}") |"
+    echo "| $n | $(num "${res[$n.rps]}") | ${res[$n.queue_cpu]} % | ${res[$n.queue_thr]} | ${res[$n.proxy_cpu]} % | ${res[$n.proxy_thr]} | ${res[$n.log_cpu]} % | $(num "${res[$n.time_wait]}") | ${res[$n.machine_cpu]} % | $(num "${res[$n.us_per_req]}") |"
   done
   echo
   echo "| goal | measured | |"

@@ -185,7 +185,8 @@ deploy_platform() {
   [[ -s $secrets_dir/$p/redis/users.acl ]] || die "no secrets in $secrets_dir: run scripts/secrets.sh"
   ensure_network "$project-$p-front"
   (
-    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir
+    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir \
+      HEALTHCHECK_INTERVAL HEALTHCHECK_TIMEOUT
     for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS QUEUE_LEGACY_GET \
                QUEUE_RATE_LIMIT_KEY QUEUE_RATE_LIMIT_KEY_BURST QUEUE_RATE_LIMIT_CLIENT QUEUE_RATE_LIMIT_CLIENT_BURST \
                REDIS_CPUS REDIS_MEMORY_MB REDIS_RES_CPUS REDIS_RES_MEMORY_MB REDIS_MAXMEMORY_MB \
