@@ -60,15 +60,21 @@ for proto in ('tcp', 'tcp6', 'udp', 'udp6'):
 """
 
 
+# Ports that the engine publishes: with "userland-proxy": false (scripts/docker-engine.sh) no
+# process listens on them, a NAT rule of the DOCKER chain carries them to the container.
+PUBLISHED = re.compile(r"^-A DOCKER .*-p (tcp|udp) .*--dport (\d+) .*-j DNAT", re.M)
+
+
 def listeners(vm: str) -> set[tuple[str, int]]:
-    """(protocol, port) of the sockets that other machines can reach: bound to any address or to
-    the node's own LAN address (not loopback, not docker0's)."""
+    """(protocol, port) that other machines can reach: sockets bound to any address or to the
+    node's own LAN address (not loopback, not docker0's), and the ports the engine publishes."""
     out = ssh(vm, f"python3 -c \"{LISTENERS}\"")
     found = set()
     for line in out.splitlines():
         proto, ip, port = line.split()
         if ip in ("0.0.0.0", "::", ADDRESS[vm]) or ip == f"::ffff:{ADDRESS[vm]}":
             found.add((proto, int(port)))
+    found |= {(proto, int(port)) for proto, port in PUBLISHED.findall(ssh(vm, "iptables -t nat -S DOCKER"))}
     return found
 
 

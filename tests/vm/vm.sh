@@ -21,7 +21,9 @@
 # from the host, keyed by package-lock.json's digest, that the VMs' npm reads offline.
 # Rights: what nested dockerd needs without --privileged (refused here): every capability but
 # SYS_RESOURCE, no seccomp or AppArmor profile, the host's cgroup namespace and hierarchy, /dev/fuse
-# for GlusterFS's client.
+# for GlusterFS's client, and a writable /proc/sys (systempaths=unconfined) as a real machine has:
+# dockerd with "userland-proxy": false sets route_localnet on its bridges and refuses to start
+# when it cannot. no-new-privileges=false: the engine's default (daemon.json) is for services.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -90,6 +92,7 @@ up() {
         --cap-add=ALL --cap-drop=SYS_RESOURCE \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
         --security-opt no-new-privileges=false \
+        --security-opt systempaths=unconfined \
         --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup \
         --device /dev/fuse \
         -v "$name-docker:/var/lib/docker" -v "$name-srv:/srv" \
