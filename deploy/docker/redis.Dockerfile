@@ -8,7 +8,9 @@ RUN groupadd --system --gid 999 redis \
  && apt-get update \
  && apt-get install -y --no-install-recommends redis-server \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /data && chown redis:redis /data
+ && mkdir -p /data && chown redis:redis /data && chmod 0750 /data
+# /data 0750: the engine gives an empty volume this directory's owner and mode at its first mount
+# (also a GlusterFS directory that deploy/ansible/site.yml made 0750 for uid 999).
 COPY redis/redis.conf /etc/redis/waitline.conf
 COPY redis/waitline-redis /usr/local/bin/waitline-redis
 USER 999:999
