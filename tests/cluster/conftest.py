@@ -97,7 +97,10 @@ def kill_vm(vm: str):
 
 
 def start_vm(vm: str):
-    """Powers a killed VM on again and starts what its boot would (no init in the simulated VM):
+    """Powers a killed VM on again and does what its boot would (no init in the simulated VM):
+    empties the runtime state in /run (a tmpfs on a real machine: a stale containerd.pid whose
+    number a new process now holds makes dockerd wait for that process, then give up; glusterd
+    likewise takes a brick for running and never starts it), starts
     the engine, glusterd on storage nodes, the GlusterFS mounts of /etc/fstab."""
     subprocess.run(["docker", "start", NODE[vm]], check=True, capture_output=True)
     for _ in range(60):
@@ -106,7 +109,7 @@ def start_vm(vm: str):
                            f"root@{ADDRESS[vm]}", "true"], capture_output=True).returncode == 0:
             break
         time.sleep(1)
-    ssh(vm, "rm -f /var/run/docker.pid; WAITLINE_SWARM_INIT=0 /usr/local/sbin/waitline-docker-engine >/dev/null", timeout=300)
+    ssh(vm, "rm -rf /run/docker.pid /run/docker /run/containerd /run/glusterd.pid /run/gluster; WAITLINE_SWARM_INIT=0 /usr/local/sbin/waitline-docker-engine >/dev/null", timeout=300)
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start glusterd glusterd -p /run/glusterd.pid")
     ssh(vm, "for i in $(seq 30); do mount -a -t glusterfs 2>/dev/null && break; sleep 2; done")
 

@@ -24,15 +24,16 @@ def prometheus():
     password = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/monitoring_password")
     session = requests.Session()
     session.auth = ("monitoring", password)
-    session.verify = False
+    # verify=False on each request: a session's is overridden by REQUESTS_CA_BUNDLE when that is
+    # set (the proxy's certificate is self-signed, for another name than the node's address).
     session.headers["Host"] = "prometheus.localhost"
     base = f"https://{proxy_address()}:{HTTPS_PORT}"
 
     def query(expr: str) -> list[dict]:
-        body = session.get(f"{base}/api/v1/query", params={"query": expr}, timeout=15).json()
+        body = session.get(f"{base}/api/v1/query", params={"query": expr}, timeout=15, verify=False).json()
         assert body["status"] == "success", (expr, body)
         return body["data"]["result"]
-    wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5).ok, timeout=120)
+    wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5, verify=False).ok, timeout=120)
     return query
 
 
