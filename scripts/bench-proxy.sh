@@ -14,7 +14,7 @@
 # Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) both
 # ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
 # the one-connection p99), and with one connection from inside the proxy's network namespace
-# (https://127.0.0.1:8443: the proxy without Docker's userland proxy of the published port). During each run it reads the CPU time and CFS throttling (cpu.stat) of
+# (https://127.0.0.1:8443: the proxy without the published port's NAT; the two should agree). During each run it reads the CPU time and CFS throttling (cpu.stat) of
 # the proxy and queue containers. At the end it removes the project, its data and its secrets
 # (unless it was already deployed and BENCH_PROXY_REUSE=1). All traffic stays on 127.0.0.1.
 #
@@ -165,8 +165,8 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   if [[ $way == direct ]]; then
     cmd=(nsenter -t "$queue_pid" -n "${cmd[@]}" "http://127.0.0.1:8000$url")
   elif [[ $way == inside ]]; then
-    # The proxy without the published port: Docker's userland proxy (docker-proxy), which carries
-    # the host's loopback traffic to a published port, is left out.
+    # The proxy without the published port (iptables NAT; with dockerd's default userland-proxy,
+    # a docker-proxy process that copies every byte, which scripts/docker-engine.sh turns off).
     cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" -H "Host: prod.localhost" "https://127.0.0.1:8443/rubis$url")
   else
     cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/rubis$url")
@@ -264,7 +264,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus; the per-client"
   echo "rate limits per client and key lifted for this project, at the proxy and the queue: wrk is one client and one key). Rounds: $rounds,"
   echo "${duration} s per run, $connections connections, then 1 connection (list), also **inside**: wrk in the proxy"
-  echo "container's network namespace to its HTTPS port, without the published port's userland proxy."
+  echo "container's network namespace to its HTTPS port, without the published port (its NAT)."
   echo "Figures: median of the rounds (min–max)."
   echo
   if ((any_errors)); then
