@@ -152,6 +152,7 @@ log_pipe_us() { # user + system time of dockerd and the two shims, in µs
 # The whole machine's busy CPU time in microseconds (every core; /proc/stat counts in 1/100 s):
 # over a run, divided by the requests served, what one request costs along its whole path (wrk,
 # TLS, nginx, the kernel's networking, the service, Redis, the log pipe).
+cores=$(nproc)
 machine_busy_us() { awk '$1 == "cpu" {printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 10000; exit}' /proc/stat; }
 
 # --- one wrk run ------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   res[$name.queue_cpu]=$(((q1[0] - q0[0]) * 100 / (duration * 1000000)))
   res[$name.proxy_cpu]=$(((p1[0] - p0[0]) * 100 / (duration * 1000000)))
   res[$name.log_cpu]=$(((l1 - l0) * 100 / (duration * 1000000)))
-  res[$name.machine_cpu]=$(((m1 - m0) * 100 / (duration * 1000000 * $(nproc))))
+  res[$name.machine_cpu]=$(((m1 - m0) * 100 / (duration * 1000000 * cores)))
   res[$name.us_per_req]=$(awk -v b=$((m1 - m0)) -v r="${res[$name.rps]}" -v d="$duration" 'BEGIN {printf "%.0f", b / (r * d)}')
   res[$name.queue_thr]="$((q1[2] - q0[2]))/$((q1[1] - q0[1]))"
   res[$name.proxy_thr]="$((p1[2] - p0[2]))/$((p1[1] - p0[1]))"
@@ -287,7 +288,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "throttled periods / periods of 100 ms), and the CPU of the log pipe (dockerd and the two"
   echo "containers' shims, which carry their stdout to the JSON log files); TIME_WAIT: sockets the"
   echo "proxy had closed and the kernel still held at the end of the run (one per upstream connection);"
-  echo "machine: the busy share of all $(nproc) cores (/proc/stat), and that busy time divided by the requests"
+  echo "machine: the busy share of all $cores cores (/proc/stat), and that busy time divided by the requests"
   echo "served: what one request costs along its whole path, wrk included:"
   echo
   echo "| run | req/s | queue CPU | queue throttled | proxy CPU | proxy throttled | log pipe CPU | proxy TIME_WAIT | machine busy | CPU µs per request |"

@@ -19,6 +19,8 @@ import urllib3
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+PLATFORMS = ("dev", "qualif", "prod")
+QUEUES = ("rubis", "saphir", "emeraude", "diamant")
 INVENTORY = yaml.safe_load((ROOT / "deploy/ansible/inventory/simulated.yml").read_text())
 KEY = ROOT / ".cache/vm/id_ed25519"
 GROUP = "wlcluster"

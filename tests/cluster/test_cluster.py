@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import (ADDRESS, HOSTS, MANAGERS, NODE, PROJECT, Client, Load, assert_no_loss_no_duplicate, docker,
-                      drain, figure, kill_vm, running, ssh, start_vm, task_nodes, wait_for)
-
-PLATFORMS = ("dev", "qualif", "prod")
-QUEUES = ("rubis", "saphir", "emeraude", "diamant")
+from conftest import (HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, Client, Load, assert_no_loss_no_duplicate, docker,
+                      drain, figure, kill_vm, ssh, start_vm, task_nodes, wait_for)
 
 
 def roles(vm: str) -> list[str]:

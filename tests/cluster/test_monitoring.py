@@ -10,13 +10,10 @@ import time
 import pytest
 import requests
 
-from conftest import HOME, HOSTS, MANAGERS, NODE, PROJECT, ROOT, Client, figure, proxy_address, ssh, wait_for, HTTPS_PORT
+from conftest import HOME, HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, ROOT, Client, figure, proxy_address, ssh, wait_for, HTTPS_PORT
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from dashboard_queries import empty_panels  # noqa: E402  (the e2e suite's substitution, not a copy)
-
-PLATFORMS = ("dev", "qualif", "prod")
-QUEUES = ("rubis", "saphir", "emeraude", "diamant")
 
 
 @pytest.fixture(scope="module")
