@@ -2,14 +2,16 @@
 
 Run by `make cluster-test` after `make cluster-up` (tests/cluster/cluster.sh). Every request goes
 to the VMs (containers on the private network 10.77.200.0/24 that the harness created) and
-nowhere else. Helpers: ssh to a VM, docker on a manager, the proxy's address, API keys, and a
-take/call load that records every acknowledged ticket.
+nowhere else. Helpers: ssh to a VM, docker on a manager, the proxy's address, API keys, a VM
+power switch that turns every killed VM on again after the test, and a take/call load that records
+every acknowledged ticket.
 """
 from __future__ import annotations
 
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +100,24 @@ def kill_vm(vm: str):
     subprocess.run(["docker", "kill", NODE[vm]], check=True, capture_output=True)
 
 
+@pytest.fixture
+def power_cut():
+    """kill_vm for a test; whatever the test's outcome, every VM it killed is on again and back in
+    the swarm afterwards, so that one failure does not become the next tests' failures."""
+    killed = []
+
+    def cut(vm: str):
+        killed.append(vm)
+        kill_vm(vm)
+
+    yield cut
+    for vm in killed:
+        if not running(vm):
+            start_vm(vm)
+        wait_for(f"{vm} back in the swarm",
+                 lambda: docker(f"node inspect {NODE[vm]} --format '{{{{.Status.State}}}}'") == "ready")
+
+
 def start_vm(vm: str):
     """Powers a killed VM on again and does what its boot would (no init in the simulated VM):
     empties the runtime state in /run (a tmpfs on a real machine: a stale containerd.pid whose
@@ -156,33 +176,47 @@ class Client:
         self.address = proxy_address(avoid)
         self.session = requests.Session()
 
-    def request(self, method: str, queue: str, path: str, timeout: float = 5, **kw) -> requests.Response:
+    def request(self, method: str, queue: str, path: str, timeout: float = 5, headers: dict | None = None,
+                **kw) -> requests.Response:
         key = self.keys[(self.platform, queue, "desk")]
+        headers = {"Host": self.host, "Authorization": f"Bearer {key}", **(headers or {})}
         return self.session.request(method, f"https://{self.address}:{HTTPS_PORT}/{queue}/{path}", timeout=timeout,
-                                    verify=False, headers={"Host": self.host, "Authorization": f"Bearer {key}"}, **kw)
+                                    verify=False, headers=headers, **kw)
 
 
 @dataclass
 class Load:
-    """Takes and calls on one queue from several threads; records what was acknowledged."""
+    """Takes and calls on one queue from several threads, as a careful desk client makes them: each
+    with its own Idempotency-Key, sent again with that key until it is answered. A take or call
+    whose answer was lost (a VM killed with the request in flight, 504 outcome_unknown) may have
+    happened; the retry returns that outcome (a replay) instead of doing it twice, so every ticket
+    that leaves the queue is reported. Records what was acknowledged."""
     client_factory: object
     queue: str
     threads: int = 4
+    settle_seconds: float = 60  # after stop: how long an unanswered operation is still retried
     taken: list[int] = field(default_factory=list)
     called: list[int] = field(default_factory=list)
-    errors: int = 0
+    failed_attempts: int = 0  # attempts without an answer, each sent again with its key
+    replays: int = 0          # answers marked Idempotent-Replayed: an earlier attempt had happened
+    refused: list[str] = field(default_factory=list)  # definitive refusals (4xx other than 429)
+    unanswered: int = 0       # operations still without an answer settle_seconds after stop
     ok_times: list[float] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _run(self, n: int):
+    def _run(self):
         client = self.client_factory()
         i = 0
         while not self.stop.is_set():
             i += 1
-            op = "call_ticket" if i % 3 == 0 else "get_ticket"
+            self._until_answered(client, "call_ticket" if i % 3 == 0 else "get_ticket", uuid.uuid4().hex)
+
+    def _until_answered(self, client, op: str, key: str):
+        give_up_at = None
+        while True:
             try:
-                r = client.request("POST", self.queue, op)
+                r = client.request("POST", self.queue, op, headers={"Idempotency-Key": key})
             except requests.RequestException:
                 r = None
             with self.lock:
@@ -190,14 +224,22 @@ class Load:
                     ticket = r.json()["ticket"]
                     if ticket is not None:
                         (self.called if op == "call_ticket" else self.taken).append(ticket)
+                    self.replays += r.headers.get("Idempotent-Replayed") == "true"
                     self.ok_times.append(time.monotonic())
-                else:
-                    self.errors += 1
-            if r is None or r.status_code != 200:
-                time.sleep(0.2)
+                    return
+                if r is not None and 400 <= r.status_code < 500 and r.status_code != 429:
+                    self.refused.append(f"{op} {r.status_code} {r.text[:200]}")
+                    return
+                self.failed_attempts += 1
+                if self.stop.is_set():
+                    give_up_at = give_up_at or time.monotonic() + self.settle_seconds
+                    if time.monotonic() > give_up_at:
+                        self.unanswered += 1
+                        return
+            time.sleep(0.2)
 
     def __enter__(self):
-        self.workers = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(self.threads)]
+        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
         for w in self.workers:
             w.start()
         return self
@@ -205,7 +247,7 @@ class Load:
     def __exit__(self, *exc):
         self.stop.set()
         for w in self.workers:
-            w.join(timeout=30)
+            w.join(timeout=self.settle_seconds + 30)
 
     def acknowledged_since(self, t: float) -> int:
         with self.lock:
@@ -230,8 +272,10 @@ def drain(client: Client, queue: str) -> list[int]:
 
 
 def assert_no_loss_no_duplicate(load: Load, drained: list[int], label: str):
-    """Every acknowledged take was called during the load or is still in the queue; no number was
-    issued or called twice."""
+    """Every operation was answered; every acknowledged take was called during the load or is still
+    in the queue; no number was issued or called twice."""
+    assert not load.refused, f"{label}: refused: {load.refused[:5]}"
+    assert load.unanswered == 0, f"{label}: {load.unanswered} operations still unanswered {load.settle_seconds} s after the load"
     issued = load.taken
     seen = load.called + drained
     assert len(issued) == len(set(issued)), f"{label}: a ticket number was issued twice"
@@ -239,4 +283,5 @@ def assert_no_loss_no_duplicate(load: Load, drained: list[int], label: str):
     lost = sorted(set(issued) - set(seen))
     assert not lost, f"{label}: {len(lost)} acknowledged tickets lost: {lost[:20]}"
     figure(f"{label}: {len(issued)} takes and {len(load.called)} calls acknowledged under load, "
-           f"{len(drained)} left in the queue; lost 0, duplicates 0")
+           f"{len(drained)} left in the queue; {load.failed_attempts} attempts failed and were sent again "
+           f"with their Idempotency-Key ({load.replays} replays); lost 0, duplicates 0")
