@@ -35,7 +35,7 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-docs test-native test-fuzz test-e2e test-k8s test-observability test-machines ## every test: what CI runs
+test: test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
 
 bench: build images ## measure with wrk: the service against a real Redis, then through the proxy of a Swarm stack; writes docs/benchmarks.md
 	scripts/bench.sh $(BUILD)/src/waitline
@@ -123,7 +123,7 @@ test-docs: ## every Markdown link, anchor, make target and path exists; diagrams
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
 
 # --- Several machines: simulated VMs, Ansible, GlusterFS (docs/livrables/guide-orchestrateur.md) ---
-.PHONY: test-pristine cluster-up cluster-test cluster-down test-cluster test-machines
+.PHONY: test-pristine cluster-up cluster-test cluster-down test-cluster
 
 test-pristine: ## the README's make up on a pristine simulated Debian 12 VM (clean clone of HEAD), then a take
 	tests/vm/test-pristine.sh
@@ -137,15 +137,8 @@ cluster-test: ## the cluster suite on those VMs: placement, storage, node loss u
 cluster-down: ## remove the simulated VMs, their disks and network
 	tests/cluster/cluster.sh down
 
-# ALONGSIDE_CLUSTER_UP: targets that test-cluster runs at the same time as cluster-up.
 test-cluster: images ## cluster-down (a clean slate), cluster-up, cluster-test, cluster-down
 	$(MAKE) cluster-down
-	$(MAKE) -j2 --output-sync=target cluster-up $(ALONGSIDE_CLUSTER_UP) || { $(MAKE) cluster-down; exit 1; }
+	$(MAKE) cluster-up || { $(MAKE) cluster-down; exit 1; }
 	tests/cluster/cluster.sh test || { $(MAKE) cluster-down; exit 1; }
 	$(MAKE) cluster-down
-
-# The pristine-machine test alongside cluster-up: both spend most of their time waiting on Debian's
-# mirror and on services starting. The cluster suite runs alone, after both, so that its timings
-# (recovery, production's p99 during a flood) are the cluster's own.
-test-machines: ## test-pristine alongside cluster-up, then cluster-test alone, then cluster-down
-	$(MAKE) test-cluster ALONGSIDE_CLUSTER_UP=test-pristine

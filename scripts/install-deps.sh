@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git    # toolchain
+  ccache                                              # compiler cache: rebuilding unchanged sources (CI's fresh clone)
   clang libclang-rt-dev llvm                          # make test-fuzz: libFuzzer, sanitizer runtimes, llvm-symbolizer
   libboost1.81-dev libssl-dev libgtest-dev            # libraries the service is built with
   redis-server redis-tools                            # the real Redis the tests run against

@@ -34,8 +34,15 @@ def prometheus():
     return query
 
 
+def fresh(expr: str) -> str:
+    """expr's series scraped in the last 10 s. A Prometheus killed with its VM (the fault tests
+    power VMs off) leaves the last samples of targets that are gone since, and an instant query
+    still returns them for five minutes (its lookback)."""
+    return f"({expr}) and (time() - timestamp({expr}) < 10)"
+
+
 def per_node(query, expr: str, label: str) -> set[str]:
-    return {series["metric"].get(label, "") for series in query(expr)}
+    return {series["metric"].get(label, "") for series in query(fresh(expr))}
 
 
 def test_node_and_engine_metrics_come_from_every_node(prometheus):
@@ -46,12 +53,12 @@ def test_node_and_engine_metrics_come_from_every_node(prometheus):
     # The engine's own metrics carry no node name: one healthy target per node, each reporting the
     # running containers of its own engine (the cluster's total is their sum).
     engines = wait_for("an engine target per node",
-                       lambda: len(found := prometheus('up{job="engine"} == 1')) == len(every) and found, timeout=120)
-    running = prometheus('sum(engine_daemon_container_states_containers{state="running"})')
-    per_engine = prometheus('engine_daemon_container_states_containers{state="running"}')
+                       lambda: len(found := prometheus(fresh('up{job="engine"} == 1'))) == len(every) and found, timeout=120)
+    per_engine = prometheus(fresh('engine_daemon_container_states_containers{state="running"}'))
+    running = sum(float(s["value"][1]) for s in per_engine)
     assert len(per_engine) == len(every) and all(float(s["value"][1]) > 0 for s in per_engine), per_engine
     figure(f"monitoring: node_exporter on {len(nodes)} nodes ({', '.join(sorted(nodes))}), engine metrics from "
-           f"{len(engines)} engines, {float(running[0]['value'][1]):.0f} running containers in the cluster")
+           f"{len(engines)} engines, {running:.0f} running containers in the cluster")
 
 
 def test_every_panel_of_every_dashboard_has_data_on_the_cluster(prometheus, api_keys):
