@@ -96,6 +96,11 @@ def task_nodes(service: str, avoid: tuple[str, ...] = ()) -> list[str]:
     return [VM_OF_NODE[line.split()[0]] for line in out.splitlines() if line.split()[1:2] == ["Running"]]
 
 
+def node_state(vm: str, avoid: tuple[str, ...] = ()) -> str:
+    """The VM's swarm node state as a manager sees it: ready, down, unknown."""
+    return docker(f"node inspect {NODE[vm]} --format '{{{{.Status.State}}}}'", avoid=avoid)
+
+
 def kill_vm(vm: str):
     subprocess.run(["docker", "kill", NODE[vm]], check=True, capture_output=True)
 
@@ -114,8 +119,7 @@ def power_cut():
     for vm in killed:
         if not running(vm):
             start_vm(vm)
-        wait_for(f"{vm} back in the swarm",
-                 lambda: docker(f"node inspect {NODE[vm]} --format '{{{{.Status.State}}}}'") == "ready")
+        wait_for(f"{vm} back in the swarm", lambda: node_state(vm) == "ready")
 
 
 def start_vm(vm: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from conftest import (HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, Client, Load, assert_no_loss_no_duplicate, docker,
-                      drain, figure, ssh, start_vm, task_nodes, wait_for)
+                      drain, figure, node_state, ssh, start_vm, task_nodes, wait_for)
 
 
 def roles(vm: str) -> list[str]:
@@ -179,8 +179,7 @@ def test_killing_a_manager_keeps_quorum_and_a_deploy_still_works(api_keys, power
     with Load(lambda: Client("prod", api_keys), "emeraude") as load:
         time.sleep(3)
         power_cut(victim)
-        wait_for(f"{victim} seen down", lambda: docker(f"node inspect {NODE[victim]} --format '{{{{.Status.State}}}}'",
-                                                       avoid=(victim,)) == "down", timeout=120)
+        wait_for(f"{victim} seen down", lambda: node_state(victim, avoid=(victim,)) == "down", timeout=120)
         leader = docker("node ls --filter role=manager --format '{{.Hostname}} {{.ManagerStatus}}'", avoid=(victim,))
         assert "Leader" in leader, leader
         # A deploy: one more replica of a qualification queue, then back.
