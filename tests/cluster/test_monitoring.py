@@ -34,15 +34,16 @@ def prometheus():
     return query
 
 
-def fresh(expr: str) -> str:
-    """expr's series scraped in the last 10 s. A Prometheus killed with its VM (the fault tests
-    power VMs off) leaves the last samples of targets that are gone since, and an instant query
-    still returns them for five minutes (its lookback)."""
-    return f"({expr}) and (time() - timestamp({expr}) < 10)"
+def fresh(selector: str) -> str:
+    """The selector's series scraped in the last 10 s. A Prometheus killed with its VM (the fault
+    tests power VMs off) leaves the last samples of targets that are gone since, and an instant
+    query still returns them for five minutes (its lookback). A plain selector only: timestamp()
+    of any other expression (`up == 1`) is the evaluation time, so nothing would be filtered."""
+    return f"({selector} and (time() - timestamp({selector}) < 10))"
 
 
-def per_node(query, expr: str, label: str) -> set[str]:
-    return {series["metric"].get(label, "") for series in query(fresh(expr))}
+def per_node(query, selector: str, label: str) -> set[str]:
+    return {series["metric"].get(label, "") for series in query(fresh(selector))}
 
 
 def test_node_and_engine_metrics_come_from_every_node(prometheus):
@@ -52,8 +53,11 @@ def test_node_and_engine_metrics_come_from_every_node(prometheus):
                      timeout=120)
     # The engine's own metrics carry no node name: one healthy target per node, each reporting the
     # running containers of its own engine (the cluster's total is their sum).
-    engines = wait_for("an engine target per node",
-                       lambda: len(found := prometheus(fresh('up{job="engine"} == 1'))) == len(every) and found, timeout=120)
+    def engine_targets():
+        found = prometheus(fresh('up{job="engine"}') + " == 1")
+        assert len(found) == len(every), sorted(s["metric"]["instance"] for s in found)
+        return found
+    engines = wait_for("an engine target per node", engine_targets, timeout=120)
     per_engine = prometheus(fresh('engine_daemon_container_states_containers{state="running"}'))
     running = sum(float(s["value"][1]) for s in per_engine)
     assert len(per_engine) == len(every) and all(float(s["value"][1]) > 0 for s in per_engine), per_engine
