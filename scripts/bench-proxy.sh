@@ -14,9 +14,13 @@
 # Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) both
 # ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
 # the one-connection p99), and with one connection from inside the proxy's network namespace
-# (https://127.0.0.1:8443: the proxy without the published port's NAT; the two should agree). During each run it reads the CPU time and CFS throttling (cpu.stat) of
-# the proxy and queue containers. At the end it removes the project, its data and its secrets
-# (unless it was already deployed and BENCH_PROXY_REUSE=1). All traffic stays on 127.0.0.1.
+# (https://127.0.0.1:8443: the proxy without the published port's NAT; the two should agree).
+# During each run it reads the CPU time and CFS throttling (cpu.stat) of the proxy and queue
+# containers, and wrk's own CPU time; before the rounds, the machine's busy share at rest. The
+# client and the resting deployment share the 2 cores here, so it also estimates the ratio with
+# both elsewhere (the system's CPU per request, direct over proxy). At the end it removes the
+# project, its data and its secrets (unless it was already deployed and BENCH_PROXY_REUSE=1).
+# All traffic stays on 127.0.0.1.
 #
 # Environment (defaults in brackets):
 #   BENCH_PROXY_PROJECT [wlperf]  BENCH_PROXY_HTTP_PORT [28080]  BENCH_PROXY_HTTPS_PORT [28443]
@@ -154,6 +158,12 @@ log_pipe_us() { # user + system time of dockerd and the two shims, in µs
 # TLS, nginx, the kernel's networking, the service, Redis, the log pipe).
 cores=$(nproc)
 machine_busy_us() { awk '$1 == "cpu" {printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 10000; exit}' /proc/stat; }
+# wrk's own CPU time: user + system of this shell's finished children (bash's `times`, second
+# line), in µs. It is the client's cost, which a real client pays on its own machine.
+children_us() {
+  times >"$work/times"
+  awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); t += a[1] * 60 + a[2]} printf "%.0f\n", t * 1000000}' "$work/times"
+}
 
 # --- one wrk run ------------------------------------------------------------------------------
 declare -A res # <run>.<key>: wrk's figures, plus cpu and throttling of both containers
@@ -173,13 +183,13 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
     cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/rubis$url")
   fi
   local -a q0 q1 p0 p1
-  local l0 l1 m0 m1
-  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us); m0=$(machine_busy_us)
+  local l0 l1 m0 m1 c0 c1
+  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us); m0=$(machine_busy_us); c0=$(children_us)
   BENCH_API_KEY=$api_key timeout --kill-after=5 $((duration + 30)) "${cmd[@]}" >"$work/$name.out" 2>&1 &
   child_pid=$!
   wait "$child_pid" || die "wrk $name failed: $(tail -5 "$work/$name.out")"
   child_pid=""
-  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us); m1=$(machine_busy_us)
+  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us); m1=$(machine_busy_us); c1=$(children_us)
   # Connections the proxy closed and the kernel still holds (TIME_WAIT): one per proxied request
   # when nginx opens a new upstream connection each time; each holds a local port for 60 s.
   res[$name.time_wait]=$(nsenter -t "$proxy_pid" -n ss -Htan state time-wait | wc -l)
@@ -192,14 +202,19 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   res[$name.log_cpu]=$(((l1 - l0) * 100 / (duration * 1000000)))
   res[$name.machine_cpu]=$(((m1 - m0) * 100 / (duration * 1000000 * cores)))
   res[$name.us_per_req]=$(awk -v b=$((m1 - m0)) -v r="${res[$name.rps]}" -v d="$duration" 'BEGIN {printf "%.0f", b / (r * d)}')
+  res[$name.client_us_per_req]=$(awk -v c=$((c1 - c0)) -v r="${res[$name.rps]}" -v d="$duration" 'BEGIN {printf "%.0f", c / (r * d)}')
+  # What the system itself spent: the machine's busy time less wrk's and less what the idle
+  # deployment burns anyway (measured before the rounds), per request.
+  res[$name.server_us_per_req]=$(awk -v b=$((m1 - m0 - c1 + c0)) -v i="$idle_busy_us" -v r="${res[$name.rps]}" -v d="$duration" \
+    'BEGIN {printf "%.0f", (b - i) / (r * d)}')
   res[$name.queue_thr]="$((q1[2] - q0[2]))/$((q1[1] - q0[1]))"
   res[$name.proxy_thr]="$((p1[2] - p0[2]))/$((p1[1] - p0[1]))"
   runs+=("$name")
-  printf 'bench-proxy: %-18s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  cpu queue %d%% proxy %d%% log pipe %d%%  throttled queue %s proxy %s  proxy TIME_WAIT %d  machine %d%% %d µs/req\n' \
+  printf 'bench-proxy: %-18s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  cpu queue %d%% proxy %d%% log pipe %d%%  throttled queue %s proxy %s  proxy TIME_WAIT %d  machine %d%% %d µs/req (wrk %d, system %d)\n' \
     "$name" "${res[$name.rps]}" "$(awk -v u="${res[$name.p50_us]}" 'BEGIN{print u/1000}')" \
     "$(awk -v u="${res[$name.p99_us]}" 'BEGIN{print u/1000}')" "${res[$name.errors]}" \
     "${res[$name.queue_cpu]}" "${res[$name.proxy_cpu]}" "${res[$name.log_cpu]}" "${res[$name.queue_thr]}" "${res[$name.proxy_thr]}" "${res[$name.time_wait]}" \
-    "${res[$name.machine_cpu]}" "${res[$name.us_per_req]}"
+    "${res[$name.machine_cpu]}" "${res[$name.us_per_req]}" "${res[$name.client_us_per_req]}" "${res[$name.server_us_per_req]}"
 }
 
 # Both paths answer before anything is measured.
@@ -209,6 +224,10 @@ probe=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H "Host: prod.localhost
 [[ $probe == 200 ]] || die "take through the proxy answered $probe"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# The deployment at rest (three platforms, monitoring scraping every few seconds) for one run's
+# length: its busy time is taken out of each run's "system" cost.
+idle0=$(machine_busy_us); sleep "$duration"; idle_busy_us=$(($(machine_busy_us) - idle0))
+say "at rest: machine $((idle_busy_us * 100 / (duration * 1000000 * cores))) % busy"
 for ((r = 1; r <= rounds; r++)); do
   # Alternate which path goes first, so that a drift of the machine's load favours neither.
   ways=(direct proxy); ((r % 2 == 0)) && ways=(proxy direct)
@@ -240,6 +259,13 @@ for n in "${runs[@]}"; do ((res[$n.errors] == 0)) || any_errors=1; done
 for endpoint in take list; do
   for ((r = 1; r <= rounds; r++)); do
     res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.2f", p / d}')
+  done
+done
+# proxy ÷ direct as it would be with wrk and the idle deployment elsewhere: the inverse ratio of
+# the system's CPU per request (an estimate: the machine is saturated in every run).
+for endpoint in take list; do
+  for ((r = 1; r <= rounds; r++)); do
+    res[$endpoint-ratio-$r.system]=$(awk -v p="${res[$endpoint-proxy-$r.server_us_per_req]}" -v d="${res[$endpoint-direct-$r.server_us_per_req]}" 'BEGIN {printf "%.2f", d / p}')
   done
 done
 goals=()
@@ -291,11 +317,16 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "machine: the busy share of all $cores cores (/proc/stat), and that busy time divided by the requests"
   echo "served: what one request costs along its whole path, wrk included:"
   echo
-  echo "| run | req/s | queue CPU | queue throttled | proxy CPU | proxy throttled | log pipe CPU | proxy TIME_WAIT | machine busy | CPU µs per request |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| run | req/s | queue CPU | queue throttled | proxy CPU | proxy throttled | log pipe CPU | proxy TIME_WAIT | machine busy | CPU µs per request | of which wrk | system |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for n in "${runs[@]}"; do
-    echo "| $n | $(num "${res[$n.rps]}") | ${res[$n.queue_cpu]} % | ${res[$n.queue_thr]} | ${res[$n.proxy_cpu]} % | ${res[$n.proxy_thr]} | ${res[$n.log_cpu]} % | $(num "${res[$n.time_wait]}") | ${res[$n.machine_cpu]} % | $(num "${res[$n.us_per_req]}") |"
+    echo "| $n | $(num "${res[$n.rps]}") | ${res[$n.queue_cpu]} % | ${res[$n.queue_thr]} | ${res[$n.proxy_cpu]} % | ${res[$n.proxy_thr]} | ${res[$n.log_cpu]} % | $(num "${res[$n.time_wait]}") | ${res[$n.machine_cpu]} % | $(num "${res[$n.us_per_req]}") | $(num "${res[$n.client_us_per_req]}") | $(num "${res[$n.server_us_per_req]}") |"
   done
+  echo
+  echo "*of which wrk*: the client's own CPU time; *system*: the rest, less what the deployment burns at"
+  echo "rest ($((idle_busy_us * 100 / (duration * 1000000 * cores))) % of the machine, measured for ${duration} s before the rounds). With the"
+  echo "client and the resting deployment elsewhere, proxy ÷ direct would be about direct's *system* ÷"
+  echo "proxy's: take $(range system take-ratio echo), list $(range system list-ratio echo) (an estimate; the goal above is measured as users meet it)."
   echo
   echo "| goal | measured | |"
   echo "|---|---:|---|"
@@ -310,5 +341,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
 echo
 printf 'bench-proxy: load %s -> %s\n' "$load_before" "$load_after"
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-40s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
+printf '  %-40s take %s ×, list %s ×\n' "estimate without wrk and the idle stack" \
+  "$(stat_of median system take-ratio)" "$(stat_of median system list-ratio)"
 say "wrote $fragment"
 ((any_errors == 0)) || { echo "bench-proxy: errors during the run" >&2; exit 1; }
