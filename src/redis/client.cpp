@@ -312,7 +312,8 @@ asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_li
   encode_command(encoded, args);
   // Weak: the awaitable keeps this initiation in the caller's coroutine frame until the reply, and
   // that frame waits inside the connection's `pending`; a strong pointer made a cycle that leaked
-  // the connection when the process stopped with commands in flight.
+  // the connection when the process stopped with commands in flight (shutdown_test.cpp,
+  // StoppingWithCommandsRedisNeverAnsweredFreesEverything).
   std::weak_ptr<Connection> weak = connection_;
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
       [weak, parse](auto handler, std::string name, std::string bytes) {

@@ -44,7 +44,6 @@ fi
 mkdir -p "$work/crashes" "$work/tmp"
 export TMPDIR="$work/tmp"  # what a target leaves behind when it crashes stays in the build directory
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
-export LSAN_OPTIONS=suppressions=$here/lsan.supp  # known leaks, each with its issue
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 run() {
