@@ -159,10 +159,12 @@ log_pipe_us() { # user + system time of dockerd and the two shims, in µs
 cores=$(nproc)
 machine_busy_us() { awk '$1 == "cpu" {printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 10000; exit}' /proc/stat; }
 # wrk's own CPU time: user + system of this shell's finished children (bash's `times`, second
-# line), in µs. It is the client's cost, which a real client pays on its own machine.
+# line), in µs, into the variable named $1. It is the client's cost, which a real client pays on
+# its own machine. `times` must run in this shell: in a $(...) subshell it counts nothing.
 children_us() {
   times >"$work/times"
-  awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); t += a[1] * 60 + a[2]} printf "%.0f\n", t * 1000000}' "$work/times"
+  printf -v "$1" '%s' "$(awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); t += a[1] * 60 + a[2]}
+    printf "%.0f\n", t * 1000000}' "$work/times")"
 }
 
 # --- one wrk run ------------------------------------------------------------------------------
@@ -184,12 +186,12 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   fi
   local -a q0 q1 p0 p1
   local l0 l1 m0 m1 c0 c1
-  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us); m0=$(machine_busy_us); c0=$(children_us)
+  read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us); m0=$(machine_busy_us); children_us c0
   BENCH_API_KEY=$api_key timeout --kill-after=5 $((duration + 30)) "${cmd[@]}" >"$work/$name.out" 2>&1 &
   child_pid=$!
   wait "$child_pid" || die "wrk $name failed: $(tail -5 "$work/$name.out")"
   child_pid=""
-  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us); m1=$(machine_busy_us); c1=$(children_us)
+  read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us); m1=$(machine_busy_us); children_us c1
   # Connections the proxy closed and the kernel still holds (TIME_WAIT): one per proxied request
   # when nginx opens a new upstream connection each time; each holds a local port for 60 s.
   res[$name.time_wait]=$(nsenter -t "$proxy_pid" -n ss -Htan state time-wait | wc -l)
