@@ -229,7 +229,8 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # The deployment at rest (three platforms, monitoring scraping every few seconds) for one run's
 # length: its busy time is taken out of each run's "system" cost.
 idle0=$(machine_busy_us); sleep "$duration"; idle_busy_us=$(($(machine_busy_us) - idle0))
-say "at rest: machine $((idle_busy_us * 100 / (duration * 1000000 * cores))) % busy"
+idle_pct=$((idle_busy_us * 100 / (duration * 1000000 * cores)))
+say "at rest: machine $idle_pct % busy"
 for ((r = 1; r <= rounds; r++)); do
   # Alternate which path goes first, so that a drift of the machine's load favours neither.
   ways=(direct proxy); ((r % 2 == 0)) && ways=(proxy direct)
@@ -261,12 +262,8 @@ for n in "${runs[@]}"; do ((res[$n.errors] == 0)) || any_errors=1; done
 for endpoint in take list; do
   for ((r = 1; r <= rounds; r++)); do
     res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.2f", p / d}')
-  done
-done
-# proxy ÷ direct as it would be with wrk and the idle deployment elsewhere: the inverse ratio of
-# the system's CPU per request (an estimate: the machine is saturated in every run).
-for endpoint in take list; do
-  for ((r = 1; r <= rounds; r++)); do
+    # As it would be with wrk and the idle deployment elsewhere: the inverse ratio of the system's
+    # CPU per request (an estimate: the machine is saturated in every run).
     res[$endpoint-ratio-$r.system]=$(awk -v p="${res[$endpoint-proxy-$r.server_us_per_req]}" -v d="${res[$endpoint-direct-$r.server_us_per_req]}" 'BEGIN {printf "%.2f", d / p}')
   done
 done
@@ -326,7 +323,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   done
   echo
   echo "*of which wrk*: the client's own CPU time; *system*: the rest, less what the deployment burns at"
-  echo "rest ($((idle_busy_us * 100 / (duration * 1000000 * cores))) % of the machine, measured for ${duration} s before the rounds). With the"
+  echo "rest ($idle_pct % of the machine, measured for ${duration} s before the rounds). With the"
   echo "client and the resting deployment elsewhere, proxy ÷ direct would be about direct's *system* ÷"
   echo "proxy's: take $(range system take-ratio echo), list $(range system list-ratio echo) (an estimate; the goal above is measured as users meet it)."
   echo
