@@ -70,7 +70,7 @@ runtime-deps: ## install what make up needs when missing: node/npm, python3, the
 engine: ## install and start the Docker engine and a one-node swarm when missing (needs root)
 	scripts/docker-engine.sh
 
-images: assets engine ## build the service, Redis, proxy and monitoring images (makes debian:bookworm-slim when missing)
+images: assets engine ## build the service, Redis, proxy and monitoring images (makes debian:bookworm-slim and debian:forky-slim when missing)
 	scripts/base-image.sh
 	scripts/images.sh
 

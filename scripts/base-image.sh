@@ -1,53 +1,60 @@
 #!/usr/bin/env bash
-# Makes the image every Dockerfile starts from, debian:bookworm-slim, when the engine lacks it.
-# Where a registry can be reached `docker pull debian:bookworm-slim` does the same; here nothing
-# can be pulled, so the image is bootstrapped from Debian's mirror (minbase: essential packages and
-# apt only) and imported. Idempotent: does nothing when the image exists.
+# Makes the images our Dockerfiles start from, when the engine lacks them: debian:bookworm-slim
+# (every image but the proxy) and debian:forky-slim (the proxy: the nginx it needs, ADR 0008).
+# Where a registry can be reached `docker pull` does the same; here nothing can be pulled, so each
+# image is bootstrapped from Debian's mirror (minbase: essential packages and apt only) and
+# imported. Idempotent: does nothing for an image that exists.
 #
+#   scripts/base-image.sh [IMAGE...]    default: debian:bookworm-slim debian:forky-slim
 #   WAITLINE_DEBIAN_MIRROR   mirror to bootstrap from (default http://deb.debian.org/debian)
-#   WAITLINE_BASE_IMAGE      tag to create (default debian:bookworm-slim)
 set -euo pipefail
 
-image=${WAITLINE_BASE_IMAGE:-debian:bookworm-slim}
 mirror=${WAITLINE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+(($#)) || set -- debian:bookworm-slim debian:forky-slim
 
-if docker image inspect "$image" >/dev/null 2>&1; then
-  echo "base: $image is present"
-  exit 0
-fi
-if docker pull -q "$image" >/dev/null 2>&1; then
-  echo "base: pulled $image"
-  exit 0
-fi
-command -v debootstrap >/dev/null || {
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-}
+make_image() { # debian:<suite>-slim
+  local image=$1 suite root script
+  [[ $image =~ ^debian:([a-z]+)-slim$ ]] || { echo "base: $image is not debian:<suite>-slim" >&2; return 1; }
+  suite=${BASH_REMATCH[1]}
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    echo "base: $image is present"
+    return
+  fi
+  if docker pull -q "$image" >/dev/null 2>&1; then
+    echo "base: pulled $image"
+    return
+  fi
+  command -v debootstrap >/dev/null || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  }
+  root=$(mktemp -d /tmp/waitline-rootfs.XXXXXX)
+  roots+=("$root")
+  echo "base: bootstrapping $image from $mirror (a minute or two)"
+  # bookworm's debootstrap has no script for releases after trixie; they bootstrap as sid does.
+  script=/usr/share/debootstrap/scripts/$suite
+  [[ -e $script ]] || script=/usr/share/debootstrap/scripts/sid
+  debootstrap --variant=minbase --merged-usr "$suite" "$root" "$mirror" "$script" >"$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; rm -f "$root.log"; return 1; }
+  rm -f "$root.log"
 
-root=$(mktemp -d /tmp/waitline-rootfs.XXXXXX)
-trap 'rm -rf "$root"' EXIT
-echo "base: bootstrapping $image from $mirror (a minute or two)"
-debootstrap --variant=minbase --merged-usr bookworm "$root" "$mirror" >"$root.log" 2>&1 \
-  || { tail -20 "$root.log" >&2; rm -f "$root.log"; exit 1; }
-rm -f "$root.log"
-
-# What the official slim image does: the same apt sources (with security updates), no manuals,
-# docs or translations installed by later apt-get calls, and no package lists left in the layer.
-rm -f "$root/etc/apt/sources.list"
-cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
+  # What the official slim image does: the same apt sources (with security updates), no manuals,
+  # docs or translations installed by later apt-get calls, and no package lists left in the layer.
+  rm -f "$root/etc/apt/sources.list"
+  cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
 URIs: ${mirror}
-Suites: bookworm bookworm-updates
+Suites: ${suite} ${suite}-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: ${mirror%/debian}/debian-security
-Suites: bookworm-security
+Suites: ${suite}-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
@@ -57,19 +64,24 @@ path-exclude /usr/share/locale/*
 path-exclude /usr/share/lintian/*
 path-exclude /usr/share/linda/*
 EOF
-cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
-echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/docker-no-languages"
-find "$root/usr/share/doc" -mindepth 2 -not -name copyright -not -type d -delete 2>/dev/null || true
-rm -rf "$root"/usr/share/{man,info,locale}/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
-       "$root"/var/cache/apt/archives/*.deb "$root"/var/log/* "$root"/tmp/*
+  echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/docker-no-languages"
+  find "$root/usr/share/doc" -mindepth 2 -not -name copyright -not -type d -delete 2>/dev/null || true
+  rm -rf "$root"/usr/share/{man,info,locale}/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
+         "$root"/var/cache/apt/archives/*.deb "$root"/var/log/* "$root"/tmp/*
 
-tar -C "$root" --numeric-owner -c . | docker import \
-  --change 'CMD ["bash"]' \
-  --change 'LABEL org.opencontainers.image.description="debian bookworm minbase, bootstrapped locally by scripts/base-image.sh"' \
-  - "$image" >/dev/null
-echo "base: created $image ($(docker image inspect "$image" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
+  tar -C "$root" --numeric-owner -c . | docker import \
+    --change 'CMD ["bash"]' \
+    --change "LABEL org.opencontainers.image.description=\"debian $suite minbase, bootstrapped locally by scripts/base-image.sh\"" \
+    - "$image" >/dev/null
+  echo "base: created $image ($(docker image inspect "$image" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
+}
+
+roots=()
+trap 'rm -rf "${roots[@]}"' EXIT
+for image; do make_image "$image"; done
