@@ -35,7 +35,7 @@ USER 990:990
 VOLUME /prometheus
 WORKDIR /prometheus
 EXPOSE 9090
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
   CMD ["/usr/local/bin/http-healthcheck", "9090", "/-/healthy"]
 ENTRYPOINT ["/usr/bin/prometheus"]
 CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
@@ -49,7 +49,7 @@ USER 990:990
 VOLUME /alertmanager
 WORKDIR /alertmanager
 EXPOSE 9093
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/http-healthcheck", "9093", "/-/healthy"]
 ENTRYPOINT ["/usr/bin/prometheus-alertmanager"]
 # One replica: no gossip cluster (an empty listen address turns it off).
@@ -62,7 +62,7 @@ RUN /usr/local/bin/monitoring-install prometheus-redis-exporter
 COPY monitoring/redis-exporter /usr/local/bin/redis-exporter
 USER 990:990
 EXPOSE 9121
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/http-healthcheck", "9121", "/health"]
 ENTRYPOINT ["/usr/local/bin/redis-exporter"]
 LABEL org.opencontainers.image.title="waitline-redis-exporter" \
@@ -72,7 +72,7 @@ FROM monitoring AS node-exporter
 RUN /usr/local/bin/monitoring-install prometheus-node-exporter
 USER 990:990
 EXPOSE 9100
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/http-healthcheck", "9100", "/"]
 ENTRYPOINT ["/usr/bin/prometheus-node-exporter"]
 LABEL org.opencontainers.image.title="waitline-node-exporter" \

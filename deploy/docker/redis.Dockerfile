@@ -17,7 +17,7 @@ USER 999:999
 VOLUME /data
 WORKDIR /data
 EXPOSE 6379
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
   CMD ["/usr/local/bin/waitline-redis", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/waitline-redis"]
 ARG VERSION=0.0.0

@@ -41,7 +41,7 @@ COPY --from=build /rootfs/ /
 USER 10001:10001
 EXPOSE 8000 8001
 # The binary asks its own admin listener for /readyz: no curl, no shell.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/waitline", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/waitline"]
 CMD ["serve"]
