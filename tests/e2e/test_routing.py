@@ -6,7 +6,7 @@ import re
 import pytest
 import requests
 
-from conftest import CA, HTTPS_PORT, PLATFORMS, PROJECT, QUEUES, SECRETS, URL
+from conftest import CA, HTTPS_PORT, PLATFORMS, PROJECT, QUEUES, SECRETS, URL, containers_of, docker, figure, service
 
 
 def test_every_platform_and_queue_answers_take_call_list_and_docs_through_the_proxy(deployment):
@@ -46,6 +46,43 @@ def test_production_is_the_default_without_a_platform_host_name(deployment):
     # HTTP/1.0 without any Host header.
     raw = _raw_http(b"GET /emeraude/list_tickets HTTP/1.0\r\nAuthorization: Bearer " + prod.read_key.encode() + b"\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+
+
+def test_the_proxy_keeps_its_connections_to_a_queue_across_requests(deployment):
+    """ADR 0008: nginx pools its connections to each queue. A connection the proxy closes stays in
+    TIME_WAIT on its side for 60 s, so one connection per request (nginx 1.22) would leave one such
+    socket to port 8000 per request; the pool leaves none, and fewer connections than requests."""
+    proxy = containers_of(service("edge", "proxy"))
+    assert len(proxy) == 1, proxy
+    pid = docker("inspect", "--format", "{{.State.Pid}}", proxy[0])
+    api = deployment.api("prod", "saphir")
+    requests_sent = 40
+    before = _sockets_to_queues(pid)
+    for _ in range(requests_sent):
+        api.session = requests.Session()  # a new client connection each time as well
+        api.list(limit=1)
+    after = _sockets_to_queues(pid)
+    closed = {s for s, state in after.items() if state == "TIME_WAIT"} - {s for s, state in before.items() if state == "TIME_WAIT"}
+    used = {s for s, state in after.items() if state == "ESTABLISHED"}
+    figure(f"proxy pool: {requests_sent} requests to prod/saphir, {len(closed)} upstream connections closed, "
+           f"{len(used)} open to the queues after")
+    assert len(closed) == 0, f"the proxy closed {len(closed)} upstream connections for {requests_sent} requests"
+    assert 0 < len(used) < requests_sent
+
+
+def _sockets_to_queues(pid: str) -> dict[tuple[str, str], str]:
+    """The TCP sockets of the proxy's network namespace whose remote port is 8000 (the queues'
+    API), from /proc/<pid>/net/tcp: (local, remote) -> state."""
+    states = {"01": "ESTABLISHED", "06": "TIME_WAIT"}
+    out = {}
+    with open(f"/proc/{pid}/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if remote.endswith(":1F40"):
+                out[(local, remote)] = states.get(state, state)
+    return out
 
 
 def _raw_http(request: bytes) -> bytes:
