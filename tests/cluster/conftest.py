@@ -8,6 +8,7 @@ every acknowledged ticket.
 """
 from __future__ import annotations
 
+import collections
 import subprocess
 import threading
 import time
@@ -202,6 +203,7 @@ class Load:
     taken: list[int] = field(default_factory=list)
     called: list[int] = field(default_factory=list)
     failed_attempts: int = 0  # attempts without an answer, each sent again with its key
+    failure_outcomes: collections.Counter = field(default_factory=collections.Counter)  # of those: what came back
     replays: int = 0          # answers marked Idempotent-Replayed: an earlier attempt had happened
     refused: list[str] = field(default_factory=list)  # definitive refusals (4xx other than 429)
     unanswered: int = 0       # operations still without an answer settle_seconds after stop
@@ -221,8 +223,9 @@ class Load:
         while True:
             try:
                 r = client.request("POST", self.queue, op, headers={"Idempotency-Key": key})
-            except requests.RequestException:
-                r = None
+                outcome = f"{r.status_code} {r.text[:80]}"
+            except requests.RequestException as e:
+                r, outcome = None, type(e).__name__
             with self.lock:
                 if r is not None and r.status_code == 200:
                     ticket = r.json()["ticket"]
@@ -235,6 +238,7 @@ class Load:
                     self.refused.append(f"{op} {r.status_code} {r.text[:200]}")
                     return
                 self.failed_attempts += 1
+                self.failure_outcomes[outcome] += 1
                 if self.stop.is_set():
                     give_up_at = give_up_at or time.monotonic() + self.settle_seconds
                     if time.monotonic() > give_up_at:
