@@ -22,6 +22,7 @@
 
 #include "app/admin.hpp"
 #include "app/api.hpp"
+#include "app/cpus.hpp"
 #include "app/limiter.hpp"
 #include "app/telemetry.hpp"
 #include "auth/auth.hpp"
@@ -137,9 +138,7 @@ class Process {
   }
 
  private:
-  unsigned threads() const {
-    return cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
-  }
+  unsigned threads() const { return cfg_.threads ? cfg_.threads : usable_cpus(); }
 
   static redis::Options redis_options(const config::Config& cfg) {
     redis::Options o;

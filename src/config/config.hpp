@@ -38,7 +38,7 @@ struct Config {
 
   Endpoint listen{"0.0.0.0", 8000};        // API: ticket endpoints and /docs
   Endpoint admin_listen{"0.0.0.0", 8001};  // /livez /readyz /metrics, never behind the proxy
-  unsigned threads = 0;                    // 0: one per CPU core
+  unsigned threads = 0;                    // 0: one per usable CPU (app/cpus.hpp)
 
   std::string redis_username;       // ACL user; empty: the default user
   std::string redis_password_file;  // empty: no AUTH

@@ -3,6 +3,7 @@ a read-only root filesystem, every capability dropped, a pids limit and an nproc
 rotated logs, and production's Redis reserving the memory it may use. Read from the services' specs,
 the running containers and their processes' status in /proc."""
 import json
+import os
 
 from conftest import PLATFORMS, PROJECT, docker, figure, service
 
@@ -74,3 +75,25 @@ def test_every_running_container_is_hardened(deployment):
 def test_production_redis_reserves_the_memory_it_may_use(deployment):
     res = json.loads(docker("service", "inspect", service("prod", "redis")))[0]["Spec"]["TaskTemplate"]["Resources"]
     assert res["Reservations"]["MemoryBytes"] == res["Limits"]["MemoryBytes"] > 0, res
+
+
+def test_each_queue_runs_one_worker_thread_per_cpu_of_its_limit(deployment):
+    """QUEUE_THREADS=0: the service counts the CPUs of its cgroup limit (rounded up, at most the
+    host's), so a queue limited to 1 CPU on a 2-core host runs 1 thread, not 2 sharing one CPU."""
+    import math
+    from conftest import QUEUES, containers_of, platforms_env
+    env = platforms_env()
+    host_cpus = os.cpu_count()
+    seen = {}
+    for platform in PLATFORMS:
+        assert env[f"{platform}_QUEUE_THREADS"] == "0"
+        expected = min(host_cpus, math.ceil(float(env[f"{platform}_QUEUE_CPUS"])))
+        for queue in QUEUES:
+            for container in containers_of(service(platform, queue)):
+                started = [json.loads(line) for line in docker("logs", container).splitlines()
+                           if '"waitline started"' in line]
+                assert started, f"no start line in the log of {container}"
+                assert started[-1]["threads"] == expected, (platform, queue, started[-1])
+                seen[platform] = started[-1]["threads"]
+    figure(f"worker threads per queue (host {host_cpus} CPUs): "
+           + ", ".join(f"{p} {n}" for p, n in seen.items()))

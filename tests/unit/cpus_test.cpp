@@ -1,0 +1,84 @@
+// The worker-thread count when --threads is 0: the affinity mask capped by the cgroup's CPU limit,
+// read from cgroup files written here as the kernel shows them (v2 cpu.max, v1 quota and period).
+#include "app/cpus.hpp"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using waitline::app::usable_cpus;
+
+struct CpusTest : ::testing::Test {
+  fs::path root = fs::temp_directory_path() / ("waitline-cpus-" + std::to_string(::getpid()) + "-" +
+                                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  void SetUp() override { fs::create_directories(root); }
+  void TearDown() override { fs::remove_all(root); }
+  void write(const std::string& relative, const std::string& text) {
+    fs::create_directories((root / relative).parent_path());
+    std::ofstream(root / relative) << text;
+  }
+  unsigned cpus(unsigned affinity) { return usable_cpus(affinity, root.string()); }
+};
+
+TEST_F(CpusTest, WithoutCgroupFilesTheAffinityMaskCounts) {
+  EXPECT_EQ(cpus(2), 2u);
+  EXPECT_EQ(cpus(0), 1u);  // never no thread at all
+}
+
+TEST_F(CpusTest, CgroupV2LimitRoundsUp) {
+  write("cpu.max", "100000 100000\n");
+  EXPECT_EQ(cpus(2), 1u);
+  write("cpu.max", "150000 100000\n");
+  EXPECT_EQ(cpus(8), 2u);
+  write("cpu.max", "10000 100000\n");  // a tenth of a CPU still runs one thread
+  EXPECT_EQ(cpus(2), 1u);
+}
+
+TEST_F(CpusTest, ALimitAboveTheAffinityMaskDoesNotAddThreads) {
+  write("cpu.max", "400000 100000\n");
+  EXPECT_EQ(cpus(2), 2u);
+}
+
+TEST_F(CpusTest, CgroupV2WithoutLimitKeepsTheAffinityMask) {
+  write("cpu.max", "max 100000\n");
+  EXPECT_EQ(cpus(4), 4u);
+}
+
+TEST_F(CpusTest, UnreadableCgroupV2LimitIsIgnored) {
+  write("cpu.max", "lots 100000\n");
+  EXPECT_EQ(cpus(4), 4u);
+}
+
+TEST_F(CpusTest, CgroupV1QuotaOverPeriod) {
+  write("cpu/cpu.cfs_quota_us", "100000\n");
+  write("cpu/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(cpus(2), 1u);
+}
+
+TEST_F(CpusTest, CgroupV1UnderCpuCpuacct) {
+  write("cpu,cpuacct/cpu.cfs_quota_us", "250000\n");
+  write("cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(cpus(8), 3u);
+}
+
+TEST_F(CpusTest, CgroupV1WithoutQuotaKeepsTheAffinityMask) {
+  write("cpu/cpu.cfs_quota_us", "-1\n");
+  write("cpu/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(cpus(2), 2u);
+}
+
+TEST(UsableCpus, ThisProcessGetsAtLeastOneAndNoMoreThanItsAffinityMask) {
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  const unsigned n = usable_cpus();
+  EXPECT_GE(n, 1u);
+  EXPECT_LE(n, static_cast<unsigned>(CPU_COUNT(&set)));
+}
+
+}  // namespace
