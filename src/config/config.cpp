@@ -206,7 +206,7 @@ constexpr Setting settings[] = {
     setting<Address<&C::admin_listen>>(
         "admin-listen", "ADDR:PORT",
         "Admin listener: /livez /readyz /metrics; never expose it through the proxy."),
-    setting<Count<&C::threads, 0, 256>>("threads", "N", "Worker threads; 0 starts one per CPU the process may use (its affinity, capped by its cgroup CPU limit)."),
+    setting<Count<&C::threads, 0, 256>>("threads", "N", "Worker threads; 0: one per CPU of the container's limit (or of the host)."),
     setting<Text<&C::redis_username>>("redis-username", "NAME",
                                       "Redis ACL user; none uses Redis's default user."),
     setting<Text<&C::redis_password_file>>(
