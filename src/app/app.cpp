@@ -79,7 +79,8 @@ class Process {
  public:
   explicit Process(const config::Config& cfg)
       : cfg_(cfg),
-        io_(static_cast<int>(threads())),
+        threads_(cfg.threads ? cfg.threads : usable_cpus()),
+        io_(static_cast<int>(threads_)),
         telemetry_(cfg.queue_name),
         keys_(cfg.api_keys_file.empty() ? nullptr : std::make_unique<auth::KeyStore>(cfg.api_keys_file)),
         redis_(io_.get_executor(), redis_options(cfg),
@@ -125,11 +126,11 @@ class Process {
                                    {"listen", cfg_.listen.host + ":" + std::to_string(api_server_.port())},
                                    {"admin_listen", cfg_.admin_listen.host + ":" + std::to_string(admin_server_.port())},
                                    {"redis", cfg_.redis_host + ":" + std::to_string(cfg_.redis_port)},
-                                   {"threads", std::int64_t{threads()}},
+                                   {"threads", std::int64_t{threads_}},
                                    {"version", WAITLINE_VERSION}});
 
     std::vector<std::thread> workers;
-    for (unsigned i = 1; i < threads(); ++i) workers.emplace_back([this] { io_.run(); });
+    for (unsigned i = 1; i < threads_; ++i) workers.emplace_back([this] { io_.run(); });
     io_.run();
     for (auto& w : workers) w.join();
     log::info("waitline stopped", {{"clean", exit_status_ == 0}});
@@ -138,7 +139,6 @@ class Process {
   }
 
  private:
-  unsigned threads() const { return cfg_.threads ? cfg_.threads : usable_cpus(); }
 
   static redis::Options redis_options(const config::Config& cfg) {
     redis::Options o;
@@ -234,6 +234,7 @@ class Process {
   const config::Config& cfg_;
   std::atomic<bool> draining_{false};
   int exit_status_ = 0;
+  const unsigned threads_;  // --threads, or read once from the affinity mask and cgroup (app/cpus.hpp)
   asio::io_context io_;
   Telemetry telemetry_;
   std::unique_ptr<auth::KeyStore> keys_;

@@ -18,14 +18,9 @@ std::optional<unsigned> limit_of(long long quota, long long period) {
 
 std::optional<unsigned> cgroup_limit(const std::string& root) {
   if (std::ifstream v2(root + "/cpu.max"); v2) {
-    std::string quota;
-    long long period = 0;
-    if (!(v2 >> quota >> period) || quota == "max") return std::nullopt;
-    try {
-      return limit_of(std::stoll(quota), period);
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
+    long long quota = 0, period = 0;
+    if (v2 >> quota >> period) return limit_of(quota, period);
+    return std::nullopt;  // "max 100000": no limit
   }
   for (const char* dir : {"/cpu", "/cpu,cpuacct"}) {
     std::ifstream quota_file(root + dir + "/cpu.cfs_quota_us");

@@ -23,6 +23,10 @@ struct CpusTest : ::testing::Test {
     fs::create_directories((root / relative).parent_path());
     std::ofstream(root / relative) << text;
   }
+  void write_v1(const std::string& dir, const std::string& quota, const std::string& period) {
+    write(dir + "/cpu.cfs_quota_us", quota + "\n");
+    write(dir + "/cpu.cfs_period_us", period + "\n");
+  }
   unsigned cpus(unsigned affinity) { return usable_cpus(affinity, root.string()); }
 };
 
@@ -56,20 +60,17 @@ TEST_F(CpusTest, UnreadableCgroupV2LimitIsIgnored) {
 }
 
 TEST_F(CpusTest, CgroupV1QuotaOverPeriod) {
-  write("cpu/cpu.cfs_quota_us", "100000\n");
-  write("cpu/cpu.cfs_period_us", "100000\n");
+  write_v1("cpu", "100000", "100000");
   EXPECT_EQ(cpus(2), 1u);
 }
 
 TEST_F(CpusTest, CgroupV1UnderCpuCpuacct) {
-  write("cpu,cpuacct/cpu.cfs_quota_us", "250000\n");
-  write("cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+  write_v1("cpu,cpuacct", "250000", "100000");
   EXPECT_EQ(cpus(8), 3u);
 }
 
 TEST_F(CpusTest, CgroupV1WithoutQuotaKeepsTheAffinityMask) {
-  write("cpu/cpu.cfs_quota_us", "-1\n");
-  write("cpu/cpu.cfs_period_us", "100000\n");
+  write_v1("cpu", "-1", "100000");
   EXPECT_EQ(cpus(2), 2u);
 }
 
