@@ -26,7 +26,8 @@
 #   BENCH_PROXY_PROJECT [wlperf]  BENCH_PROXY_HTTP_PORT [28080]  BENCH_PROXY_HTTPS_PORT [28443]
 #   BENCH_PROXY_PROMETHEUS_PORT [29090] BENCH_PROXY_ALERTMANAGER_PORT [29093] BENCH_PROXY_GRAFANA_PORT [23000]
 #   BENCH_PROXY_DURATION [8]     seconds per wrk run at BENCH_CONNECTIONS
-#   BENCH_PROXY_ROUNDS [2]        rounds (the spread between rounds is reported)
+#   BENCH_PROXY_ROUNDS [3]        rounds (the spread between rounds is reported; the median of 3
+#                                 is robust to one outlier run, the "median" of 2 is their mean)
 #   BENCH_CONNECTIONS [64]  BENCH_THREADS [2]
 #   BENCH_PROXY_REUSE=1           measure the project's running deployment and leave it running
 # Exit status: 0 measured without errors, 1 errors (non-2xx, socket) during a run, 2 setup problem.
@@ -43,7 +44,7 @@ project=${BENCH_PROXY_PROJECT:-wlperf}
 [[ $project != waitline ]] || die "never the default project waitline: it may be someone's deployment"
 https_port=${BENCH_PROXY_HTTPS_PORT:-28443}
 duration=${BENCH_PROXY_DURATION:-8}
-rounds=${BENCH_PROXY_ROUNDS:-2}
+rounds=${BENCH_PROXY_ROUNDS:-3}
 connections=${BENCH_CONNECTIONS:-64}
 wrk_threads=${BENCH_THREADS:-2}
 reuse=${BENCH_PROXY_REUSE:-0}
@@ -97,8 +98,10 @@ else
   docker service update -q --env-add WAITLINE_LIMIT_PROD_RATE=1000000 \
     --env-add WAITLINE_LIMIT_PROD_BURST=1000000 "$project-edge_proxy" >/dev/null ||
     die "could not lift the rate limit of $project-edge_proxy"
-  # The queue's own limits per key and per client (QUEUE_RATE_LIMIT_* there) likewise: wrk is one key.
+  # The queue's own limits per key and per client (QUEUE_RATE_LIMIT_* there) likewise: wrk is one key;
+  # and its length cap (a million tickets), which the rounds' takes would reach on a fast machine.
   docker service update -q --env-add WAITLINE_RATE_LIMIT_KEY=0 --env-add WAITLINE_RATE_LIMIT_CLIENT=0 \
+    --env-add WAITLINE_MAX_QUEUE_LENGTH=0 \
     "$project-prod_rubis" >/dev/null || die "could not lift the rate limits of $project-prod_rubis"
   "$root/scripts/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 fi
@@ -171,7 +174,7 @@ children_us() {
 declare -A res # <run>.<key>: wrk's figures, plus cpu and throttling of both containers
 runs=()
 run_wrk() { # run-name path(direct|proxy) endpoint connections
-  local name=$1 way=$2 endpoint=$3 conns=$4 threads=$wrk_threads url script line kv i
+  local name=$1 way=$2 endpoint=$3 conns=$4 threads=$wrk_threads url script line kv
   ((conns < threads)) && threads=$conns
   case $endpoint in take) script=take.lua; url=/get_ticket ;; list) script=list.lua; url=/list_tickets ;; esac
   local -a cmd=(wrk -t "$threads" -c "$conns" -d "${duration}s" --latency -s "$here/bench/$script")
@@ -261,9 +264,9 @@ for n in "${runs[@]}"; do ((res[$n.errors] == 0)) || any_errors=1; done
 # The ratio per round (proxy over direct of the same round), then its median.
 for endpoint in take list; do
   for ((r = 1; r <= rounds; r++)); do
-    res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.2f", p / d}')
+    res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.3f", p / d}')
     # As it would be with wrk and the idle deployment elsewhere: the inverse ratio of the system's
-    # CPU per request (an estimate: the machine is saturated in every run).
+    # CPU per request (an estimate: it assumes the machine saturated, which the *machine busy* column tells).
     res[$endpoint-ratio-$r.system]=$(awk -v p="${res[$endpoint-proxy-$r.server_us_per_req]}" -v d="${res[$endpoint-direct-$r.server_us_per_req]}" 'BEGIN {printf "%.2f", d / p}')
   done
 done
@@ -287,8 +290,9 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "**direct**, wrk inside the queue container's network namespace to \`http://127.0.0.1:8000\` (the"
   echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe), and **proxy**, wrk on the"
   echo "host to \`https://127.0.0.1:$https_port/rubis/...\` (published port in $publish mode, TLS, nginx, the"
-  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus; the per-client"
-  echo "rate limits per client and key lifted for this project, at the proxy and the queue: wrk is one client and one key). Rounds: $rounds,"
+  echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus; the"
+  echo "rate limits per client and key lifted for this project, at the proxy and the queue: wrk is one client and one key;"
+  echo "the queue's length cap too, which the rounds' takes would reach). Rounds: $rounds,"
   echo "${duration} s per run, $connections connections, then 1 connection (list), also **inside**: wrk in the proxy"
   echo "container's network namespace to its HTTPS port, without the published port (its NAT)."
   echo "Figures: median of the rounds (min–max)."
