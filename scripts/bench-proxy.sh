@@ -102,7 +102,7 @@ else
   # and its length cap (a million tickets), which the rounds' takes would reach on a fast machine.
   docker service update -q --env-add WAITLINE_RATE_LIMIT_KEY=0 --env-add WAITLINE_RATE_LIMIT_CLIENT=0 \
     --env-add WAITLINE_MAX_QUEUE_LENGTH=0 \
-    "$project-prod_rubis" >/dev/null || die "could not lift the rate limits of $project-prod_rubis"
+    "$project-prod_rubis" >/dev/null || die "could not lift the limits of $project-prod_rubis"
   "$root/scripts/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 fi
 api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/prod/api-keys.txt")
