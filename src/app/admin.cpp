@@ -1,6 +1,7 @@
 #include "app/admin.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <utility>
 
 #include "json/json.hpp"
 
@@ -23,8 +24,8 @@ Handle answer_with(std::function<http::Response()> make) {
 }
 }  // namespace
 
-Admin::Admin(Telemetry& telemetry, const redis::Client& redis, const std::atomic<bool>& draining)
-    : telemetry_(telemetry), redis_(redis), draining_(draining) {}
+Admin::Admin(Telemetry& telemetry, std::function<bool()> redis_connected, const std::atomic<bool>& draining)
+    : telemetry_(telemetry), redis_connected_(std::move(redis_connected)), draining_(draining) {}
 
 std::vector<Route> Admin::routes() {
   return {
@@ -38,7 +39,7 @@ std::vector<Route> Admin::routes() {
 }
 
 http::Response Admin::readyz() const {
-  bool redis = redis_.connected();
+  bool redis = redis_connected_();
   bool draining = draining_.load();
   bool ready = redis && !draining;
   std::string body;

@@ -1,21 +1,21 @@
 // The admin listener: liveness, readiness and metrics, for the orchestrator and Prometheus only.
 //
-//   Admin admin(telemetry, redis, draining);
+//   Admin admin(telemetry, [&] { return redis.connected(); }, draining);
 //   Pipeline pipeline(admin.routes(), telemetry, {.listener = Listener::admin});
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <vector>
 
 #include "app/pipeline.hpp"
-#include "redis/client.hpp"
 
 namespace waitline::app {
 
 class Admin {
  public:
-  // Ready means: Redis answers and the process is not shutting down.
-  Admin(Telemetry& telemetry, const redis::Client& redis, const std::atomic<bool>& draining);
+  // Ready means: the process's Redis connections are up and it is not shutting down.
+  Admin(Telemetry& telemetry, std::function<bool()> redis_connected, const std::atomic<bool>& draining);
 
   std::vector<Route> routes();
 
@@ -23,7 +23,7 @@ class Admin {
   http::Response readyz() const;
 
   Telemetry& telemetry_;
-  const redis::Client& redis_;
+  std::function<bool()> redis_connected_;
   const std::atomic<bool>& draining_;
 };
 

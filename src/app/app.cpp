@@ -10,7 +10,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <csignal>
+#include <functional>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -80,27 +83,20 @@ class Process {
   explicit Process(const config::Config& cfg)
       : cfg_(cfg),
         threads_(cfg.threads ? cfg.threads : usable_cpus()),
-        io_(static_cast<int>(threads_)),
         telemetry_(cfg.queue_name),
         keys_(cfg.api_keys_file.empty() ? nullptr : std::make_unique<auth::KeyStore>(cfg.api_keys_file)),
-        redis_(io_.get_executor(), redis_options(cfg),
-               [this](std::string_view label, std::chrono::nanoseconds took) { telemetry_.redis_command(label, took); },
-               [this](bool up, std::string_view reason) { redis_state(up, reason); }),
-        queue_(redis_, cfg.queue_name,
-               {.idempotency_ttl = cfg.idempotency_ttl, .max_length = cfg.max_queue_length}, telemetry_),
-        api_(queue_, {.legacy_get = cfg.legacy_get}, draining_),
-        admin_(telemetry_, redis_, draining_),
         limiter_(rate_limits(cfg), telemetry_),
-        api_pipeline_(api_.routes(), telemetry_,
-                      {.listener = Listener::api, .keys = keys_.get(), .access_log = cfg.access_log,
-                       .admission = limiter_.active() ? &limiter_ : nullptr}),
+        redis_options_(redis_options(cfg)),
+        redis_connected_(threads_, false),
+        workers_(make_workers()),
+        admin_(telemetry_, [this] { return all_connected(); }, draining_),
         admin_pipeline_(admin_.routes(), telemetry_, {.listener = Listener::admin, .access_log = cfg.access_log}),
-        api_server_(io_, cfg.listen, limits(cfg), api_pipeline_),
-        admin_server_(io_, cfg.admin_listen, limits(cfg), admin_pipeline_),
-        signals_(io_, SIGTERM, SIGINT, SIGHUP),
-        flush_timer_(io_),
-        refresh_timer_(io_),
-        drain_timer_(io_) {
+        api_server_(lanes(), cfg.listen, limits(cfg)),
+        admin_server_({{main_io(), admin_pipeline_}}, cfg.admin_listen, limits(cfg)),
+        signals_(main_io(), SIGTERM, SIGINT, SIGHUP),
+        flush_timer_(main_io()),
+        refresh_timer_(main_io()),
+        drain_timer_(main_io()) {
     if (keys_) {
       telemetry_.api_keys(keys_->current()->size());
       if (keys_->current()->size() == 0) log::warn("the API key file holds no key: every API call will be refused",
@@ -113,14 +109,15 @@ class Process {
   int run() {
     api_server_.start();
     admin_server_.start();
-    redis_.start();
+    for (auto& worker : workers_) worker->redis.start();
     wait_signal();
-    asio::co_spawn(io_, every(flush_timer_, log_flush_interval, []() -> asio::awaitable<void> {
+    asio::co_spawn(main_io(), every(flush_timer_, log_flush_interval, []() -> asio::awaitable<void> {
       log::flush();
       co_return;
     }), asio::detached);
-    asio::co_spawn(io_, every(refresh_timer_, waiting_refresh_interval, [this]() -> asio::awaitable<void> {
-      if (redis_.connected()) co_await queue_.size();
+    asio::co_spawn(main_io(), every(refresh_timer_, waiting_refresh_interval, [this]() -> asio::awaitable<void> {
+      auto& worker = *workers_.front();
+      if (worker.redis.connected()) co_await worker.queue.size();
     }), asio::detached);
     log::info("waitline started", {{"queue", cfg_.queue_name},
                                    {"listen", cfg_.listen.host + ":" + std::to_string(api_server_.port())},
@@ -129,16 +126,55 @@ class Process {
                                    {"threads", std::int64_t{threads_}},
                                    {"version", WAITLINE_VERSION}});
 
-    std::vector<std::thread> workers;
-    for (unsigned i = 1; i < threads_; ++i) workers.emplace_back([this] { io_.run(); });
-    io_.run();
-    for (auto& w : workers) w.join();
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([&io = workers_[i]->io] { io.run(); });
+    main_io().run();
+    for (auto& t : threads) t.join();
     log::info("waitline stopped", {{"clean", exit_status_ == 0}});
     log::flush();
     return exit_status_;
   }
 
  private:
+  // One per thread: an event loop with its own Redis connection and API pipeline, so a request is
+  // read, run and answered on one thread, without a lock or a hand-off between threads. What the
+  // threads share (keys, limits, metrics, the log) is thread-safe. The first worker's loop also
+  // runs the admin listener, the signals and the timers.
+  struct Worker {
+    Worker(Process& process, std::size_t index)
+        : redis(io.get_executor(), process.redis_options_,
+                [&process](std::string_view label, std::chrono::nanoseconds took) {
+                  process.telemetry_.redis_command(label, took);
+                },
+                [&process, index](bool up, std::string_view reason) { process.redis_state(index, up, reason); }),
+          queue(redis, process.cfg_.queue_name,
+                {.idempotency_ttl = process.cfg_.idempotency_ttl, .max_length = process.cfg_.max_queue_length},
+                process.telemetry_),
+          api(queue, {.legacy_get = process.cfg_.legacy_get}, process.draining_),
+          pipeline(api.routes(), process.telemetry_,
+                   {.listener = Listener::api, .keys = process.keys_.get(), .access_log = process.cfg_.access_log,
+                    .admission = process.limiter_.active() ? &process.limiter_ : nullptr}) {}
+
+    asio::io_context io{1};
+    redis::Client redis;
+    queue::TicketQueue queue;
+    Api api;
+    Pipeline pipeline;
+  };
+
+  std::vector<std::unique_ptr<Worker>> make_workers() {
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (std::size_t i = 0; i < threads_; ++i) workers.push_back(std::make_unique<Worker>(*this, i));
+    return workers;
+  }
+
+  std::vector<http::Lane> lanes() {
+    std::vector<http::Lane> lanes;
+    for (auto& worker : workers_) lanes.push_back({worker->io, worker->pipeline});
+    return lanes;
+  }
+
+  asio::io_context& main_io() { return workers_.front()->io; }
 
   static redis::Options redis_options(const config::Config& cfg) {
     redis::Options o;
@@ -164,10 +200,21 @@ class Process {
             .trusted_proxies = cfg.trusted_proxies};
   }
 
-  void redis_state(bool up, std::string_view reason) {
-    telemetry_.redis_up(up);
-    if (up) log::info("redis connected", {{"redis", cfg_.redis_host + ":" + std::to_string(cfg_.redis_port)}});
-    else log::warn("redis unavailable", {{"reason", reason}});
+  // Each worker's connection reports here, from its own thread; Redis is up when all of them are.
+  void redis_state(std::size_t worker, bool up, std::string_view reason) {
+    {
+      std::lock_guard lock(redis_state_mutex_);
+      redis_connected_[worker] = up;
+      telemetry_.redis_up(std::ranges::all_of(redis_connected_, std::identity{}));
+    }
+    const auto connection = static_cast<std::int64_t>(worker + 1);
+    if (up) log::info("redis connected", {{"redis", cfg_.redis_host + ":" + std::to_string(cfg_.redis_port)},
+                                          {"connection", connection}});
+    else log::warn("redis unavailable", {{"reason", reason}, {"connection", connection}});
+  }
+
+  bool all_connected() const {
+    return std::ranges::all_of(workers_, [](const auto& worker) { return worker->redis.connected(); });
   }
 
   void wait_signal() {
@@ -209,7 +256,7 @@ class Process {
     log::info("shutting down", {{"signal", std::int64_t{signo}}, {"connections", static_cast<std::int64_t>(api_server_.connections())}});
     api_server_.drain();
     auto deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
-    asio::co_spawn(io_, [this, deadline]() -> asio::awaitable<void> {
+    asio::co_spawn(main_io(), [this, deadline]() -> asio::awaitable<void> {
       while (api_server_.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
         drain_timer_.expires_after(10ms);
         co_await drain_timer_.async_wait(use_tuple);
@@ -224,26 +271,27 @@ class Process {
 
   void stop() {
     admin_server_.drain();
-    redis_.stop();
     signals_.cancel();
     flush_timer_.cancel();
     refresh_timer_.cancel();
-    io_.stop();
+    for (auto& worker : workers_) {
+      worker->redis.stop();
+      worker->io.stop();
+    }
   }
 
   const config::Config& cfg_;
   std::atomic<bool> draining_{false};
   int exit_status_ = 0;
   const unsigned threads_;  // --threads, or read once from the affinity mask and cgroup (app/cpus.hpp)
-  asio::io_context io_;
   Telemetry telemetry_;
   std::unique_ptr<auth::KeyStore> keys_;
-  redis::Client redis_;
-  queue::TicketQueue queue_;
-  Api api_;
-  Admin admin_;
   RateLimiter limiter_;
-  Pipeline api_pipeline_;
+  const redis::Options redis_options_;
+  std::mutex redis_state_mutex_;
+  std::vector<bool> redis_connected_;  // per worker, as its connection last reported
+  std::vector<std::unique_ptr<Worker>> workers_;
+  Admin admin_;
   Pipeline admin_pipeline_;
   http::Server api_server_;
   http::Server admin_server_;

@@ -6,7 +6,7 @@
 //
 //   Pipeline api({{verb::post, "/get_ticket", auth::take, take, {.idempotent = true}}, ...},
 //                telemetry, {.listener = Listener::api, .keys = &keys});
-//   http::Server server(io, endpoint, limits, api);
+//   http::Server server({{io, api}}, endpoint, limits);
 //
 // Endpoints are rows (method, path, scope, handler); a handler sees only what it needs (Exchange)
 // and returns its answer. Nothing here knows about tickets.

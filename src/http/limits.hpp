@@ -2,7 +2,7 @@
 //
 //   http::Limits limits;                       // every default
 //   limits.max_connections = 512;
-//   http::Server server(io, {"0.0.0.0", 8000}, limits, pipeline);
+//   http::Server server({{io, pipeline}}, {"0.0.0.0", 8000}, limits);
 //
 // Plain values without Boost, so that the settings (src/config) take their defaults from here.
 #pragma once

@@ -5,7 +5,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -59,11 +58,11 @@ struct Server::Session {
   }
   beast::tcp_stream stream;
   std::string client;  // the peer's address
-  bool idle = false;  // waiting for the first byte of a request; touched only on the stream's strand
+  bool idle = false;  // waiting for the first byte of a request; touched only on its lane's thread
 };
 
-Server::Server(asio::io_context& io, Endpoint endpoint, Limits limits, Handler& handler)
-    : io_(io), endpoint_(std::move(endpoint)), limits_(limits), handler_(handler), acceptor_(asio::make_strand(io)) {}
+Server::Server(std::vector<Lane> lanes, Endpoint endpoint, Limits limits)
+    : lanes_(std::move(lanes)), endpoint_(std::move(endpoint)), limits_(limits), acceptor_(lanes_.at(0).io) {}
 
 Server::~Server() = default;
 
@@ -96,7 +95,7 @@ void Server::drain() {
   std::lock_guard lock(sessions_mutex_);
   for (auto& [id, weak] : sessions_) {
     if (auto session = weak.lock()) {
-      // On the session's strand, so `idle` cannot change under us.
+      // On the session's thread, so `idle` cannot change under us.
       asio::dispatch(session->stream.get_executor(), [session] {
         if (session->idle) session->stream.cancel();
       });
@@ -111,8 +110,9 @@ std::size_t Server::connections() const {
 
 asio::awaitable<void> Server::accept_loop() {
   asio::steady_timer pause(acceptor_.get_executor());
-  while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_tuple);
+  for (std::size_t turn = 0; acceptor_.is_open(); ++turn) {
+    Lane& lane = lanes_[turn % lanes_.size()];
+    auto [ec, socket] = co_await acceptor_.async_accept(lane.io, use_tuple);
     // A connection accepted just as drain() closed the acceptor is served like the others.
     if (ec == asio::error::operation_aborted || (ec && !acceptor_.is_open())) break;
     if (ec) {
@@ -127,7 +127,7 @@ asio::awaitable<void> Server::accept_loop() {
       if (sessions_.size() >= limits_.max_connections) {
         boost::system::error_code ignored;
         socket.close(ignored);
-        handler_.refused("connection_limit");
+        lane.handler.refused("connection_limit");
         continue;
       }
     }
@@ -137,7 +137,7 @@ asio::awaitable<void> Server::accept_loop() {
       sessions_.emplace(next_session_id_, session);
     }
     auto executor = session->stream.get_executor();
-    asio::co_spawn(executor, serve(session),
+    asio::co_spawn(executor, serve(session, lane.handler),
                    [this, id = next_session_id_](std::exception_ptr error) {
                      if (error) {
                        try {
@@ -181,7 +181,7 @@ std::optional<Rejection> classify(const boost::system::error_code& ec, bool requ
 
 }  // namespace
 
-asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
+asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& handler) {
   auto& stream = session->stream;
   beast::flat_buffer buffer;
   bool fresh = true;  // no request read yet
@@ -202,7 +202,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       session->idle = false;
       buffer.commit(n);
       if (ec == asio::error::operation_aborted && draining_) continue;  // bytes may have arrived meanwhile
-      if (ec == beast::error::timeout && fresh && !draining_) handler_.refused("header_timeout");
+      if (ec == beast::error::timeout && fresh && !draining_) handler.refused("header_timeout");
       if (ec) break;
     }
 
@@ -215,7 +215,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
     if (ec) {
       // The parser calls on_request (which sets the method) once the request line is complete.
       if (auto rejection = classify(ec, !parser.get().method_string().empty())) {
-        auto response = handler_.reject(rejection->status, rejection->code, rejection->message);
+        auto response = handler.reject(rejection->status, rejection->code, rejection->message);
         response.keep_alive(false);
         response.set(beast::http::field::connection, "close");
         response.prepare_payload();
@@ -227,7 +227,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
 
     fresh = false;
     auto& request = parser.get();
-    auto response = co_await handler_.handle(request, session->client);
+    auto response = co_await handler.handle(request, session->client);
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !draining_);
     // Beast says "close" only to HTTP/1.1 clients; an HTTP/1.0 one is told too.

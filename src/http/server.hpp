@@ -6,6 +6,12 @@
 // head within the header timeout; connections over the cap are closed at once. A HEAD request
 // is answered with the headers of its GET, without the body. drain() stops accepting, closes idle
 // connections and lets busy ones finish their current request, answered with Connection: close.
+//
+// Connections are dealt in turn to the server's lanes: an event loop and the handler that serves
+// on it. A lane's io_context is run by one thread, so a request is read, handled and answered on
+// that thread without a lock or a hand-off; the first lane also accepts.
+//
+//   http::Server server({{io0, pipeline0}, {io1, pipeline1}}, {"0.0.0.0", 8000}, limits);
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -20,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "http/limits.hpp"
 
@@ -41,9 +48,14 @@ class Handler {
   virtual void refused(std::string_view reason) = 0;
 };
 
+struct Lane {
+  boost::asio::io_context& io;  // run by one thread
+  Handler& handler;
+};
+
 class Server {
  public:
-  Server(boost::asio::io_context& io, Endpoint endpoint, Limits limits, Handler& handler);
+  Server(std::vector<Lane> lanes, Endpoint endpoint, Limits limits);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -57,12 +69,11 @@ class Server {
  private:
   struct Session;
   boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> serve(std::shared_ptr<Session> session);
+  boost::asio::awaitable<void> serve(std::shared_ptr<Session> session, Handler& handler);
 
-  boost::asio::io_context& io_;
+  std::vector<Lane> lanes_;
   Endpoint endpoint_;
   Limits limits_;
-  Handler& handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::atomic<bool> draining_{false};

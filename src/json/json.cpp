@@ -1,28 +1,35 @@
 #include "json/json.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace waitline::json {
 
+namespace {
+constexpr bool needs_escape(char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; }
+}  // namespace
+
 void append_string(std::string& out, std::string_view text) {
   out.push_back('"');
-  for (char c : text) {
-    switch (c) {
+  // Runs of bytes that need no escape are appended whole: most strings are one run.
+  for (auto run = text.begin(); run != text.end();) {
+    auto end = std::find_if(run, text.end(), needs_escape);
+    out.append(run, end);
+    if (end == text.end()) break;
+    switch (const char c = *end) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(hex[(c >> 4) & 0xf]);
-          out.push_back(hex[c & 0xf]);
-        } else {
-          out.push_back(c);
-        }
+      default: {
+        static constexpr char hex[] = "0123456789abcdef";
+        out += "\\u00";
+        out.push_back(hex[(c >> 4) & 0xf]);
+        out.push_back(hex[c & 0xf]);
+      }
     }
+    run = end + 1;
   }
   out.push_back('"');
 }
