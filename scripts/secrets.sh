@@ -49,13 +49,14 @@ sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
 # The Redis ACL users of a platform and what each may do. A queue's keys are exactly these four
 # patterns; its commands are what the service sends at connect (AUTH, HELLO, PING, CLIENT
-# SETNAME; Redis 7.0 has no CLIENT SETINFO) and its scripts (EVALSHA, SCRIPT LOAD, EVAL as the fallback, and the data
-# commands the scripts call); never CONFIG, FLUSHALL, SHUTDOWN, KEYS, SCAN or another queue's keys.
+# SETNAME; Redis 7.0 has no CLIENT SETINFO), its scripts (EVALSHA, SCRIPT LOAD, EVAL as the fallback, and the data
+# commands the scripts call) and the list's transaction (MULTI, LLEN, LRANGE, EXEC); never CONFIG,
+# FLUSHALL, SHUTDOWN, KEYS, SCAN or another queue's keys.
 queue_acl() {  # queue
   local q=$1
   echo "resetkeys ~ticket_number_$q ~queue_$q ~last_called_$q ~idempotency_$q:* resetchannels -@all" \
        "+hello +ping +echo +select +client|setname +client|id" \
-       "+evalsha +eval +script|load +script|exists" \
+       "+evalsha +eval +script|load +script|exists +multi +exec" \
        "+get +set +del +exists +expire +pexpire +ttl +pttl +incr +lpush +rpop +llen +lrange" \
        "+hget +hset +hgetall +hdel"
 }

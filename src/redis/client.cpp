@@ -53,6 +53,7 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
   struct Pending {
     std::string label;
     Parse parse;
+    std::size_t skipped;  // replies still to come before the one that answers
     clock::time_point sent;
     std::unique_ptr<Waiter> waiter;
   };
@@ -91,13 +92,13 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
     if (on_state) on_state(connected, reason);
   }
 
-  void submit(std::string label, Parse parse, std::string encoded, std::unique_ptr<Waiter> waiter) {
+  void submit(std::string label, Parse parse, std::size_t skipped, std::string encoded, std::unique_ptr<Waiter> waiter) {
     if (!up.load(std::memory_order_relaxed)) {
       waiter->complete(Result{Status::unavailable, {}, "not connected to redis"});
       return;
     }
     if (pending.empty()) watchdog_timer.cancel();
-    pending.push_back({std::move(label), parse, clock::now(), std::move(waiter)});
+    pending.push_back({std::move(label), parse, skipped, clock::now(), std::move(waiter)});
     outgoing += encoded;
     ++unsent;
     write_signal.cancel();
@@ -222,12 +223,18 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
       try {
         for (;;) {
           Reply reply;
-          auto used = parse_reply(unread, reply, pending.empty() ? Parse::generic : pending.front().parse);
+          const bool skipping = !pending.empty() && pending.front().skipped > 0;
+          auto used = parse_reply(unread, reply, pending.empty() || skipping ? Parse::generic : pending.front().parse);
           if (used == 0) break;
           unread.remove_prefix(used);
           if (pending.empty()) {
             reason = "redis sent a reply nobody asked for";
             co_return;
+          }
+          // An error among them discards the transaction, and EXEC's reply says so.
+          if (skipping) {
+            --pending.front().skipped;
+            continue;
           }
           auto done = std::move(pending.front());
           pending.pop_front();
@@ -305,26 +312,40 @@ void Client::stop() {
 
 bool Client::connected() const noexcept { return connection_->up.load(std::memory_order_relaxed); }
 
-// Not a coroutine: the command is encoded now, while `args` still points at live strings.
+// Not coroutines: the commands are encoded now, while `args` still point at live strings.
 asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_list<std::string_view> args,
                                      Parse parse) {
   std::string encoded;
   encode_command(encoded, args);
+  return send(label, std::move(encoded), parse, 0);
+}
+
+asio::awaitable<Result> Client::exec_transaction(
+    std::string_view label, std::initializer_list<std::initializer_list<std::string_view>> commands, Parse parse) {
+  std::string encoded;
+  encode_command(encoded, {"MULTI"});
+  for (auto command : commands) encode_command(encoded, command);
+  encode_command(encoded, {"EXEC"});
+  return send(label, std::move(encoded), parse, commands.size() + 1);
+}
+
+asio::awaitable<Result> Client::send(std::string_view label, std::string encoded, Parse parse, std::size_t skipped) {
   // Weak: the awaitable keeps this initiation in the caller's coroutine frame until the reply, and
   // that frame waits inside the connection's `pending`; a strong pointer made a cycle that leaked
   // the connection when the process stopped with commands in flight (shutdown_test.cpp,
   // StoppingWithCommandsRedisNeverAnsweredFreesEverything).
   std::weak_ptr<Connection> weak = connection_;
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-      [weak, parse](auto handler, std::string name, std::string bytes) {
+      [weak, parse, skipped](auto handler, std::string name, std::string bytes) {
         std::unique_ptr<Waiter> waiter = std::make_unique<WaiterFor<decltype(handler)>>(std::move(handler));
         auto c = weak.lock();
         if (!c) {
           waiter->complete(Result{Status::unavailable, {}, "the redis client is stopped"});
           return;
         }
-        asio::dispatch(c->strand, [c, parse, w = std::move(waiter), name = std::move(name), bytes = std::move(bytes)]() mutable {
-          c->submit(std::move(name), parse, std::move(bytes), std::move(w));
+        asio::dispatch(c->strand, [c, parse, skipped, w = std::move(waiter), name = std::move(name),
+                                   bytes = std::move(bytes)]() mutable {
+          c->submit(std::move(name), parse, skipped, std::move(bytes), std::move(w));
         });
       },
       asio::use_awaitable, std::string(label), std::move(encoded));

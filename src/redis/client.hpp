@@ -3,6 +3,7 @@
 //   redis::Client client(io.get_executor(), {.host = "127.0.0.1", .port = 6379});
 //   client.start();
 //   redis::Result r = co_await client.exec("incr", {"INCR", "counter"});
+//   redis::Result t = co_await client.exec_transaction("both", {{"LLEN", "l"}, {"LRANGE", "l", "0", "9"}});
 //
 // Commands from every coroutine are queued on one connection and written together; replies come
 // back in order. No thread ever waits: while Redis is away, exec() fails at once with
@@ -58,10 +59,19 @@ class Client {
   // how to read its reply's arrays.
   boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args,
                                       Parse parse = Parse::generic);
+  // The commands as one transaction (MULTI, the commands, EXEC): no other client's command runs
+  // between them. The reply is EXEC's: an array of the commands' replies, or the error that
+  // discarded the transaction.
+  boost::asio::awaitable<Result> exec_transaction(
+      std::string_view label, std::initializer_list<std::initializer_list<std::string_view>> commands,
+      Parse parse = Parse::generic);
 
   bool connected() const noexcept;
 
  private:
+  // `skipped`: replies before the one that answers (MULTI's OK, each QUEUED).
+  boost::asio::awaitable<Result> send(std::string_view label, std::string encoded, Parse parse, std::size_t skipped);
+
   struct Connection;
   std::shared_ptr<Connection> connection_;
 };

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration/testkit.hpp"
@@ -133,6 +135,31 @@ TEST_F(Api, ListIsBoundedByLimitWhichDefaultsTo100AndAllowsUpTo1000) {
 
   call(client);
   EXPECT_EQ(list(client, "?limit=3"), listed("rubis", 149, {2, 3, 4}));
+}
+
+// The count and the tickets come from one instant (a Redis transaction): with only takes running,
+// the list is always tickets 1 to the count, as many as the limit allows, while another client
+// (on another connection, so another thread and Redis connection of the service) takes.
+TEST_F(Api, ListReadsTheCountAndTheTicketsAtOneInstantWhileOthersTake) {
+  constexpr int kTakes = 1500;
+  std::atomic<bool> taking{true};
+  std::thread taker([&] {
+    HttpClient own(service.port());
+    for (int i = 0; i < kTakes; ++i) take(own);
+    taking = false;
+  });
+  int lists = 0;
+  while (taking) {
+    const json::object answer = list(client, "?limit=1000");
+    const std::int64_t waiting = answer.at("waiting").as_int64();
+    std::vector<std::int64_t> tickets;
+    for (const auto& ticket : answer.at("tickets").as_array()) tickets.push_back(ticket.as_int64());
+    ASSERT_EQ(tickets, range(1, std::min<std::int64_t>(waiting, 1000))) << "waiting " << waiting;
+    ++lists;
+  }
+  taker.join();
+  EXPECT_GT(lists, 0);
+  EXPECT_EQ(list(client, "?limit=0"), listed("rubis", kTakes, {}));
 }
 
 TEST_F(Api, ListRejectsALimitOutOfRangeOrNotANumber) {

@@ -78,7 +78,7 @@ TEST(Resp, RejectsBytesThatAreNotResp) {
   EXPECT_THROW(parse_reply(deep, r), ProtocolError);
 }
 
-// What the list script answers: {waiting, LRANGE of the oldest tickets as decimal strings}.
+// What a list gets from EXEC: {LLEN, LRANGE of the oldest tickets as decimal strings}.
 constexpr std::string_view kListing = "*2\r\n:3\r\n*3\r\n$2\r\n42\r\n$2\r\n41\r\n:40\r\n";
 
 TEST(Resp, IntegerArraysModeReadsAnArrayOfNumbersStraightIntoIntegers) {
