@@ -6,7 +6,8 @@
 namespace waitline::json {
 
 namespace {
-constexpr bool needs_escape(char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; }
+// A lambda, so that find_if inlines it.
+constexpr auto needs_escape = [](char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; };
 }  // namespace
 
 void append_string(std::string& out, std::string_view text) {
