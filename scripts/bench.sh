@@ -144,13 +144,14 @@ grep -v '^#' "$work/hash-key.out" | sed -n 2p >"$work/api-keys"
 [[ -n $api_key && -s $work/api-keys ]] || die "cannot parse the output of '$binary hash-key'"
 
 # The service: default threads, access log ON, stdout and stderr to a file as a container
-# runtime would store them.
+# runtime would store them; no cap on the queue's length (a million by default, which 20 s of
+# takes pass on a fast machine: the refusals would be counted as takes).
 for _ in 1 2 3; do
   api_port=$(free_port); admin_port=$(free_port)
   [[ $api_port != "$admin_port" ]] || continue
   "$binary" --redis-host 127.0.0.1 --redis-port "$redis_port" --queue-name "$queue" \
     --listen "127.0.0.1:$api_port" --admin-listen "127.0.0.1:$admin_port" \
-    --api-keys-file "$work/api-keys" --access-log=true >"$work/service.log" 2>&1 &
+    --api-keys-file "$work/api-keys" --access-log=true --max-queue-length 0 >"$work/service.log" 2>&1 &
   service_pid=$!
   for ((i = 0; i < 100; i++)); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/readyz" 2>/dev/null) == 200 ]] && break 2
@@ -268,8 +269,11 @@ vmhwm_mib=$(calc "printf \"%.1f\", $vmhwm_kb / 1024")
 
 goals=() # "goal|measured|met"
 verdict() { if "$@"; then echo met; else echo "**missed**"; fi; }
-goals+=("take ≥ 0.35 × INCR ceiling|${res[take.ratio]} ×|$(verdict ge "${res[take.ratio]}" 0.35)")
+# Issue 12: list at least 0.40 × INCR; take and call no slower than when it was filed (0.41 × INCR,
+# 0.46 × RPOP).
+goals+=("take ≥ 0.41 × INCR ceiling|${res[take.ratio]} ×|$(verdict ge "${res[take.ratio]}" 0.41)")
 goals+=("list ≥ 0.40 × INCR ceiling|${res[list.ratio]} ×|$(verdict ge "${res[list.ratio]}" 0.40)")
+goals+=("call ≥ 0.46 × RPOP ceiling|${res[call.ratio]} ×|$(verdict ge "${res[call.ratio]}" 0.46)")
 for e in take list call; do
   goals+=("$e p99 ≤ 5 ms|$(ms "${res[$e.p99_us]}") ms|$(verdict ge 5000 "${res[$e.p99_us]}")")
 done
@@ -304,7 +308,7 @@ calls_served=$((${res[call.queue_before]} - ${res[call.queue_after]}))
   echo "   - **take**: \`POST /get_ticket\` (one Lua script in Redis: INCR, LPUSH, LLEN);"
   echo "   - **list**: \`GET /list_tickets\` with the default limit (100) on the queue that take filled"
   echo "     ($(num "${res[list.queue_before]}") tickets waiting), so each answer carries 100 ticket numbers: the realistic"
-  echo "     case of a screen showing a long queue, not an empty list;"
+  echo "     case of a screen showing a long queue, not an empty list (one Redis transaction: LLEN, LRANGE);"
   echo "   - **call**: \`POST /call_ticket\`, draining the queue take filled."
   echo
   echo "wrk, redis-benchmark, Redis and the service share the machine's $cores cores, as the original app's"

@@ -160,7 +160,13 @@ TEST(RedisAway, StalledRedisGives504ThenUnavailableWithinTheTimeoutAndTheService
       took[i] = clock::now() - start;
     });
   }
+  // And a list in flight: a read changes nothing, so its answer does say "retry".
+  Response listed;
+  threads.emplace_back([&] { listed = HttpClient(service.port()).get("/list_tickets"); });
   for (auto& t : threads) t.join();
+  EXPECT_EQ(listed.status, 503u) << listed.body;
+  EXPECT_EQ(error_code_of(listed), "redis_unavailable");
+  EXPECT_FALSE(listed.header("Retry-After").empty());
   // They were sent to Redis: their outcome is unknown, and the answer must not say "retry".
   for (std::size_t i = 0; i < answers.size(); ++i) {
     EXPECT_EQ(answers[i].status, 504u) << answers[i].body;
