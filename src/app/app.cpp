@@ -12,12 +12,11 @@
 #include <boost/beast/http.hpp>
 #include <algorithm>
 #include <csignal>
-#include <functional>
-#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <system_error>
@@ -87,7 +86,6 @@ class Process {
         keys_(cfg.api_keys_file.empty() ? nullptr : std::make_unique<auth::KeyStore>(cfg.api_keys_file)),
         limiter_(rate_limits(cfg), telemetry_),
         redis_options_(redis_options(cfg)),
-        redis_connected_(threads_, false),
         workers_(make_workers()),
         admin_(telemetry_, [this] { return all_connected(); }, draining_),
         admin_pipeline_(admin_.routes(), telemetry_, {.listener = Listener::admin, .access_log = cfg.access_log}),
@@ -200,12 +198,12 @@ class Process {
             .trusted_proxies = cfg.trusted_proxies};
   }
 
-  // Each worker's connection reports here, from its own thread; Redis is up when all of them are.
+  // Each worker's connection reports here, from its own thread, once its state has changed;
+  // Redis is up when all of them are. Under the lock, so that the last report sets the gauge.
   void redis_state(std::size_t worker, bool up, std::string_view reason) {
     {
       std::lock_guard lock(redis_state_mutex_);
-      redis_connected_[worker] = up;
-      telemetry_.redis_up(std::ranges::all_of(redis_connected_, std::identity{}));
+      telemetry_.redis_up(all_connected());
     }
     const auto connection = static_cast<std::int64_t>(worker + 1);
     if (up) log::info("redis connected", {{"redis", cfg_.redis_host + ":" + std::to_string(cfg_.redis_port)},
@@ -289,7 +287,6 @@ class Process {
   RateLimiter limiter_;
   const redis::Options redis_options_;
   std::mutex redis_state_mutex_;
-  std::vector<bool> redis_connected_;  // per worker, as its connection last reported
   std::vector<std::unique_ptr<Worker>> workers_;
   Admin admin_;
   Pipeline admin_pipeline_;
