@@ -222,22 +222,19 @@ asio::awaitable<Outcome<Listing>> TicketQueue::list(std::int64_t limit) {
   // and Redis serves LRANGE's reply as it stands, where a script makes a Lua table of it and back
   // (a third of the cost, and of Redis's time for a list). LRANGE -n -1 gives the n oldest,
   // newest first, as decimal strings that the reply parser reads straight into integers.
+  // A limit of 0 reads no ticket: LRANGE 1 0 is empty ("-0" would be the whole list).
   char digits[24] = {'-'};
   auto [end, ec] = std::to_chars(digits + 1, digits + sizeof digits, limit);
-  const std::string_view from(digits, static_cast<std::size_t>(end - digits));
+  const std::string_view from = limit > 0 ? std::string_view(digits, static_cast<std::size_t>(end - digits)) : "1";
+  const std::string_view to = limit > 0 ? "-1" : "0";
   auto r = outcome_of(co_await [&] {
-    // "-0" would be the whole list: a limit of 0 asks for the count alone.
-    return limit > 0 ? client_.exec_transaction("list", {{"LLEN", list_key_}, {"LRANGE", list_key_, from, "-1"}},
-                                                redis::Parse::integer_arrays)
-                     : client_.exec_transaction("list", {{"LLEN", list_key_}});
+    return client_.exec_transaction("list", {{"LLEN", list_key_}, {"LRANGE", list_key_, from, to}},
+                                    redis::Parse::integer_arrays);
   }(), Failure::unavailable);
   if (!r) co_return carry<Listing>(std::move(r));
   const auto& e = r.value.elements;
-  if (r.value.type != Reply::Type::array || e.size() != (limit > 0 ? 2u : 1u) || !to_int(e[0]))
+  if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0]))
     co_return malformed<Listing>("list");
-  Listing listing{*to_int(e[0]), {}};
-  observer_.waiting(listing.waiting);
-  if (limit == 0) co_return Outcome<Listing>{Failure::none, {}, std::move(listing)};
   // The parser made an array of numbers `integers`; an `array` holds something that is not one.
   if (e[1].type == Reply::Type::array) {
     auto foreign = std::ranges::find_if(e[1].elements, [](const Reply& t) { return !to_int(t); });
@@ -245,7 +242,8 @@ asio::awaitable<Outcome<Listing>> TicketQueue::list(std::int64_t limit) {
                                  (foreign == e[1].elements.end() ? std::string() : foreign->text) + ")");
   }
   if (e[1].type != Reply::Type::integers) co_return malformed<Listing>("list");
-  listing.tickets.assign(e[1].integers.rbegin(), e[1].integers.rend());
+  Listing listing{*to_int(e[0]), std::vector<std::int64_t>(e[1].integers.rbegin(), e[1].integers.rend())};
+  observer_.waiting(listing.waiting);
   co_return Outcome<Listing>{Failure::none, {}, std::move(listing)};
 }
 
