@@ -179,6 +179,18 @@ ensure_network() {
   docker network create --driver overlay --internal --attachable --label "waitline.project=$project" "$1" >/dev/null
 }
 
+# The network's subnets, comma-separated. `docker network create` returns before the Swarm
+# leader has allocated the overlay's subnet (moby/moby#30426): until then inspect shows none.
+network_subnets() {  # network
+  local subnets i
+  for ((i = 0; i < 60; i++)); do
+    subnets=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}},{{end}}' "$1")
+    [[ -n $subnets ]] && { echo "${subnets%,}"; return; }
+    sleep 0.5
+  done
+  die "no subnet for network $1 after 30 s: see docker network inspect $1"
+}
+
 deploy_platform() {
   local p=$1 q key
   local stack=$project-$p
@@ -195,9 +207,8 @@ deploy_platform() {
       export "$key=$(setting "$p" "$key")"
     done
     # The queues believe X-Forwarded-For only from their front network: the proxy (and Prometheus).
-    QUEUE_TRUSTED_PROXIES=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}},{{end}}' "$project-$p-front")
-    export QUEUE_TRUSTED_PROXIES=${QUEUE_TRUSTED_PROXIES%,}
-    [[ -n $QUEUE_TRUSTED_PROXIES ]] || die "no subnet for network $project-$p-front"
+    export QUEUE_TRUSTED_PROXIES
+    QUEUE_TRUSTED_PROXIES=$(network_subnets "$project-$p-front")
     export REDIS_ACL_DIGEST REDIS_HEALTHCHECK_PASSWORD_DIGEST REDIS_EXPORTER_PASSWORD_DIGEST
     REDIS_ACL_DIGEST=$(digest "$secrets_dir/$p/redis/users.acl")
     REDIS_HEALTHCHECK_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/healthcheck.password")
