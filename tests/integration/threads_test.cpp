@@ -38,17 +38,30 @@ std::map<std::string, int> scripts_by_connection(const std::string& monitor) {
   return count;
 }
 
+// The "connection" of each "redis connected" line of the service's log. Access lines (the
+// readiness probes') have no "msg".
+std::set<std::int64_t> connections_logged(const Process& service) {
+  std::set<std::int64_t> connections;
+  for (const auto& line : kit::log_lines(service)) {
+    const auto* msg = line.if_contains("msg");
+    if (msg != nullptr && *msg == "redis connected") connections.insert(line.at("connection").as_int64());
+  }
+  return connections;
+}
+
 TEST(Threads, EachThreadServesItsClientsThroughItsOwnRedisConnection) {
   RedisServer redis;
   Process monitor({"redis-cli", "-p", std::to_string(redis.port()), "monitor"});
   ASSERT_TRUE(eventually([&] { return monitor.stdout_text().starts_with("OK"); })) << monitor.stderr_text();
   Service service = kit::insecure_service(redis, {"--threads", std::to_string(kThreads)});
 
-  // Ready means every thread's connection is up; each said so.
+  // Ready means every thread's connection is up; each says so (its line may follow readiness by
+  // a moment: the connection is up before it reports).
   std::set<std::int64_t> connected;
-  for (const auto& line : kit::log_lines(service.process())) {
-    if (line.at("msg") == "redis connected") connected.insert(line.at("connection").as_int64());
-  }
+  EXPECT_TRUE(eventually([&] {
+    connected = connections_logged(service.process());
+    return connected.size() == std::size_t{kThreads};
+  }));
   EXPECT_EQ(connected, (std::set<std::int64_t>{1, 2, 3}));
 
   std::vector<std::unique_ptr<HttpClient>> clients;
