@@ -275,6 +275,7 @@ of_rounds() { # key (after "<round>."), array name -> that figure of every round
   for ((r = 1; r <= rounds; r++)); do echo "${of[$r.$1]}"; done
 }
 sum_of() { of_rounds "$@" | awk '{n += $1} END {print n}'; }
+slashed() { paste -sd/ | sed 's|/| / |g'; } # stdin's lines as "a / b / c"
 
 # Each figure of the document from the rounds: req/s, p50, p99 and the ceiling their medians, the
 # ratio the median of each round's own ratio, counts their sums.
@@ -288,11 +289,11 @@ for e in take list call; do
     res[$r.$e.ratio]=$(ratio "${res[$r.$e.rps]}" "${ceil[$r.${ceil_of[$e]}.rps]}")
   done
   res[$e.ratio]=$(ratio "$(of_rounds "$e.ratio" res | median)" 1)
-  res[$e.ratios]=$(of_rounds "$e.ratio" res | paste -sd/ | sed 's|/| / |g')
+  res[$e.ratios]=$(of_rounds "$e.ratio" res | slashed)
   res[$e.rps]=$(of_rounds "$e.rps" res | median)
   res[$e.p50_us]=$(of_rounds "$e.p50_us" res | median)
   res[$e.p99_us]=$(of_rounds "$e.p99_us" res | median)
-  res[$e.p99s]=$(for ((r = 1; r <= rounds; r++)); do printf '%s\n' "$(ms "${res[$r.$e.p99_us]}")"; done | paste -sd/ | sed 's|/| / |g')
+  res[$e.p99s]=$(of_rounds "$e.p99_us" res | while read -r us; do ms "$us"; echo; done | slashed)
   for f in requests non2xx socket_errors; do res[$e.$f]=$(sum_of "$e.$f" res); done
   (( ${res[$e.non2xx]} + ${res[$e.socket_errors]} == 0 )) || any_errors=1
 done
@@ -314,14 +315,10 @@ for g in "${goals[@]}"; do [[ $g == *missed* ]] && missed=$((missed + 1)); done
 
 # ---------------------------------------------------------------------------------------------
 # The document.
-calls_served=0 queue_emptied=0 list_queue_min=""
-for ((r = 1; r <= rounds; r++)); do
-  calls_served=$((calls_served + ${res[$r.call.queue_before]} - ${res[$r.call.queue_after]}))
-  ((${res[$r.call.queue_after]} > 0)) || queue_emptied=1
-  if [[ -z $list_queue_min ]] || ((${res[$r.list.queue_before]} < list_queue_min)); then
-    list_queue_min=${res[$r.list.queue_before]}
-  fi
-done
+calls_served=$(($(sum_of call.queue_before res) - $(sum_of call.queue_after res)))
+queue_emptied=0
+of_rounds call.queue_after res | grep -qx 0 && queue_emptied=1
+list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
 {
   echo "# Benchmarks"
   echo

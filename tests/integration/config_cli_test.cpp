@@ -211,12 +211,10 @@ TEST(Environment, VariablesConfigureTheService) {
   EXPECT_EQ(client.get("/get_ticket").status, 405u);  // WAITLINE_LEGACY_GET=false
 
   bool started = false;
-  for (const json::object& line : log_lines(*process)) {
-    if (line.contains("msg") && line.at("msg") == "waitline started") {
-      started = true;
-      EXPECT_EQ(line.at("threads"), 1);
-      EXPECT_EQ(line.at("queue"), "saphir");
-    }
+  for (const json::object& line : event_lines(*process, "waitline started")) {
+    started = true;
+    EXPECT_EQ(line.at("threads"), 1);
+    EXPECT_EQ(line.at("queue"), "saphir");
   }
   EXPECT_TRUE(started);
 }
@@ -285,10 +283,8 @@ TEST(RedisSettings, AuthenticatesWithAPasswordFromAFile) {
 // The "redis unavailable" log lines' reasons.
 std::vector<std::string> unavailable_reasons(const Process& process) {
   std::vector<std::string> reasons;
-  for (const json::object& line : log_lines(process)) {
-    if (line.contains("msg") && line.at("msg") == "redis unavailable" && line.contains("reason")) {
-      reasons.emplace_back(line.at("reason").as_string());
-    }
+  for (const json::object& line : event_lines(process, "redis unavailable")) {
+    if (line.contains("reason")) reasons.emplace_back(line.at("reason").as_string());
   }
   return reasons;
 }

@@ -265,6 +265,16 @@ inline std::vector<json::object> log_lines(const Process& process) {
   return lines;
 }
 
+// The event lines (those with a "msg"; access lines have none) whose msg is `msg`.
+inline std::vector<json::object> event_lines(const Process& process, std::string_view msg) {
+  std::vector<json::object> found;
+  for (json::object& line : log_lines(process)) {
+    const auto* text = line.if_contains("msg");
+    if (text != nullptr && text->is_string() && text->as_string() == msg) found.push_back(std::move(line));
+  }
+  return found;
+}
+
 // The access log lines (those with a request_id) whose request_id is `id`.
 inline std::vector<json::object> access_lines(const Process& process, std::string_view id) {
   std::vector<json::object> found;

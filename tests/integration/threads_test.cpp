@@ -38,13 +38,11 @@ std::map<std::string, int> scripts_by_connection(const std::string& monitor) {
   return count;
 }
 
-// The "connection" of each "redis connected" line of the service's log. Access lines (the
-// readiness probes') have no "msg".
+// The "connection" of each "redis connected" line of the service's log.
 std::set<std::int64_t> connections_logged(const Process& service) {
   std::set<std::int64_t> connections;
-  for (const auto& line : kit::log_lines(service)) {
-    const auto* msg = line.if_contains("msg");
-    if (msg != nullptr && *msg == "redis connected") connections.insert(line.at("connection").as_int64());
+  for (const auto& line : kit::event_lines(service, "redis connected")) {
+    connections.insert(line.at("connection").as_int64());
   }
   return connections;
 }
