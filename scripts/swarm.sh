@@ -275,8 +275,10 @@ wait_converged() {
       else
         pending+=("${out:-docker service ps failed}")
       fi
+    elif ((${#names[@]})); then
+      pending+=("${out:-docker service inspect failed}")
     else
-      pending+=("${out:-no service of $project yet}")
+      die "no service of project $project is deployed (WAITLINE_PROJECT; make up deploys it)"
     fi
     ((${#pending[@]} == 0)) && return 0
     if ((SECONDS > deadline)); then
