@@ -249,37 +249,30 @@ deploy_edge() {
 # Three engine calls a round whatever the number of services: one call per service and stack
 # (35 of them, 2.9 s of CPU every 2 s) took the CPU the starting containers needed.
 wait_converged() {
-  local deadline=$((SECONDS + wait_timeout)) pending names name reps state stack out ours
-  mapfile -t ours < <(stacks)
+  local deadline=$((SECONDS + wait_timeout)) pending names name reps state out ours
+  ours="^($(stacks | paste -sd '|'))_"   # service names are <stack>_<service>
   while :; do
-    pending=() names=() out=""
+    pending=() names=()
     # Replicas reads "1/1", or "1/1 (max 1 per node)" with a per-node maximum.
     while read -r name reps _; do
-      for stack in "${ours[@]}"; do
-        [[ $name == "${stack}_"* ]] || continue
-        names+=("$name")
-        [[ ${reps%%/*} == "${reps#*/}" ]] || pending+=("$name $reps")
-      done
+      [[ $name =~ $ours ]] || continue
+      names+=("$name")
+      [[ ${reps%%/*} == "${reps#*/}" ]] || pending+=("$name $reps")
     done < <(docker service ls --format '{{.Name}} {{.Replicas}}')
+    ((${#names[@]})) || die "no service of project $project is deployed (WAITLINE_PROJECT; make up deploys it)"
     # A service removed between two calls fails the call: that round counts as not converged.
-    if ((${#names[@]})) && out=$(docker service inspect "${names[@]}" \
-         --format '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' 2>&1); then
+    if out=$(docker service inspect "${names[@]}" \
+               --format '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' 2>&1); then
       while read -r name state; do
         [[ $state == updating || $state == rollback_started ]] && pending+=("$name $state")
       done <<<"$out"
-      if out=$(docker service ps "${names[@]}" --filter desired-state=running \
-                 --format '{{.Name}} {{.CurrentState}}' 2>&1); then
-        while read -r name state; do
-          [[ -n $name && $state != Running* ]] && pending+=("$name $state")
-        done <<<"$out"
-      else
-        pending+=("${out:-docker service ps failed}")
-      fi
-    elif ((${#names[@]})); then
-      pending+=("${out:-docker service inspect failed}")
-    else
-      die "no service of project $project is deployed (WAITLINE_PROJECT; make up deploys it)"
-    fi
+    else pending+=("$out"); fi
+    if out=$(docker service ps "${names[@]}" --filter desired-state=running \
+               --format '{{.Name}} {{.CurrentState}}' 2>&1); then
+      while read -r name state; do
+        [[ -n $name && $state != Running* ]] && pending+=("$name $state")
+      done <<<"$out"
+    else pending+=("$out"); fi
     ((${#pending[@]} == 0)) && return 0
     if ((SECONDS > deadline)); then
       printf 'swarm: not converged after %d s:\n' "$wait_timeout" >&2
