@@ -9,10 +9,13 @@
 # alternating the two paths so that both see the same machine:
 #   direct  wrk inside the network namespace of the production rubis container, to
 #           http://127.0.0.1:8000 (the service as deployed: its image, CPU limit, log pipe);
+#   network wrk inside the proxy's network namespace to http://<the queue's address>:8000, the
+#           address nginx resolves for it on the front network: the network hop, without TLS
+#           and nginx;
 #   proxy   wrk on the host to https://127.0.0.1:<https port>/rubis/... with Host prod.localhost
 #           (published port, TLS, nginx, the front network, then the same container).
-# Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) both
-# ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
+# Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) the
+# three ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
 # the one-connection p99), and with one connection from inside the proxy's network namespace
 # (https://127.0.0.1:8443: the proxy without the published port's NAT; the two should agree).
 # During each run it reads the CPU time and CFS throttling (cpu.stat) of the proxy and queue
@@ -118,6 +121,9 @@ queue_id=$(one_container "$project-prod_rubis")
 proxy_id=$(one_container "$project-edge_proxy")
 queue_pid=$(docker inspect --format '{{.State.Pid}}' "$queue_id")
 proxy_pid=$(docker inspect --format '{{.State.Pid}}' "$proxy_id")
+# The queue as nginx reaches it: its address on the front network, from Swarm's DNS in the proxy.
+queue_addr=$(docker exec "$proxy_id" getent hosts prod-rubis | awk '{print $1; exit}')
+[[ -n $queue_addr ]] || die "prod-rubis does not resolve in the proxy container"
 
 # --- CPU time and throttling of a container (cgroup v1 or v2) ---------------------------------
 cpu_dir() { # container -> its cpu cgroup directory
@@ -180,6 +186,8 @@ run_wrk() { # run-name path(direct|proxy) endpoint connections
   local -a cmd=(wrk -t "$threads" -c "$conns" -d "${duration}s" --latency -s "$here/bench/$script")
   if [[ $way == direct ]]; then
     cmd=(nsenter -t "$queue_pid" -n "${cmd[@]}" "http://127.0.0.1:8000$url")
+  elif [[ $way == network ]]; then
+    cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" "http://$queue_addr:8000$url")
   elif [[ $way == inside ]]; then
     # The proxy without the published port (iptables NAT; with dockerd's default userland-proxy,
     # a docker-proxy process that copies every byte, which scripts/docker-engine.sh turns off).
@@ -236,11 +244,11 @@ idle_pct=$((idle_busy_us * 100 / (duration * 1000000 * cores)))
 say "at rest: machine $idle_pct % busy"
 for ((r = 1; r <= rounds; r++)); do
   # Alternate which path goes first, so that a drift of the machine's load favours neither.
-  ways=(direct proxy); ((r % 2 == 0)) && ways=(proxy direct)
+  ways=(direct network proxy); ((r % 2 == 0)) && ways=(proxy network direct)
   for endpoint in take list; do
     for way in "${ways[@]}"; do run_wrk "$endpoint-$way-$r" "$way" "$endpoint" "$connections"; done
   done
-  for way in "${ways[@]}"; do run_wrk "one-$way-$r" "$way" list 1; done
+  for way in "${ways[@]}"; do [[ $way == network ]] || run_wrk "one-$way-$r" "$way" list 1; done
   run_wrk "one-inside-$r" inside list 1
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -261,10 +269,11 @@ range() { # key prefix formatter: "median (min–max)"
 }
 any_errors=0
 for n in "${runs[@]}"; do ((res[$n.errors] == 0)) || any_errors=1; done
-# The ratio per round (proxy over direct of the same round), then its median.
+# The ratios per round (proxy, and network, over direct of the same round), then their medians.
 for endpoint in take list; do
   for ((r = 1; r <= rounds; r++)); do
     res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.3f", p / d}')
+    res[$endpoint-ratio-$r.network]=$(awk -v n="${res[$endpoint-network-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.3f", n / d}')
     # As it would be with wrk and the idle deployment elsewhere: the inverse ratio of the system's
     # CPU per request (an estimate: it assumes the machine saturated, which the *machine busy* column tells).
     res[$endpoint-ratio-$r.system]=$(awk -v p="${res[$endpoint-proxy-$r.server_us_per_req]}" -v d="${res[$endpoint-direct-$r.server_us_per_req]}" 'BEGIN {printf "%.2f", d / p}')
@@ -286,9 +295,11 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "## Through the proxy (Swarm stack)"
   echo
   echo "What a user of \`make up\` meets: \`scripts/bench-proxy.sh\` deploys its own project ($project)"
-  echo "with \`scripts/swarm.sh up\` and measures the production rubis queue two ways, alternated in one run:"
+  echo "with \`scripts/swarm.sh up\` and measures the production rubis queue three ways, alternated in one run:"
   echo "**direct**, wrk inside the queue container's network namespace to \`http://127.0.0.1:8000\` (the"
-  echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe), and **proxy**, wrk on the"
+  echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe); **network**, wrk inside the"
+  echo "proxy container's network namespace to the queue's address on the front network, plain HTTP (the"
+  echo "hop nginx makes, without TLS and nginx); and **proxy**, wrk on the"
   echo "host to \`https://127.0.0.1:$https_port/rubis/...\` (published port in $publish mode, TLS, nginx, the"
   echo "front network in $endpoint_mode mode, then the same container; proxy CPU limit $edge_cpus; the"
   echo "rate limits per client and key lifted for this project, at the proxy and the queue: wrk is one client and one key;"
@@ -301,10 +312,10 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
     echo "> **This run saw errors** (non-2xx answers or socket errors): not a valid measurement."
     echo
   fi
-  echo "| endpoint | connections | direct req/s | direct p99 | proxy req/s | proxy p99 | proxy ÷ direct |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| endpoint | connections | direct req/s | direct p99 | network req/s | network p99 | proxy req/s | proxy p99 | network ÷ direct | proxy ÷ direct |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for endpoint in take list; do
-    echo "| $endpoint | $connections | $(range rps "$endpoint-direct" num) | $(range p99_us "$endpoint-direct" ms) ms | $(range rps "$endpoint-proxy" num) | $(range p99_us "$endpoint-proxy" ms) ms | $(range value "$endpoint-ratio" echo) |"
+    echo "| $endpoint | $connections | $(range rps "$endpoint-direct" num) | $(range p99_us "$endpoint-direct" ms) ms | $(range rps "$endpoint-network" num) | $(range p99_us "$endpoint-network" ms) ms | $(range rps "$endpoint-proxy" num) | $(range p99_us "$endpoint-proxy" ms) ms | $(range network "$endpoint-ratio" echo) | $(range value "$endpoint-ratio" echo) |"
   done
   echo
   echo "| list, one connection | p50 | p99 | max |"
@@ -344,6 +355,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
 echo
 printf 'bench-proxy: load %s -> %s\n' "$load_before" "$load_after"
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-40s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
+printf '  %-40s take %s ×, list %s ×\n' "network ÷ direct (the hop alone)" \
+  "$(stat_of median network take-ratio)" "$(stat_of median network list-ratio)"
 printf '  %-40s take %s ×, list %s ×\n' "estimate without wrk and the idle stack" \
   "$(stat_of median system take-ratio)" "$(stat_of median system list-ratio)"
 say "wrote $fragment"
