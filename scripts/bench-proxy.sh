@@ -6,7 +6,7 @@
 #
 # Deploys its own project (default wlperf: stacks wlperf-*, its own ports, secrets in
 # .secrets/wlperf) with scripts/swarm.sh up, exactly as `make up` would, then measures with wrk,
-# alternating the two paths so that both see the same machine:
+# alternating the three paths so that all see the same machine:
 #   direct  wrk inside the network namespace of the production rubis container, to
 #           http://127.0.0.1:8000 (the service as deployed: its image, CPU limit, log pipe);
 #   network wrk inside the proxy's network namespace to http://<the queue's address>:8000, the
@@ -179,7 +179,7 @@ children_us() {
 # --- one wrk run ------------------------------------------------------------------------------
 declare -A res # <run>.<key>: wrk's figures, plus cpu and throttling of both containers
 runs=()
-run_wrk() { # run-name path(direct|proxy) endpoint connections
+run_wrk() { # run-name path(direct|network|proxy|inside) endpoint connections
   local name=$1 way=$2 endpoint=$3 conns=$4 threads=$wrk_threads url script line kv
   ((conns < threads)) && threads=$conns
   case $endpoint in take) script=take.lua; url=/get_ticket ;; list) script=list.lua; url=/list_tickets ;; esac
@@ -270,13 +270,14 @@ range() { # key prefix formatter: "median (min–max)"
 any_errors=0
 for n in "${runs[@]}"; do ((res[$n.errors] == 0)) || any_errors=1; done
 # The ratios per round (proxy, and network, over direct of the same round), then their medians.
+quotient() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN {printf f, a / b}'; } # a b printf-format
 for endpoint in take list; do
   for ((r = 1; r <= rounds; r++)); do
-    res[$endpoint-ratio-$r.value]=$(awk -v p="${res[$endpoint-proxy-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.3f", p / d}')
-    res[$endpoint-ratio-$r.network]=$(awk -v n="${res[$endpoint-network-$r.rps]}" -v d="${res[$endpoint-direct-$r.rps]}" 'BEGIN {printf "%.3f", n / d}')
+    res[$endpoint-ratio-$r.value]=$(quotient "${res[$endpoint-proxy-$r.rps]}" "${res[$endpoint-direct-$r.rps]}" %.3f)
+    res[$endpoint-ratio-$r.network]=$(quotient "${res[$endpoint-network-$r.rps]}" "${res[$endpoint-direct-$r.rps]}" %.3f)
     # As it would be with wrk and the idle deployment elsewhere: the inverse ratio of the system's
     # CPU per request (an estimate: it assumes the machine saturated, which the *machine busy* column tells).
-    res[$endpoint-ratio-$r.system]=$(awk -v p="${res[$endpoint-proxy-$r.server_us_per_req]}" -v d="${res[$endpoint-direct-$r.server_us_per_req]}" 'BEGIN {printf "%.2f", d / p}')
+    res[$endpoint-ratio-$r.system]=$(quotient "${res[$endpoint-direct-$r.server_us_per_req]}" "${res[$endpoint-proxy-$r.server_us_per_req]}" %.2f)
   done
 done
 goals=()
@@ -355,9 +356,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
 echo
 printf 'bench-proxy: load %s -> %s\n' "$load_before" "$load_after"
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-40s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
-printf '  %-40s take %s ×, list %s ×\n' "network ÷ direct (the hop alone)" \
-  "$(stat_of median network take-ratio)" "$(stat_of median network list-ratio)"
-printf '  %-40s take %s ×, list %s ×\n' "estimate without wrk and the idle stack" \
-  "$(stat_of median system take-ratio)" "$(stat_of median system list-ratio)"
+for key in "network:network ÷ direct (the hop alone)" "system:estimate without wrk and the idle stack"; do
+  printf '  %-40s take %s ×, list %s ×\n' "${key#*:}" "$(stat_of median "${key%%:*}" take-ratio)" "$(stat_of median "${key%%:*}" list-ratio)"
+done
 say "wrote $fragment"
 ((any_errors == 0)) || { echo "bench-proxy: errors during the run" >&2; exit 1; }
