@@ -20,7 +20,7 @@ http::Response text(http::Status status, std::string_view content_type, std::str
 }
 
 Handle answer_with(std::function<http::Response()> make) {
-  return [make = std::move(make)](const Exchange&) -> boost::asio::awaitable<http::Response> { co_return make(); };
+  return [make = std::move(make)](const Exchange&) -> boost::asio::awaitable<http::Reply> { co_return make(); };
 }
 }  // namespace
 

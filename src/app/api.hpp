@@ -1,46 +1,85 @@
-// The public API: the queue's endpoints and its documentation, as rows for the request pipeline.
+// The public API: the queue's endpoints, its live events, the visitor's own ticket, browser
+// sessions and the documentation, as rows for the request pipeline.
 //
-//   Api api(queue, {.legacy_get = true}, draining);
+//   Api api({.queue = queue, .hub = hub, .lane = 0, .secrets = secrets, .telemetry = telemetry,
+//            .draining = draining}, {.legacy_get = true});
 //   Pipeline pipeline(api.routes(), telemetry, {.listener = Listener::api, .keys = &keys});
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "app/pipeline.hpp"
+#include "app/telemetry.hpp"
+#include "auth/tokens.hpp"
+#include "events/hub.hpp"
 #include "queue/queue.hpp"
 
 namespace waitline::app {
 
 struct ApiSettings {
   bool legacy_get = true;  // GET on /get_ticket and /call_ticket, as the original accepted
+  // How long a browser session lasts (the cookie's Max-Age and the token's expiry).
+  std::chrono::seconds session_ttl = auth::max_session_ttl;
+  // An idle stream gets a comment line this often; a ticket's stream also reads its status again.
+  std::chrono::milliseconds keepalive = events::Options{}.keepalive;
+};
+
+// What the API works with; everything outlives it. One Api per lane (a worker thread).
+struct ApiParts {
+  queue::TicketQueue& queue;  // on this lane's Redis connection
+  events::Hub& hub;
+  std::size_t lane;           // this lane's index in the hub
+  const auth::SecretStore& secrets;
+  Telemetry& telemetry;
+  const std::atomic<bool>& draining;  // set when the process shuts down: new work gets 503
 };
 
 class Api {
  public:
-  // `draining`: set when the process shuts down; work not started then is refused (503).
-  Api(queue::TicketQueue& queue, ApiSettings settings, const std::atomic<bool>& draining);
+  Api(ApiParts parts, ApiSettings settings);
 
   std::vector<Route> routes();
 
   static constexpr std::int64_t default_limit = 100;
   static constexpr std::int64_t max_limit = 1000;
+  // The first waiting tickets a stream's snapshot lists.
+  static constexpr std::int64_t snapshot_tickets = 20;
 
  private:
-  boost::asio::awaitable<http::Response> take(const Exchange& exchange);
-  boost::asio::awaitable<http::Response> call(const Exchange& exchange);
-  boost::asio::awaitable<http::Response> list(const Exchange& exchange);
-  boost::asio::awaitable<http::Response> last_called(const Exchange& exchange);
-  boost::asio::awaitable<http::Response> document(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> take(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> call(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> recall(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> list(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> last_called(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> ticket(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> events(const Exchange& exchange);         // api_streams.cpp
+  boost::asio::awaitable<http::Reply> ticket_events(const Exchange& exchange);  // api_streams.cpp
+  boost::asio::awaitable<http::Reply> open_session(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> show_session(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> close_session(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> document(const Exchange& exchange);
   // `changes`: the operation changes the queue, so an unknown outcome must be said so.
   http::Response failed(queue::Failure failure, std::string_view detail, bool changes) const;
+  // The ticket a /tickets/{n} URL names, when its token is right; nullopt answers 404.
+  std::optional<std::int64_t> opened_ticket(const Exchange& exchange) const;
+  std::string status_json(std::int64_t ticket, const queue::TicketStatus& status) const;
 
-  queue::TicketQueue& queue_;
+  ApiParts parts_;
   ApiSettings settings_;
-  const std::atomic<bool>& draining_;
 };
+
+// The public prefix the proxy stripped (X-Forwarded-Prefix: "/rubis"), or "" when there is none or
+// it is not a plain path.
+std::string_view public_prefix(const http::Request& request);
+
+// The decoded value of `name` in a query string, or nullopt when absent; `malformed` is set when
+// the value is badly percent-encoded.
+std::optional<std::string> query_param(std::string_view query, std::string_view name, bool& malformed);
 
 }  // namespace waitline::app

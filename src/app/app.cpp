@@ -28,6 +28,8 @@
 #include "app/limiter.hpp"
 #include "app/telemetry.hpp"
 #include "auth/auth.hpp"
+#include "auth/tokens.hpp"
+#include "events/hub.hpp"
 #include "http/server.hpp"
 #include "log/log.hpp"
 #include "queue/queue.hpp"
@@ -84,9 +86,17 @@ class Process {
         threads_(cfg.threads ? cfg.threads : usable_cpus()),
         telemetry_(cfg.queue_name),
         keys_(cfg.api_keys_file.empty() ? nullptr : std::make_unique<auth::KeyStore>(cfg.api_keys_file)),
+        secrets_(cfg.ticket_secret_file.empty() ? auth::SecretStore(auth::Signer::random())
+                                                : auth::SecretStore(cfg.ticket_secret_file)),
         limiter_(rate_limits(cfg), telemetry_),
         redis_options_(redis_options(cfg)),
+        hub_(cfg.queue_name, threads_,
+             {.max_streams = cfg.max_event_streams, .keepalive = cfg.events_keepalive}, telemetry_),
         workers_(make_workers()),
+        // The events reader's connection waits in XREAD BLOCK: its timeout covers the block.
+        events_redis_(main_io().get_executor(), events_redis_options(), {},
+                      [this](bool up, std::string_view reason) { redis_state(threads_, up, reason); }),
+        events_queue_(events_redis_, cfg.queue_name, queue_options(cfg), telemetry_),
         admin_(telemetry_, [this] { return all_connected(); }, draining_),
         admin_pipeline_(admin_.routes(), telemetry_, {.listener = Listener::admin, .access_log = cfg.access_log}),
         api_server_(lanes(), cfg.listen, limits(cfg)),
@@ -102,12 +112,17 @@ class Process {
     } else {
       log::warn("authentication is OFF (--insecure-no-auth): anyone who reaches the API can take and call tickets");
     }
+    if (cfg.ticket_secret_file.empty())
+      log::warn("no --ticket-secret-file: ticket links and sessions are signed with a secret of this process only; "
+                "other replicas refuse them and a restart voids them");
   }
 
   int run() {
     api_server_.start();
     admin_server_.start();
     for (auto& worker : workers_) worker->redis.start();
+    events_redis_.start();
+    asio::co_spawn(main_io(), hub_.follow(events_queue_), asio::detached);
     wait_signal();
     asio::co_spawn(main_io(), every(flush_timer_, log_flush_interval, []() -> asio::awaitable<void> {
       log::flush();
@@ -145,13 +160,18 @@ class Process {
                   process.telemetry_.redis_command(label, took);
                 },
                 [&process, index](bool up, std::string_view reason) { process.redis_state(index, up, reason); }),
-          queue(redis, process.cfg_.queue_name,
-                {.idempotency_ttl = process.cfg_.idempotency_ttl, .max_length = process.cfg_.max_queue_length},
-                process.telemetry_),
-          api(queue, {.legacy_get = process.cfg_.legacy_get}, process.draining_),
+          queue(redis, process.cfg_.queue_name, queue_options(process.cfg_), process.telemetry_),
+          api({.queue = queue, .hub = process.hub_, .lane = index, .secrets = process.secrets_,
+               .telemetry = process.telemetry_, .draining = process.draining_},
+              {.legacy_get = process.cfg_.legacy_get,
+               .session_ttl = std::chrono::duration_cast<std::chrono::seconds>(process.cfg_.session_ttl),
+               .keepalive = process.cfg_.events_keepalive}),
           pipeline(api.routes(), process.telemetry_,
-                   {.listener = Listener::api, .keys = process.keys_.get(), .access_log = process.cfg_.access_log,
-                    .admission = process.limiter_.active() ? &process.limiter_ : nullptr}) {}
+                   {.listener = Listener::api, .keys = process.keys_.get(), .secrets = &process.secrets_,
+                    .access_log = process.cfg_.access_log,
+                    .admission = process.limiter_.active() ? &process.limiter_ : nullptr}) {
+      process.hub_.attach(index, io.get_executor());
+    }
 
     asio::io_context io{1};
     redis::Client redis;
@@ -184,6 +204,18 @@ class Process {
     return o;
   }
 
+  static queue::Options queue_options(const config::Config& cfg) {
+    return {.idempotency_ttl = cfg.idempotency_ttl,
+            .max_length = cfg.max_queue_length,
+            .events_retention = cfg.events_retention};
+  }
+
+  redis::Options events_redis_options() const {
+    redis::Options o = redis_options_;
+    o.timeout += events::Options{}.block;
+    return o;
+  }
+
   static http::Limits limits(const config::Config& cfg) {
     return {.header_timeout = cfg.header_timeout,
             .idle_timeout = cfg.idle_timeout,
@@ -212,14 +244,15 @@ class Process {
   }
 
   bool all_connected() const {
-    return std::ranges::all_of(workers_, [](const auto& worker) { return worker->redis.connected(); });
+    return events_redis_.connected() &&
+           std::ranges::all_of(workers_, [](const auto& worker) { return worker->redis.connected(); });
   }
 
   void wait_signal() {
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        reload_keys();
+        reload();
         wait_signal();
       } else if (!draining_) {
         begin_shutdown(signo);
@@ -232,9 +265,21 @@ class Process {
     });
   }
 
+  // SIGHUP: the key file and the ticket secret file, each kept as it was when it does not parse.
+  void reload() {
+    reload_keys();
+    if (cfg_.ticket_secret_file.empty()) return;
+    try {
+      secrets_.reload();
+      log::info("ticket secret reloaded", {{"file", cfg_.ticket_secret_file}});
+    } catch (const std::exception& e) {
+      log::error("ticket secret not reloaded; the previous one stays in force", {{"error", e.what()}});
+    }
+  }
+
   void reload_keys() {
     if (!keys_) {
-      log::warn("SIGHUP ignored: no --api-keys-file");
+      log::warn("SIGHUP: no --api-keys-file to reload");
       return;
     }
     try {
@@ -251,8 +296,11 @@ class Process {
   // Readiness fails at once; no new connection is accepted; requests in flight finish.
   void begin_shutdown(int signo) {
     draining_ = true;
-    log::info("shutting down", {{"signal", std::int64_t{signo}}, {"connections", static_cast<std::int64_t>(api_server_.connections())}});
+    log::info("shutting down", {{"signal", std::int64_t{signo}}, {"connections", static_cast<std::int64_t>(api_server_.connections())},
+                                {"event_streams", static_cast<std::int64_t>(hub_.streams())}});
     api_server_.drain();
+    // Streams end with a retry hint: their clients reconnect, to another replica by then.
+    hub_.close();
     auto deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
     asio::co_spawn(main_io(), [this, deadline]() -> asio::awaitable<void> {
       while (api_server_.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -272,6 +320,7 @@ class Process {
     signals_.cancel();
     flush_timer_.cancel();
     refresh_timer_.cancel();
+    events_redis_.stop();
     for (auto& worker : workers_) {
       worker->redis.stop();
       worker->io.stop();
@@ -284,10 +333,15 @@ class Process {
   const unsigned threads_;  // --threads, or read once from the affinity mask and cgroup (app/cpus.hpp)
   Telemetry telemetry_;
   std::unique_ptr<auth::KeyStore> keys_;
+  auth::SecretStore secrets_;
   RateLimiter limiter_;
   const redis::Options redis_options_;
   std::mutex redis_state_mutex_;
+  // Before the workers: their streams' subscriptions leave the hub as their event loops end.
+  events::Hub hub_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  redis::Client events_redis_;
+  queue::TicketQueue events_queue_;
   Admin admin_;
   Pipeline admin_pipeline_;
   http::Server api_server_;
@@ -307,6 +361,9 @@ int serve(const config::Config& cfg) {
     return 2;
   } catch (const auth::KeyFileError& e) {
     std::cerr << "waitline: --api-keys-file: " << e.what() << "\n";
+    return 2;
+  } catch (const auth::SecretFileError& e) {
+    std::cerr << "waitline: --ticket-secret-file: " << e.what() << "\n";
     return 2;
   }
   try {

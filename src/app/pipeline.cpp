@@ -80,7 +80,8 @@ void log_access(const AccessEntry& entry) {
 http::Response unauthorized(auth::Verdict verdict, unsigned scope) {
   switch (verdict) {
     case auth::Verdict::missing:
-      return error_response(http::Status::unauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>");
+      return error_response(http::Status::unauthorized, "unauthorized",
+                            "an API key is required: Authorization: Bearer <key> (or a session cookie)");
     case auth::Verdict::unknown:
       return error_response(http::Status::unauthorized, "unauthorized", "the API key is not valid");
     default:
@@ -88,7 +89,46 @@ http::Response unauthorized(auth::Verdict verdict, unsigned scope) {
   }
 }
 
+// The session in a cookie, checked as a bearer key is: signed by us and not expired, its key
+// still in the key file (the same key: its tag), and the scope among the session's and the key's
+// scopes now. `unknown` for every way it fails but the scope.
+auth::Decision open_session(const auth::KeyTable& table, const auth::SecretStore& secrets, std::string_view cookie,
+                            auth::Scope needed) {
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const auto session = secrets.current()->open_session(cookie, now);
+  const auth::Key* key = session ? table.by_name(session->key_name) : nullptr;
+  if (!key || auth::key_tag(key->hash) != session->key) return {auth::Verdict::unknown, {}};
+  if ((session->scopes & key->scopes & needed) != needed) return {auth::Verdict::forbidden, key->name, key};
+  return {auth::Verdict::allowed, key->name, key};
+}
+
+// "https://host:port" -> "host:port"; empty when it is not an origin.
+std::string_view authority_of(std::string_view origin) {
+  const auto scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return {};
+  return origin.substr(scheme + 3);
+}
+
 }  // namespace
+
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const auto semicolon = header.find(';');
+    auto pair = header.substr(0, semicolon);
+    header = semicolon == std::string_view::npos ? std::string_view{} : header.substr(semicolon + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    const auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return {};
+}
+
+bool same_origin(const http::Request& request) {
+  const auto site = request["Sec-Fetch-Site"];
+  if (!site.empty()) return site == "same-origin";
+  const auto origin = authority_of(request[field::origin]);
+  return !origin.empty() && origin == request[field::host];
+}
 
 http::Response json_response(http::Status status, std::string body) {
   http::Response res{status, 11};
@@ -123,7 +163,7 @@ Pipeline::Pipeline(std::vector<Route> routes, Telemetry& telemetry, PipelineSett
   }
 }
 
-asio::awaitable<http::Response> Pipeline::handle(http::Request& request, std::string_view client) {
+asio::awaitable<http::Reply> Pipeline::handle(http::Request& request, std::string_view client) {
   const auto started = clock::now();
   std::string id = request_id(request["X-Request-Id"]);
   std::string_view target = request.target();
@@ -137,7 +177,8 @@ asio::awaitable<http::Response> Pipeline::handle(http::Request& request, std::st
   if (head && match.handler && match.handler->options.deprecated_on_get) match = router_.find(verb::head, path);
   std::shared_ptr<const auth::KeyTable> table;  // keeps key_name alive until the log line
   std::string_view key_name;
-  http::Response response;
+  http::Reply reply{http::Response{}};
+  auto& response = reply.response;
   if (!match.handler) {
     if (match.allow.empty()) {
       response = error_response(http::Status::not_found, "not_found", "no such endpoint");
@@ -149,7 +190,7 @@ asio::awaitable<http::Response> Pipeline::handle(http::Request& request, std::st
       response.set(field::allow, match.allow);
     }
   } else {
-    response = co_await answer(request, client, *match.handler, query, key_name, table);
+    reply = co_await answer(request, client, *match.handler, query, match.params, key_name, table);
   }
   if (settings_.listener == Listener::api) {
     response.set("X-Content-Type-Options", "nosniff");
@@ -163,20 +204,42 @@ asio::awaitable<http::Response> Pipeline::handle(http::Request& request, std::st
     log_access({.listener = settings_.listener, .request_id = id, .method = request.method_string(),
                 .route = match.route, .status = response.result_int(), .took = took, .key = key_name});
   }
-  co_return response;
+  co_return reply;
 }
 
-asio::awaitable<http::Response> Pipeline::answer(const http::Request& request, std::string_view client,
-                                                 const Route& route, std::string_view query,
-                                                 std::string_view& key_name,
-                                                 std::shared_ptr<const auth::KeyTable>& table) {
+asio::awaitable<http::Reply> Pipeline::answer(const http::Request& request, std::string_view client,
+                                              const Route& route, std::string_view query,
+                                              std::span<const std::string_view> params, std::string_view& key_name,
+                                              std::shared_ptr<const auth::KeyTable>& table) {
+  Exchange exchange{request, query, params};
   if (settings_.keys && route.scope) {
     table = settings_.keys->current();
-    auto decision = auth::authorize(*table, request[field::authorization], *route.scope);
+    const auto authorization = request[field::authorization];
+    const auto cookie = cookie_value(request[field::cookie], session_cookie);
+    auth::Decision decision{auth::Verdict::missing, {}};
+    if (!authorization.empty() || cookie.empty() || !settings_.secrets) {
+      decision = auth::authorize(*table, authorization, *route.scope);
+      exchange.credential = Credential::bearer;
+    } else {
+      decision = open_session(*table, *settings_.secrets, cookie, *route.scope);
+      exchange.credential = Credential::session;
+      if (decision.verdict == auth::Verdict::unknown) {
+        co_return error_response(http::Status::unauthorized, "unauthorized",
+                                 "the session has expired or is no longer valid: open a new one with POST /session");
+      }
+    }
     key_name = decision.key_name;
+    exchange.key = decision.key;
+    exchange.key_name = key_name;
     if (decision.verdict != auth::Verdict::allowed) co_return unauthorized(decision.verdict, *route.scope);
+    // A cookie goes along with any request the browser sends, also one that another site's page
+    // makes it send: a change is made only from this origin's own pages.
+    const bool safe = request.method() == verb::get || request.method() == verb::head;
+    if (exchange.credential == Credential::session && !safe && !same_origin(request)) {
+      co_return error_response(http::Status::forbidden, "cross_site",
+                               "a change made with a session cookie must come from this site's own pages");
+    }
   }
-  std::string_view idempotency;
   if (auto header = request.find("Idempotency-Key"); header != request.end() && route.options.idempotent) {
     auto key = idempotency_key(header->value());
     if (!key) {
@@ -184,17 +247,17 @@ asio::awaitable<http::Response> Pipeline::answer(const http::Request& request, s
                                "Idempotency-Key must be 1 to " + std::to_string(max_idempotency_key) +
                                    " characters among A-Z a-z 0-9 . _ : -, optionally in double quotes");
     }
-    idempotency = *key;
+    exchange.idempotency_key = *key;
   }
   http::Response limits;
   if (settings_.admission) {
     if (auto refusal = settings_.admission->admit(key_name, client, request["X-Forwarded-For"], limits))
       co_return std::move(*refusal);
   }
-  auto response = co_await route.handle(Exchange{request, query, key_name, idempotency});
-  for (const auto& header : limits) response.set(header.name_string(), header.value());
-  if (route.options.deprecated_on_get && request.method() != verb::post) response.set("Deprecation", "true");
-  co_return response;
+  auto reply = co_await route.handle(exchange);
+  for (const auto& header : limits) reply.response.set(header.name_string(), header.value());
+  if (route.options.deprecated_on_get && request.method() != verb::post) reply.response.set("Deprecation", "true");
+  co_return reply;
 }
 
 http::Response Pipeline::reject(http::Status status, std::string_view code, std::string_view message) {

@@ -1,12 +1,16 @@
 #include "app/telemetry.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <string>
 
 namespace waitline::app {
 
 namespace {
 double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// How long people wait, and by how much an estimate missed: from seconds to hours.
+constexpr double wait_buckets[] = {5, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400};
 }  // namespace
 
 Telemetry::Telemetry(std::string_view queue_name)
@@ -36,7 +40,30 @@ Telemetry::Telemetry(std::string_view queue_name)
       api_keys_(registry_.gauge("waitline_api_keys", "API keys loaded from the key file.", {}).with({})),
       reloads_(registry_.counter("waitline_api_keys_reloads_total", "Reloads of the key file, by result.", {"result"})),
       reloads_ok_(reloads_.with({"success"})),
-      reloads_failed_(reloads_.with({"failure"})) {
+      reloads_failed_(reloads_.with({"failure"})),
+      streams_(registry_.gauge("waitline_event_streams", "Live event streams open in this process, by kind.", {"kind"})),
+      queue_streams_(streams_.with({"queue"})),
+      ticket_streams_(streams_.with({"ticket"})),
+      streams_closed_(registry_.counter("waitline_event_streams_closed_total",
+                                        "Live event streams ended, by reason: client (it left), slow (it did not read "
+                                        "fast enough and was cut off), shutdown, error (the database failed).",
+                                        {"kind", "reason"})),
+      events_received_(registry_.counter("waitline_events_received_total",
+                                         "Events this process read from the queue's stream and fanned out.", {"queue"})
+                           .with({queue_name})),
+      reader_up_(registry_.gauge("waitline_events_reader_up",
+                                 "1 when this process follows the queue's event stream in Redis, else 0.", {})
+                     .with({})),
+      wait_(registry_.histogram("waitline_wait_seconds",
+                                "How long tickets waited, from their take to their call (tickets taken through "
+                                "this service).",
+                                {"queue"}, wait_buckets)
+                .with({queue_name})),
+      estimate_error_(registry_.histogram("waitline_wait_estimate_error_seconds",
+                                          "How far the wait estimate given at a take was from the real wait, in "
+                                          "either direction.",
+                                          {"queue"}, wait_buckets)
+                          .with({queue_name})) {
   registry_.gauge("waitline_build_info", "Version and revision of this build; always 1.", {"version", "revision"})
       .with({WAITLINE_VERSION, WAITLINE_REVISION})
       .set(1);
@@ -50,6 +77,20 @@ void Telemetry::request(Listener listener, std::string_view route, std::string_v
   (api ? requests_ : admin_requests_).with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
   (api ? request_duration_ : admin_request_duration_).with({route}).observe(seconds(took));
 }
+
+void Telemetry::stream_closed(StreamKind kind, StreamEnd end) {
+  (kind == StreamKind::queue ? queue_streams_ : ticket_streams_).add(-1);
+  static constexpr std::string_view reasons[] = {"client", "slow", "shutdown", "error"};
+  streams_closed_.with({kind == StreamKind::queue ? "queue" : "ticket", reasons[static_cast<std::size_t>(end)]}).inc();
+}
+
+void Telemetry::waited(std::chrono::milliseconds waited, std::optional<std::int64_t> estimate_seconds) {
+  const double real = seconds(waited);
+  wait_.observe(real);
+  if (estimate_seconds) estimate_error_.observe(std::abs(real - static_cast<double>(*estimate_seconds)));
+}
+
+void Telemetry::reader_state(bool up, std::string_view) { reader_up_.set(up ? 1 : 0); }
 
 void Telemetry::redis_command(std::string_view label, std::chrono::nanoseconds took) {
   redis_duration_.with({label}).observe(seconds(took));

@@ -1,5 +1,7 @@
 #include "auth/auth.hpp"
 
+#include "auth/tokens.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -80,32 +82,15 @@ std::optional<Digest> parse_digest(std::string_view hex) {
   return digest;
 }
 
-std::string base64url(std::span<const unsigned char> bytes) {
-  constexpr std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string text;
-  std::uint32_t buffer = 0;  // only the low `bits` bits are pending
-  int bits = 0;
-  for (const unsigned char byte : bytes) {
-    buffer = (buffer << 8) | byte;
-    for (bits += 8; bits >= 6;) {
-      bits -= 6;
-      text += alphabet[(buffer >> bits) & 63];
-    }
-  }
-  if (bits > 0) text += alphabet[(buffer << (6 - bits)) & 63];
-  return text;
-}
+}  // namespace
 
 // Fetched once (a function-local static is initialised once, thread-safely): EVP_sha256() makes
 // every EVP_Digest look the algorithm up in the provider's tables again, under a lock.
-const EVP_MD* sha256_algorithm() {
+const EVP_MD* sha256_algorithm() noexcept {
   static const std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> algorithm(EVP_MD_fetch(nullptr, "SHA256", nullptr),
                                                                           &EVP_MD_free);
   return algorithm.get();
 }
-
-}  // namespace
 
 Digest sha256(std::string_view data) {
   Digest digest;
@@ -228,6 +213,11 @@ const Key* KeyTable::find(std::string_view presented_key) const {
   return match;
 }
 
+const Key* KeyTable::by_name(std::string_view name) const {
+  const auto found = std::ranges::find(keys_, name, &Key::name);
+  return found == keys_.end() ? nullptr : &*found;
+}
+
 Decision authorize(const KeyTable& table, std::string_view authorization, Scope needed) {
   const auto header = trim(authorization);
   if (header.empty()) return {Verdict::missing, {}};
@@ -237,8 +227,8 @@ Decision authorize(const KeyTable& table, std::string_view authorization, Scope 
   }
   const Key* key = table.find(trim(header.substr(blank)));
   if (key == nullptr) return {Verdict::unknown, {}};
-  if ((key->scopes & needed) != needed) return {Verdict::forbidden, key->name};
-  return {Verdict::allowed, key->name};
+  if ((key->scopes & needed) != needed) return {Verdict::forbidden, key->name, key};
+  return {Verdict::allowed, key->name, key};
 }
 
 KeyStore::KeyStore(std::string path)
@@ -261,7 +251,7 @@ std::string generate_key() {
   if (RAND_bytes(bytes, sizeof bytes) != 1) {
     throw std::runtime_error("OpenSSL could not draw random bytes for a key");
   }
-  return "wl_" + base64url(bytes);
+  return "wl_" + base64url(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 std::string key_line(std::string_view name, unsigned scopes, std::string_view key) {

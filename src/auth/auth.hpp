@@ -20,13 +20,18 @@
 #include <string_view>
 #include <vector>
 
+struct evp_md_st;  // OpenSSL's EVP_MD
+
 namespace waitline::auth {
 
-enum Scope : unsigned { take = 1u << 0, call = 1u << 1, read = 1u << 2 };
+// `identified`: any valid key, whatever its scopes.
+enum Scope : unsigned { identified = 0, take = 1u << 0, call = 1u << 1, read = 1u << 2 };
 inline constexpr unsigned all_scopes = take | call | read;
 
 using Digest = std::array<std::uint8_t, 32>;
 Digest sha256(std::string_view data);
+// OpenSSL's SHA-256, looked up once: looking it up per digest takes a lock in the provider.
+const ::evp_md_st* sha256_algorithm() noexcept;
 std::string to_hex(const Digest& digest);
 
 // "take,call" -> take|call; throws std::invalid_argument naming the bad scope.
@@ -52,6 +57,7 @@ class KeyTable {
 
   // The key whose hash matches, comparing against every entry in constant time; nullptr if none.
   const Key* find(std::string_view presented_key) const;
+  const Key* by_name(std::string_view name) const;
   std::size_t size() const noexcept { return keys_.size(); }
   std::span<const Key> keys() const noexcept { return keys_; }  // in file order
 
@@ -63,6 +69,7 @@ enum class Verdict { allowed, missing, unknown, forbidden };
 struct Decision {
   Verdict verdict;
   std::string_view key_name;  // set when the key is known; points into the table
+  const Key* key = nullptr;   // likewise
 };
 
 // `authorization` is the raw header value ("Bearer <key>"), empty when absent.

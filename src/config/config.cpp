@@ -213,7 +213,7 @@ constexpr Setting settings[] = {
         "redis-password-file", "PATH",
         "File holding the Redis password, so it stays out of the environment; none: no AUTH."),
     setting<Duration<&C::redis_timeout, 10, 60'000>>(
-        "redis-timeout", "DURATION", "A Redis reply slower than this fails the request with 503."),
+        "redis-timeout", "DURATION", "A slower Redis reply fails the request: 503, or 504 for a change."),
     setting<Text<&C::api_keys_file>>(
         "api-keys-file", "PATH",
         "API keys (name, scopes, SHA-256), reloaded without a restart; see hash-key."),
@@ -243,6 +243,18 @@ constexpr Setting settings[] = {
     setting<Count<&C::max_queue_length, 0, 100'000'000>>(
         "max-queue-length", "N",
         "Tickets waiting at most (take: 409 queue_full); 0: none."),
+    setting<Count<&C::events_retention, 100, 10'000'000>>(
+        "events-retention", "N",
+        "Events kept for reconnecting clients (and called tickets' counters)."),
+    setting<Count<&C::max_event_streams, 0, 1'000'000>>(
+        "max-event-streams", "N", "Live event streams open at once (beyond: 503); 0: no streams."),
+    setting<Duration<&C::events_keepalive, 1'000, 300'000>>(
+        "events-keepalive", "DURATION", "An idle event stream gets a comment line this often."),
+    setting<Text<&C::ticket_secret_file>>(
+        "ticket-secret-file", "PATH",
+        "Secret signing ticket links and sessions (line 1 signs, 2 still verifies); none: random."),
+    setting<Duration<&C::session_ttl, 1'000, 43'200'000>>(
+        "session-ttl", "DURATION", "How long a browser session (POST /session) lasts."),
     setting<Count<&C::rate_limit_key, 0, 1'000'000>>(
         "rate-limit-key", "RATE",
         "Requests per second per API key (beyond: 429); 0: no limit."),

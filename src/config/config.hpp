@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "auth/tokens.hpp"
+#include "events/options.hpp"
 #include "http/limits.hpp"
 #include "queue/options.hpp"
 #include "ratelimit/ratelimit.hpp"
@@ -22,12 +24,14 @@
 namespace waitline::config {
 
 // Defaults live once, with their owners: the listeners' in http::Limits, Redis's in
-// redis::Options, the queue's in queue::Options, the rate limits' in ratelimit::Options.
+// redis::Options, the queue's in queue::Options, the rate limits' in ratelimit::Options, the live
+// events' in events::Options, the sessions' in auth/tokens.hpp.
 using Endpoint = http::Endpoint;
 inline const http::Limits http_defaults;
 inline const redis::Options redis_defaults;
 inline const queue::Options queue_defaults;
 inline const ratelimit::Options ratelimit_defaults;
+inline const events::Options events_defaults;
 
 
 struct Config {
@@ -58,6 +62,14 @@ struct Config {
 
   std::chrono::milliseconds idempotency_ttl = queue_defaults.idempotency_ttl;
   std::int64_t max_queue_length = queue_defaults.max_length;
+  std::int64_t events_retention = queue_defaults.events_retention;
+  std::size_t max_event_streams = events_defaults.max_streams;
+  std::chrono::milliseconds events_keepalive = events_defaults.keepalive;
+
+  // Signs the visitors' ticket links and the browsers' session cookies; every replica of a queue
+  // reads the same file. None: a random secret of this process only.
+  std::string ticket_secret_file;
+  std::chrono::milliseconds session_ttl = auth::max_session_ttl;
 
   // Token buckets (requests per second, 0: none; burst), and whose X-Forwarded-For is believed.
   std::uint32_t rate_limit_key = ratelimit_defaults.key.per_second;

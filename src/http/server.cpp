@@ -4,6 +4,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -14,6 +16,7 @@
 #include <boost/beast/http/write.hpp>
 #include <array>
 #include <optional>
+#include <sstream>
 #include <system_error>
 
 #include "log/log.hpp"
@@ -32,6 +35,11 @@ constexpr std::chrono::milliseconds linger_timeout{500};
 constexpr std::size_t linger_bytes = 64 * 1024;
 // After a drain began, how long a new connection may take to send its first request.
 constexpr std::chrono::milliseconds first_request_grace{1000};
+// A stream's socket buffers this much at most in the kernel, and a write of a stream must be taken
+// within this time: a client that stops reading is cut off after some hundreds of events and ten
+// seconds, not after megabytes. (A browser whose tab sleeps reconnects when it wakes.)
+constexpr int stream_send_buffer = 64 * 1024;
+constexpr std::chrono::seconds stream_write_timeout{10};
 
 // Closes after reading what the peer still sends, for a short while: closing a socket with unread
 // bytes resets it, and the reset can destroy the response the peer has not read yet.
@@ -48,6 +56,50 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   }
   stream.socket().close(ignored);
 }
+// Writes a stream's body on the raw socket: each write races a timer, and the read that watches
+// for the client's end (Server::serve_stream) runs beside it on the same socket.
+class ChunkWriter final : public StreamWriter {
+ public:
+  ChunkWriter(tcp::socket& socket, bool chunked) : socket_(socket), timer_(socket.get_executor()), chunked_(chunked) {}
+
+  asio::awaitable<bool> write(std::span<const std::string_view> parts) override {
+    using namespace asio::experimental::awaitable_operators;
+    std::size_t size = 0;
+    for (auto part : parts) size += part.size();
+    if (size == 0) co_return !failed_;
+    char head[24];
+    const int head_size = std::snprintf(head, sizeof head, "%zx\r\n", size);
+    buffers_.clear();
+    if (chunked_) buffers_.emplace_back(head, static_cast<std::size_t>(head_size));
+    for (auto part : parts) buffers_.emplace_back(part.data(), part.size());
+    if (chunked_) buffers_.emplace_back("\r\n", 2);
+    timer_.expires_after(stream_write_timeout);
+    auto outcome = co_await (asio::async_write(socket_, buffers_, use_tuple) || timer_.async_wait(use_tuple));
+    too_slow_ = outcome.index() == 1;
+    failed_ = failed_ || too_slow_ || std::get<0>(std::get<0>(outcome));
+    co_return !failed_;
+  }
+  bool failed() const noexcept { return failed_; }
+  bool too_slow() const noexcept override { return too_slow_; }
+
+ private:
+  tcp::socket& socket_;
+  asio::steady_timer timer_;
+  const bool chunked_;
+  bool failed_ = false;
+  bool too_slow_ = false;
+  std::vector<asio::const_buffer> buffers_;
+};
+
+// Returns when the client closes its end or the connection fails; what it sends is discarded.
+asio::awaitable<void> until_closed(tcp::socket& socket) {
+  std::array<char, 512> sink;
+  for (;;) {
+    auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
+    if (ec) co_return;
+  }
+}
+
 }  // namespace
 
 struct Server::Session {
@@ -227,7 +279,12 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
 
     fresh = false;
     auto& request = parser.get();
-    auto response = co_await handler.handle(request, session->client);
+    auto reply = co_await handler.handle(request, session->client);
+    auto& response = reply.response;
+    if (reply.stream && request.method() != beast::http::verb::head) {
+      co_await serve_stream(*session, request.version(), response, *reply.stream);
+      break;
+    }
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !draining_);
     // Beast says "close" only to HTTP/1.1 clients; an HTTP/1.0 one is told too.
@@ -239,6 +296,35 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
     if (wec || !response.keep_alive()) break;
   }
   co_await linger_close(stream);
+}
+
+asio::awaitable<void> Server::serve_stream(Session& session, unsigned version, Response& head, Stream& body) {
+  using namespace asio::experimental::awaitable_operators;
+  auto& socket = session.stream.socket();
+  const bool chunked = version >= 11;
+  head.version(version);
+  head.keep_alive(false);
+  head.set(beast::http::field::connection, "close");
+  head.body().clear();
+  if (chunked) head.chunked(true);
+  std::ostringstream text;
+  text << head.base();
+  const std::string bytes = std::move(text).str();
+  boost::system::error_code ignored;
+  socket.set_option(asio::socket_base::send_buffer_size(stream_send_buffer), ignored);
+  session.stream.expires_never();
+  {
+    ChunkWriter raw(socket, false);
+    const std::string_view parts[] = {bytes};
+    if (!co_await raw.write(parts)) co_return;
+  }
+  ChunkWriter writer(socket, chunked);
+  co_await (body.run(writer) || until_closed(socket));
+  if (chunked && !writer.failed()) {
+    const std::string_view parts[] = {"0\r\n\r\n"};
+    ChunkWriter raw(socket, false);
+    co_await raw.write(parts);
+  }
 }
 
 }  // namespace waitline::http

@@ -11,6 +11,12 @@
 // on it. A lane's io_context is run by one thread, so a request is read, handled and answered on
 // that thread without a lock or a hand-off; the first lane also accepts.
 //
+// A handler may answer with a Stream (Server-Sent Events): the server writes the response's head,
+// then lets the stream write its body, chunk by chunk (HTTP/1.1; an HTTP/1.0 body ends with the
+// connection), for as long as it runs. The idle timeout does not apply to it; a write the client
+// does not take within the write timeout ends it, and so does the client closing its end (the
+// stream is then cancelled). The connection closes after the stream.
+//
 //   http::Server server({{io0, pipeline0}, {io1, pipeline1}}, {"0.0.0.0", 8000}, limits);
 #pragma once
 
@@ -20,6 +26,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <atomic>
+#include <span>
+#include <string_view>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -36,11 +44,39 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Status = boost::beast::http::status;
 
+// Where a Stream writes its body.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  // Sends the parts, in order, as one chunk. False when the client is gone or has not taken them
+  // within the write timeout: the stream should then end.
+  virtual boost::asio::awaitable<bool> write(std::span<const std::string_view> parts) = 0;
+  // Whether the last failed write failed because the client did not read in time.
+  virtual bool too_slow() const noexcept = 0;
+};
+
+// A body written over time, after the head.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Writes until done. Cancelled (its awaits complete with operation_aborted) when the client
+  // closes its end of the connection.
+  virtual boost::asio::awaitable<void> run(StreamWriter& out) = 0;
+};
+
+// A handler's answer: a response, or a response's head and the stream that writes its body.
+struct Reply {
+  Reply(Response r) : response(std::move(r)) {}  // NOLINT: implicit, a plain answer is a Reply
+  Reply(Response head, std::unique_ptr<Stream> body) : response(std::move(head)), stream(std::move(body)) {}
+  Response response;
+  std::unique_ptr<Stream> stream;
+};
+
 class Handler {
  public:
   virtual ~Handler() = default;
   // `client` is the peer's address ("127.0.0.1").
-  virtual boost::asio::awaitable<Response> handle(Request& request, std::string_view client) = 0;
+  virtual boost::asio::awaitable<Reply> handle(Request& request, std::string_view client) = 0;
   // The answer to a request that could not be read; `code` is the error code of the body.
   virtual Response reject(Status status, std::string_view code, std::string_view message) = 0;
   // A connection closed unanswered: "connection_limit" (over Limits::max_connections) or
@@ -70,6 +106,7 @@ class Server {
   struct Session;
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(std::shared_ptr<Session> session, Handler& handler);
+  boost::asio::awaitable<void> serve_stream(Session& session, unsigned version, Response& head, Stream& body);
 
   std::vector<Lane> lanes_;
   Endpoint endpoint_;

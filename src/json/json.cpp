@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 
 namespace waitline::json {
 
@@ -47,6 +49,19 @@ void append_fixed(std::string& out, double number, int decimals) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
+void append_time(std::string& out, std::int64_t ms_since_epoch) {
+  // Floor division, so that a time before 1970 keeps its milliseconds in 0-999.
+  std::time_t seconds = static_cast<std::time_t>(ms_since_epoch / 1000);
+  std::int64_t ms = ms_since_epoch % 1000;
+  if (ms < 0) ms += 1000, --seconds;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[80];
+  const int size = std::snprintf(text, sizeof text, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", utc.tm_year + 1900,
+                                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms));
+  out.append(text, static_cast<std::size_t>(std::clamp(size, 0, static_cast<int>(sizeof text) - 1)));
+}
+
 Object& Object::name(std::string_view name) {
   if (!first_) out_.push_back(',');
   first_ = false;
@@ -75,6 +90,11 @@ Object& Object::number_or_null(std::string_view n, std::optional<std::int64_t> v
 
 Object& Object::fixed(std::string_view n, double value, int decimals) {
   append_fixed(name(n).out_, value, decimals);
+  return *this;
+}
+
+Object& Object::time(std::string_view n, std::int64_t ms_since_epoch) {
+  append_time(name(n).out_, ms_since_epoch);
   return *this;
 }
 

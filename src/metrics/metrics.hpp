@@ -34,6 +34,7 @@ class Counter {
 class Gauge {
  public:
   void set(double v) noexcept { value_.store(v, std::memory_order_relaxed); }
+  void add(double v) noexcept { value_.fetch_add(v, std::memory_order_relaxed); }
   double value() const noexcept { return value_.load(std::memory_order_relaxed); }
 
  private:

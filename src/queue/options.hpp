@@ -16,6 +16,9 @@ struct Options {
   std::chrono::milliseconds idempotency_ttl{std::chrono::hours(24)};
   // Tickets waiting at most; a take beyond it is refused and stores nothing. 0: no maximum.
   std::int64_t max_length = 1'000'000;
+  // Events kept in the queue's stream for clients that reconnect (trimmed approximately, never
+  // below this), and called tickets whose counter a ticket's status still names.
+  std::int64_t events_retention = 10'000;
 };
 
 }  // namespace waitline::queue

@@ -14,13 +14,14 @@ using redis::Reply;
 namespace detail {
 struct Script {
   std::string_view label;  // the command label in metrics
-  std::string_view body;
+  std::string body;
   redis::Parse parse;      // how its reply is read
   std::string sha1;        // EVALSHA sends this instead of the body
 
-  Script(std::string_view l, std::string_view b, redis::Parse p = redis::Parse::generic) : label(l), body(b), parse(p) {
+  Script(std::string_view l, std::string b, redis::Parse p = redis::Parse::generic)
+      : label(l), body(std::move(b)), parse(p) {
     std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-    SHA1(reinterpret_cast<const unsigned char*>(b.data()), b.size(), digest.data());
+    SHA1(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest.data());
     static constexpr char hex[] = "0123456789abcdef";
     for (auto byte : digest) {
       sha1.push_back(hex[byte >> 4]);
@@ -34,58 +35,205 @@ namespace {
 using detail::Script;
 
 // Every script answers {status, ...} with status 0 done, 1 replayed (the outcome recorded for
-// the idempotency key), 2 queue full, 3 idempotency key of the other operation. A record is
-// "take:<ticket>:<waiting>" or "call:<ticket or empty>:<waiting>". Numbers are written with
-// string.format('%d'): Lua's own formatting would write 1e+14 for large numbers, and the list
-// holds the decimal text the original stored.
-constexpr std::int64_t done = 0, replayed = 1, full = 2, key_reused = 3;
+// the idempotency key), 2 queue full, 3 idempotency key of another operation, 4 nothing to
+// recall. A record is "take:<ticket>:<waiting>:<estimate>", "call:<ticket or empty>:<waiting>:
+// <counter>" or "recall:<ticket>:<waiting>:<counter>" (records written before estimates and
+// counters existed lack the last field). Numbers are written with string.format('%d'): Lua's own
+// formatting would write 1e+14 for large numbers, and the list holds the decimal text the
+// original stored.
+constexpr std::int64_t done = 0, replayed = 1, full = 2, key_reused = 3, nothing_to_recall = 4;
 
-// KEYS[1] counter, KEYS[2] list, KEYS[3] idempotency record (optional); ARGV[1] maximum length
-// (0: none), ARGV[2] record TTL in seconds. INCR + LPUSH (whose answer is the new length) in one
-// step; a full queue stores nothing.
-const Script take_script{"take", R"lua(
-if KEYS[3] then
-  local record = redis.call('GET', KEYS[3])
+// What the take and status scripts share: Redis's clock, and the estimated wait of a ticket with
+// `ahead` tickets before it (docs/service.md, "Wait estimates"). The pace is the mean interval
+// between the last calls (at most 10, all within the last hour) from the recent calls list; the
+// ticket waits for `ahead` intervals and for what remains of the current one. -1: no pace yet
+// (fewer than two such calls).
+constexpr std::string_view lua_common = R"lua(
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function estimate(ahead, calls_key, now)
+  local newest, oldest, k = nil, nil, 0
+  for _, c in ipairs(redis.call('LRANGE', calls_key, 0, 9)) do
+    local at = tonumber(string.match(c, '^(%d+):'))
+    if not at or now - at > 3600000 then break end
+    newest = newest or at
+    oldest = at
+    k = k + 1
+  end
+  if k < 2 then return -1 end
+  local pace = (newest - oldest) / (k - 1)
+  return math.floor((ahead * pace + math.max(0, pace - (now - newest))) / 1000 + 0.5)
+end
+)lua";
+
+// KEYS[1] counter, KEYS[2] list, KEYS[3] taken_at, KEYS[4] recent calls, KEYS[5] stream,
+// KEYS[6] idempotency record (optional); ARGV[1] maximum length (0: none), ARGV[2] record TTL in
+// seconds, ARGV[3] stream retention. INCR + LPUSH (whose answer is the new length) + the event in
+// one step; a full queue stores nothing. Answers {status, ticket, waiting, estimate}.
+const Script take_script{"take", std::string(lua_common) + R"lua(
+if KEYS[6] then
+  local record = redis.call('GET', KEYS[6])
   if record then
-    local kind, ticket, waiting = string.match(record, '^(%a+):(%d+):(%d+)$')
-    if kind ~= 'take' then return {3, 0, 0} end
-    return {1, tonumber(ticket), tonumber(waiting)}
+    local kind, ticket, waiting, est = string.match(record, '^(%a+):(%d+):(%d+):?(-?%d*)$')
+    if kind ~= 'take' then return {3, 0, 0, -1} end
+    return {1, tonumber(ticket), tonumber(waiting), tonumber(est) or -1}
   end
 end
 local max = tonumber(ARGV[1])
 if max > 0 then
   local waiting = redis.call('LLEN', KEYS[2])
-  if waiting >= max then return {2, 0, waiting} end
+  if waiting >= max then return {2, 0, waiting, -1} end
 end
+local now = now_ms()
 local n = redis.call('INCR', KEYS[1])
 local waiting = redis.call('LPUSH', KEYS[2], string.format('%d', n))
-if KEYS[3] then
-  redis.call('SET', KEYS[3], string.format('take:%d:%d', n, waiting), 'EX', ARGV[2])
+local est = estimate(waiting - 1, KEYS[4], now)
+redis.call('LPUSH', KEYS[3], string.format('%d:%d', now, est))
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'taken', 'ticket', string.format('%d', n),
+           'waiting', string.format('%d', waiting))
+if KEYS[6] then
+  redis.call('SET', KEYS[6], string.format('take:%d:%d:%d', n, waiting, est), 'EX', ARGV[2])
 end
-return {0, n, waiting}
+return {0, n, waiting, est}
 )lua"};
 
-// KEYS[1] list, KEYS[2] last called, KEYS[3] idempotency record (optional); ARGV[1] record TTL
-// in seconds. The oldest ticket is at the tail; it comes last in the answer, as Lua drops a
+// KEYS[1] list, KEYS[2] last called, KEYS[3] taken_at, KEYS[4] recent calls, KEYS[5] stream,
+// KEYS[6] counters, KEYS[7] called, KEYS[8] idempotency record (optional); ARGV[1] record TTL in
+// seconds, ARGV[2] retention, ARGV[3] counter (empty: none). Answers {status, waiting, waited ms
+// (-1: unknown), estimate (-1: none), counter, ticket}; the ticket comes last, as Lua drops a
 // trailing nil (an empty queue).
-const Script call_script{"call", R"lua(
-if KEYS[3] then
-  local record = redis.call('GET', KEYS[3])
+// taken_at mirrors the newest tickets of the list: a ticket taken before this service (or by
+// the original application) has no entry, and the entries are popped only while the lists have
+// the same length. More entries than tickets is foreign data: trimmed to the list.
+const Script call_script{"call", std::string(lua_common) + R"lua(
+if KEYS[8] then
+  local record = redis.call('GET', KEYS[8])
   if record then
-    local kind, ticket, waiting = string.match(record, '^(%a+):([^:]*):(%d+)$')
-    if kind ~= 'call' then return {3, 0} end
-    if ticket == '' then return {1, tonumber(waiting)} end
-    return {1, tonumber(waiting), ticket}
+    local kind, ticket, waiting, counter = string.match(record, '^(%a+):([^:]*):(%d+):?(.*)$')
+    if kind ~= 'call' then return {3, 0, -1, -1, ''} end
+    if ticket == '' then return {1, tonumber(waiting), -1, -1, counter} end
+    return {1, tonumber(waiting), -1, -1, counter, ticket}
   end
+end
+local len = redis.call('LLEN', KEYS[1])
+local timed = redis.call('LLEN', KEYS[3])
+if timed > len then
+  if len == 0 then redis.call('DEL', KEYS[3]) else redis.call('LTRIM', KEYS[3], 0, len - 1) end
+  timed = len
 end
 local t = redis.call('RPOP', KEYS[1])
 local waiting = redis.call('LLEN', KEYS[1])
-if t then redis.call('SET', KEYS[2], t) end
-if KEYS[3] then
-  redis.call('SET', KEYS[3], 'call:' .. (t or '') .. ':' .. string.format('%d', waiting), 'EX', ARGV[1])
+local waited, est = -1, -1
+local c = ARGV[3]
+if t then
+  local now = now_ms()
+  if timed == len then
+    local at, e = string.match(redis.call('RPOP', KEYS[3]) or '', '^(%d+):(-?%d+)$')
+    if at then
+      waited = now - tonumber(at)
+      est = tonumber(e)
+    end
+  end
+  redis.call('SET', KEYS[2], t)
+  redis.call('HSET', KEYS[7], t, string.format('%d:', now) .. c)
+  local n = tonumber(t)
+  if n and n > tonumber(ARGV[2]) then redis.call('HDEL', KEYS[7], string.format('%d', n - tonumber(ARGV[2]))) end
+  if c ~= '' then redis.call('HSET', KEYS[6], c, t) end
+  redis.call('LPUSH', KEYS[4], string.format('%d:', now) .. t .. ':' .. c)
+  redis.call('LTRIM', KEYS[4], 0, 19)
+  if c ~= '' then
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'type', 'called', 'ticket', t,
+               'waiting', string.format('%d', waiting), 'counter', c)
+  else
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'type', 'called', 'ticket', t,
+               'waiting', string.format('%d', waiting))
+  end
 end
-if t then return {0, waiting, t} end
-return {0, waiting}
+if KEYS[8] then
+  redis.call('SET', KEYS[8], 'call:' .. (t or '') .. ':' .. string.format('%d', waiting) .. ':' .. c, 'EX', ARGV[1])
+end
+if t then return {0, waiting, waited, est, c, t} end
+return {0, waiting, -1, -1, c}
+)lua"};
+
+// KEYS[1] counters, KEYS[2] last called, KEYS[3] called, KEYS[4] list, KEYS[5] stream,
+// KEYS[6] idempotency record (optional); ARGV[1] record TTL in seconds, ARGV[2] retention,
+// ARGV[3] counter (empty: the queue's last call, at the counter it was called to). Answers
+// {status, waiting, counter, ticket}.
+const Script recall_script{"recall", R"lua(
+if KEYS[6] then
+  local record = redis.call('GET', KEYS[6])
+  if record then
+    local kind, ticket, waiting, counter = string.match(record, '^(%a+):(%d+):(%d+):(.*)$')
+    if kind ~= 'recall' then return {3, 0, ''} end
+    return {1, tonumber(waiting), counter, ticket}
+  end
+end
+local c = ARGV[3]
+local t
+if c ~= '' then
+  t = redis.call('HGET', KEYS[1], c)
+else
+  t = redis.call('GET', KEYS[2])
+  if t then c = string.match(redis.call('HGET', KEYS[3], t) or '', '^%d+:(.*)$') or '' end
+end
+if not t then return {4, 0, ''} end
+local waiting = redis.call('LLEN', KEYS[4])
+if c ~= '' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'type', 'recalled', 'ticket', t,
+             'waiting', string.format('%d', waiting), 'counter', c)
+else
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'type', 'recalled', 'ticket', t,
+             'waiting', string.format('%d', waiting))
+end
+if KEYS[6] then
+  redis.call('SET', KEYS[6], 'recall:' .. t .. ':' .. string.format('%d', waiting) .. ':' .. c, 'EX', ARGV[1])
+end
+return {0, waiting, c, t}
+)lua"};
+
+// KEYS[1] counter, KEYS[2] list, KEYS[3] called, KEYS[4] recent calls; ARGV[1] ticket. Answers
+// {0} unknown, {1, ahead, estimate} waiting, {2, called ms, counter} called, {3} gone. The list
+// holds consecutive numbers, oldest at the tail, so a ticket is waiting iff it lies between the
+// tail and the head, and its place is its distance to the tail: two LINDEX, whatever the length.
+const Script status_script{"status", std::string(lua_common) + R"lua(
+local n = tonumber(ARGV[1])
+if n < 1 or n > tonumber(redis.call('GET', KEYS[1]) or '0') then return {0} end
+local oldest = tonumber(redis.call('LINDEX', KEYS[2], -1))
+if oldest and n >= oldest and n <= tonumber(redis.call('LINDEX', KEYS[2], 0)) then
+  local ahead = n - oldest
+  return {1, ahead, estimate(ahead, KEYS[4], now_ms())}
+end
+local record = redis.call('HGET', KEYS[3], ARGV[1])
+if record then
+  local at, counter = string.match(record, '^(%d+):(.*)$')
+  return {2, tonumber(at), counter}
+end
+return {3}
+)lua"};
+
+// KEYS[1] stream; ARGV[1] after, ARGV[2] count. Answers {complete, entries...}: the events after
+// ARGV[1], and 0 for `complete` when some of them may have been trimmed: the id is older than the
+// stream's first entry and the stream was trimmed (entries-added > length), or it has vanished.
+const Script events_after_script{"events_after", R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return {ARGV[1] == '0-0' and 1 or 0} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local fields = {}
+for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+local function parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local ams, aseq = parts(ARGV[1])
+local fms, fseq = parts(fields['recorded-first-entry-id'])
+local complete = fields['entries-added'] == fields['length'] or ams > fms or (ams == fms and aseq >= fseq)
+local reply = {complete and 1 or 0}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])) do
+  table.insert(reply, entry)
+end
+return reply
 )lua"};
 
 // Redis error replies that mean "not now" rather than "never".
@@ -99,6 +247,10 @@ std::optional<std::int64_t> to_int(const Reply& r) {
   if (r.type == Reply::Type::integer) return r.integer;
   if (r.type != Reply::Type::bulk) return std::nullopt;
   return redis::decimal(r.text);
+}
+
+std::optional<std::int64_t> seconds_or_none(std::int64_t value) {
+  return value < 0 ? std::nullopt : std::optional<std::int64_t>(value);
 }
 
 template <class T>
@@ -125,7 +277,96 @@ Outcome<Reply> outcome_of(redis::Result&& result, Failure sent_unanswered) {
   return {Failure::none, {}, std::move(result.reply)};
 }
 
+// A stream entry as XRANGE and XREAD give it: [id, [field, value, ...]].
+std::optional<Event> event_of(const Reply& entry) {
+  if (entry.type != Reply::Type::array || entry.elements.size() != 2 || entry.elements[0].type != Reply::Type::bulk ||
+      entry.elements[1].type != Reply::Type::array)
+    return std::nullopt;
+  auto id = EventId::parse(entry.elements[0].text);
+  if (!id) return std::nullopt;
+  Event event{*id, EventType::taken, 0, 0, {}};
+  bool typed = false, ticketed = false;
+  const auto& f = entry.elements[1].elements;
+  for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+    const std::string_view field = f[i].text, value = f[i + 1].text;
+    if (field == "type") {
+      for (auto type : {EventType::taken, EventType::called, EventType::recalled}) {
+        if (value == name(type)) event.type = type, typed = true;
+      }
+    } else if (field == "ticket") {
+      auto n = redis::decimal(value);
+      if (n) event.ticket = *n, ticketed = true;
+    } else if (field == "waiting") {
+      event.waiting = redis::decimal(value).value_or(0);
+    } else if (field == "counter") {
+      event.counter = value;
+    }
+  }
+  if (!typed || !ticketed) return std::nullopt;
+  return event;
+}
+
+// Entries [first, end) of an array of stream entries; nullopt when one cannot be read.
+std::optional<std::vector<Event>> events_of(const std::vector<Reply>& entries, std::size_t first) {
+  std::vector<Event> events;
+  for (std::size_t i = first; i < entries.size(); ++i) {
+    auto event = event_of(entries[i]);
+    if (!event) return std::nullopt;
+    events.push_back(std::move(*event));
+  }
+  return events;
+}
+
+// A recent call as the scripts write it: "<ms>:<ticket>:<counter>".
+std::optional<Call> call_of(std::string_view text) {
+  auto first = text.find(':');
+  auto second = first == std::string_view::npos ? first : text.find(':', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto at = redis::decimal(text.substr(0, first));
+  auto ticket = redis::decimal(text.substr(first + 1, second - first - 1));
+  if (!at || !ticket) return std::nullopt;
+  return Call{*ticket, std::string(text.substr(second + 1)), *at};
+}
+
 }  // namespace
+
+std::optional<EventId> EventId::parse(std::string_view text) noexcept {
+  auto dash = text.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) return std::nullopt;
+  EventId id;
+  auto digits = [](std::string_view part, std::uint64_t& out) {
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
+    return ec == std::errc() && end == part.data() + part.size() && part.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (!digits(text.substr(0, dash), id.ms) || !digits(text.substr(dash + 1), id.seq)) return std::nullopt;
+  return id;
+}
+
+std::string EventId::text() const { return std::to_string(ms) + "-" + std::to_string(seq); }
+
+std::string_view name(EventType type) noexcept {
+  switch (type) {
+    case EventType::taken: return "taken";
+    case EventType::called: return "called";
+    case EventType::recalled: return "recalled";
+  }
+  return "taken";
+}
+
+std::string_view name(TicketState state) noexcept {
+  switch (state) {
+    case TicketState::waiting: return "waiting";
+    case TicketState::called: return "called";
+    case TicketState::gone: return "gone";
+  }
+  return "gone";
+}
+
+bool is_counter_name(std::string_view text) noexcept {
+  return !text.empty() && text.size() <= max_counter_name &&
+         text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+             std::string_view::npos;
+}
 
 TicketQueue::TicketQueue(redis::Client& client, std::string name, Options options, Observer& observer)
     : client_(client),
@@ -134,47 +375,59 @@ TicketQueue::TicketQueue(redis::Client& client, std::string name, Options option
       list_key_("queue_" + name_),
       last_called_key_("last_called_" + name_),
       idempotency_prefix_("idempotency_" + name_ + ":"),
+      events_key_("events_" + name_),
+      taken_at_key_("taken_at_" + name_),
+      recent_calls_key_("recent_calls_" + name_),
+      called_key_("called_" + name_),
+      counters_key_("counters_" + name_),
       ttl_seconds_(decimal_text(std::max<std::int64_t>(
           1, std::chrono::duration_cast<std::chrono::seconds>(options.idempotency_ttl).count()))),
       max_length_(decimal_text(options.max_length)),
+      retention_(decimal_text(options.events_retention)),
       observer_(observer) {}
 
 // `exec(verb, code)` sends the script by its SHA1 (EVALSHA) or in full (EVAL) with its keys and
 // arguments.
 template <class Exec>
-asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, Exec exec) {
+asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, Exec exec, Failure sent_unanswered) {
   auto result = co_await exec("EVALSHA", script.sha1);
   // A restarted or flushed Redis has forgotten the script: send it once in full.
   if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.text.starts_with("NOSCRIPT"))
     result = co_await exec("EVAL", script.body);
-  co_return outcome_of(std::move(result), Failure::unknown);
+  co_return outcome_of(std::move(result), sent_unanswered);
 }
 
 // The script's status, when the reply is an array that starts with a known one.
 std::optional<std::int64_t> status_of(const Reply& r) {
   if (r.type != Reply::Type::array || r.elements.empty() || r.elements[0].type != Reply::Type::integer) return std::nullopt;
   auto status = r.elements[0].integer;
-  if (status < done || status > key_reused) return std::nullopt;
+  if (status < done || status > nothing_to_recall) return std::nullopt;
   return status;
 }
 
 template <class T>
 Outcome<T> refused(std::int64_t status) {
-  return status == full ? Outcome<T>{Failure::full, "the queue is full", {}}
-                        : Outcome<T>{Failure::key_reused, "the idempotency key belongs to the other operation", {}};
+  switch (status) {
+    case full: return {Failure::full, "the queue is full", {}};
+    case nothing_to_recall: return {Failure::nothing_to_recall, "no ticket to recall", {}};
+    default: return {Failure::key_reused, "the idempotency key belongs to another operation", {}};
+  }
 }
 
 asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_key) {
   const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
   auto r = co_await run(take_script, [&](std::string_view verb, std::string_view code) {
     return record.empty()
-               ? client_.exec(take_script.label, {verb, code, "2", counter_key_, list_key_, max_length_, ttl_seconds_})
-               : client_.exec(take_script.label, {verb, code, "3", counter_key_, list_key_, record, max_length_, ttl_seconds_});
-  });
+               ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, max_length_, ttl_seconds_, retention_})
+               : client_.exec(take_script.label, {verb, code, "6", counter_key_, list_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, record, max_length_, ttl_seconds_,
+                                                  retention_});
+  }, Failure::unknown);
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (!status || e.size() != 3 || !to_int(e[1]) || !to_int(e[2])) co_return malformed<Taken>("take");
+  if (!status || e.size() != 4 || !to_int(e[1]) || !to_int(e[2]) || !to_int(e[3])) co_return malformed<Taken>("take");
   if (*status == full || *status == key_reused) {
     if (*status == full) {
       observer_.refused_full();
@@ -182,7 +435,7 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
     }
     co_return refused<Taken>(*status);
   }
-  Taken taken{*to_int(e[1]), *to_int(e[2]), *status == replayed};
+  Taken taken{*to_int(e[1]), *to_int(e[2]), seconds_or_none(*to_int(e[3])), *status == replayed};
   if (!taken.replayed) {
     observer_.issued();
     observer_.waiting(taken.waiting);
@@ -190,31 +443,58 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
   co_return Outcome<Taken>{Failure::none, {}, taken};
 }
 
-asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key) {
+asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key, std::string_view counter) {
   const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
   auto r = co_await run(call_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty() ? client_.exec(call_script.label, {verb, code, "2", list_key_, last_called_key_, ttl_seconds_})
-                          : client_.exec(call_script.label, {verb, code, "3", list_key_, last_called_key_, record, ttl_seconds_});
-  });
+    return record.empty()
+               ? client_.exec(call_script.label, {verb, code, "7", list_key_, last_called_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, counters_key_, called_key_,
+                                                  ttl_seconds_, retention_, counter})
+               : client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, counters_key_, called_key_, record,
+                                                  ttl_seconds_, retention_, counter});
+  }, Failure::unknown);
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
   if (status == key_reused) co_return refused<Called>(*status);
-  if (!status || *status == full || e.size() < 2 || e.size() > 3 || !to_int(e[1]) || *to_int(e[1]) < 0)
+  if (!status || *status > replayed || e.size() < 5 || e.size() > 6 || !to_int(e[1]) || *to_int(e[1]) < 0 ||
+      !to_int(e[2]) || !to_int(e[3]) || e[4].type != Reply::Type::bulk)
     co_return malformed<Called>("call");
   Called called;
   called.waiting = *to_int(e[1]);
+  called.counter = e[4].text;
   called.replayed = *status == replayed;
-  if (e.size() == 3) {
-    auto t = to_int(e[2]);
-    if (!t) co_return malformed<Called>("call (a ticket that is not a number: " + e[2].text + ")");
+  if (e.size() == 6) {
+    auto t = to_int(e[5]);
+    if (!t) co_return malformed<Called>("call (a ticket that is not a number: " + e[5].text + ")");
     called.ticket = *t;
   }
   if (!called.replayed) {
     if (called.ticket) observer_.called();
     observer_.waiting(called.waiting);
+    if (const auto waited = *to_int(e[2]); called.ticket && waited >= 0)
+      observer_.waited(std::chrono::milliseconds(waited), seconds_or_none(*to_int(e[3])));
   }
-  co_return Outcome<Called>{Failure::none, {}, called};
+  co_return Outcome<Called>{Failure::none, {}, std::move(called)};
+}
+
+asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempotency_key, std::string_view counter) {
+  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(recall_script, [&](std::string_view verb, std::string_view code) {
+    return record.empty()
+               ? client_.exec(recall_script.label, {verb, code, "5", counters_key_, last_called_key_, called_key_,
+                                                    list_key_, events_key_, ttl_seconds_, retention_, counter})
+               : client_.exec(recall_script.label, {verb, code, "6", counters_key_, last_called_key_, called_key_,
+                                                    list_key_, events_key_, record, ttl_seconds_, retention_, counter});
+  }, Failure::unknown);
+  if (!r) co_return carry<Recalled>(std::move(r));
+  const auto status = status_of(r.value);
+  const auto& e = r.value.elements;
+  if (status == key_reused || status == nothing_to_recall) co_return refused<Recalled>(*status);
+  if (!status || *status > replayed || e.size() != 4 || !to_int(e[1]) || e[2].type != Reply::Type::bulk || !to_int(e[3]))
+    co_return malformed<Recalled>("recall");
+  co_return Outcome<Recalled>{Failure::none, {}, {*to_int(e[3]), *to_int(e[1]), e[2].text, *status == replayed}};
 }
 
 asio::awaitable<Outcome<Listing>> TicketQueue::list(std::int64_t limit) {
@@ -256,15 +536,122 @@ asio::awaitable<Outcome<std::int64_t>> TicketQueue::size() {
   co_return Outcome<std::int64_t>{Failure::none, {}, r.reply.integer};
 }
 
-asio::awaitable<Outcome<std::optional<std::int64_t>>> TicketQueue::last_called() {
-  using Last = std::optional<std::int64_t>;
-  auto r = co_await [this] { return client_.exec("last_called", {"GET", last_called_key_}); }();
-  // A read: whether or not it reached Redis, nothing changed.
-  if (r.status != redis::Status::ok) co_return Outcome<Last>{Failure::unavailable, std::move(r.detail), {}};
-  if (r.reply.type == Reply::Type::nil) co_return Outcome<Last>{Failure::none, {}, std::nullopt};
-  auto ticket = to_int(r.reply);
-  if (!ticket) co_return malformed<Last>("GET " + last_called_key_);
-  co_return Outcome<Last>{Failure::none, {}, *ticket};
+asio::awaitable<Outcome<LastCall>> TicketQueue::last_called() {
+  // The last call's counter is the newest recent call's when it is the same ticket (a call made
+  // before recent calls were recorded has none).
+  auto r = outcome_of(co_await [this] {
+    return client_.exec_transaction("last_called", {{"GET", last_called_key_}, {"LINDEX", recent_calls_key_, "0"}});
+  }(), Failure::unavailable);
+  if (!r) co_return carry<LastCall>(std::move(r));
+  const auto& e = r.value.elements;
+  if (r.value.type != Reply::Type::array || e.size() != 2) co_return malformed<LastCall>("last_called");
+  LastCall last;
+  if (e[0].type == Reply::Type::nil) co_return Outcome<LastCall>{Failure::none, {}, last};
+  last.ticket = to_int(e[0]);
+  if (!last.ticket) co_return malformed<LastCall>("GET " + last_called_key_);
+  if (auto call = e[1].type == Reply::Type::bulk ? call_of(e[1].text) : std::nullopt; call && call->ticket == *last.ticket)
+    last.counter = call->counter;
+  co_return Outcome<LastCall>{Failure::none, {}, std::move(last)};
+}
+
+asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::int64_t ticket) {
+  using Found = std::optional<TicketStatus>;
+  const std::string number = decimal_text(ticket);
+  auto r = co_await run(status_script, [&](std::string_view verb, std::string_view code) {
+    return client_.exec(status_script.label,
+                        {verb, code, "4", counter_key_, list_key_, called_key_, recent_calls_key_, number});
+  }, Failure::unavailable);
+  if (!r) co_return carry<Found>(std::move(r));
+  const auto& e = r.value.elements;
+  if (r.value.type != Reply::Type::array || e.empty() || !to_int(e[0])) co_return malformed<Found>("status");
+  TicketStatus status;
+  switch (*to_int(e[0])) {
+    case 0: co_return Outcome<Found>{Failure::none, {}, std::nullopt};
+    case 1:
+      if (e.size() != 3 || !to_int(e[1]) || !to_int(e[2])) co_return malformed<Found>("status");
+      status.state = TicketState::waiting;
+      status.ahead = *to_int(e[1]);
+      status.estimate_seconds = seconds_or_none(*to_int(e[2]));
+      break;
+    case 2:
+      if (e.size() != 3 || !to_int(e[1]) || e[2].type != Reply::Type::bulk) co_return malformed<Found>("status");
+      status.state = TicketState::called;
+      status.called_at_ms = *to_int(e[1]);
+      status.counter = e[2].text;
+      break;
+    case 3: status.state = TicketState::gone; break;
+    default: co_return malformed<Found>("status");
+  }
+  co_return Outcome<Found>{Failure::none, {}, std::move(status)};
+}
+
+asio::awaitable<Outcome<Snapshot>> TicketQueue::snapshot(std::int64_t tickets) {
+  const std::string from = "-" + decimal_text(std::max<std::int64_t>(tickets, 1));
+  auto r = outcome_of(co_await [&] {
+    return client_.exec_transaction("snapshot", {{"LLEN", list_key_},
+                                                 {"LRANGE", list_key_, from, "-1"},
+                                                 {"LRANGE", recent_calls_key_, "0", "9"},
+                                                 {"XREVRANGE", events_key_, "+", "-", "COUNT", "1"},
+                                                 {"TIME"}});
+  }(), Failure::unavailable);
+  if (!r) co_return carry<Snapshot>(std::move(r));
+  const auto& e = r.value.elements;
+  if (r.value.type != Reply::Type::array || e.size() != 5 || !to_int(e[0]) || e[1].type != Reply::Type::array ||
+      e[2].type != Reply::Type::array || e[3].type != Reply::Type::array || e[4].type != Reply::Type::array ||
+      e[4].elements.size() != 2)
+    co_return malformed<Snapshot>("snapshot");
+  Snapshot snapshot;
+  snapshot.waiting = *to_int(e[0]);
+  for (auto t = e[1].elements.rbegin(); t != e[1].elements.rend(); ++t) {
+    auto n = to_int(*t);
+    if (!n) co_return malformed<Snapshot>("snapshot (a ticket that is not a number: " + t->text + ")");
+    if (static_cast<std::int64_t>(snapshot.tickets.size()) < tickets) snapshot.tickets.push_back(*n);
+  }
+  for (const auto& text : e[2].elements) {
+    if (auto call = call_of(text.text)) snapshot.calls.push_back(std::move(*call));
+  }
+  if (!e[3].elements.empty()) {
+    auto last = event_of(e[3].elements.front());
+    if (!last) co_return malformed<Snapshot>("snapshot (an event that cannot be read)");
+    snapshot.cursor = last->id;
+  }
+  auto seconds = to_int(e[4].elements[0]), micros = to_int(e[4].elements[1]);
+  if (!seconds || !micros) co_return malformed<Snapshot>("snapshot (TIME)");
+  snapshot.at_ms = *seconds * 1000 + *micros / 1000;
+  observer_.waiting(snapshot.waiting);
+  co_return Outcome<Snapshot>{Failure::none, {}, std::move(snapshot)};
+}
+
+asio::awaitable<Outcome<EventPage>> TicketQueue::events_after(EventId after, std::int64_t count) {
+  const std::string from = after.text(), how_many = decimal_text(count);
+  auto r = co_await run(events_after_script, [&](std::string_view verb, std::string_view code) {
+    return client_.exec(events_after_script.label, {verb, code, "1", events_key_, from, how_many});
+  }, Failure::unavailable);
+  if (!r) co_return carry<EventPage>(std::move(r));
+  const auto& e = r.value.elements;
+  if (r.value.type != Reply::Type::array || e.empty() || !to_int(e[0])) co_return malformed<EventPage>("events_after");
+  auto events = events_of(e, 1);
+  if (!events) co_return malformed<EventPage>("events_after (an event that cannot be read)");
+  co_return Outcome<EventPage>{Failure::none, {}, {*to_int(e[0]) == 1, std::move(*events)}};
+}
+
+asio::awaitable<Outcome<std::vector<Event>>> TicketQueue::read_events(EventId after, std::int64_t count,
+                                                                      std::chrono::milliseconds block) {
+  using Events = std::vector<Event>;
+  const std::string from = after.text(), how_many = decimal_text(count), wait = decimal_text(block.count());
+  auto r = outcome_of(co_await [&] {
+    return client_.exec("xread", {"XREAD", "COUNT", how_many, "BLOCK", wait, "STREAMS", events_key_, from});
+  }(), Failure::unavailable);
+  if (!r) co_return carry<Events>(std::move(r));
+  // nil when the time ran out; else [[key, [entries...]]].
+  if (r.value.type == Reply::Type::nil) co_return Outcome<Events>{Failure::none, {}, {}};
+  const auto& streams = r.value.elements;
+  if (r.value.type != Reply::Type::array || streams.size() != 1 || streams[0].type != Reply::Type::array ||
+      streams[0].elements.size() != 2 || streams[0].elements[1].type != Reply::Type::array)
+    co_return malformed<Events>("XREAD");
+  auto events = events_of(streams[0].elements[1].elements, 0);
+  if (!events) co_return malformed<Events>("XREAD (an event that cannot be read)");
+  co_return Outcome<Events>{Failure::none, {}, std::move(*events)};
 }
 
 }  // namespace waitline::queue

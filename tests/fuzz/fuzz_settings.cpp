@@ -66,6 +66,11 @@ std::vector<std::string> written(const config::Config& c) {
       "rate-limit-client=" + std::to_string(c.rate_limit_client),
       "rate-limit-client-burst=" + std::to_string(c.rate_limit_client_burst),
       "trusted-proxies=" + c.trusted_proxies,
+      "events-retention=" + std::to_string(c.events_retention),
+      "max-event-streams=" + std::to_string(c.max_event_streams),
+      "events-keepalive=" + ms(c.events_keepalive),
+      "ticket-secret-file=" + c.ticket_secret_file,
+      "session-ttl=" + ms(c.session_ttl),
   };
 }
 

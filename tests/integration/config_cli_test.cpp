@@ -145,7 +145,8 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
         "access-log",   "header-timeout", "idle-timeout",        "shutdown-timeout",
         "max-header-bytes", "max-body-bytes", "max-connections",
         "idempotency-ttl", "max-queue-length", "rate-limit-key", "rate-limit-key-burst",
-        "rate-limit-client", "rate-limit-client-burst", "trusted-proxies"};
+        "rate-limit-client", "rate-limit-client-burst", "trusted-proxies", "events-retention",
+        "max-event-streams", "events-keepalive", "ticket-secret-file", "session-ttl"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);

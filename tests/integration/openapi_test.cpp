@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "integration/sse.hpp"
 #include "integration/testkit.hpp"
 #include "support/support.hpp"
 
@@ -83,10 +84,26 @@ Response send(HttpClient& client, const std::string& method, const std::string& 
   return client.request(upper(method), path, bearer(key));
 }
 
+// The documented path made concrete: a template's ticket is a real one, with its token.
+std::string concrete(const std::string& path, const std::string& ticket_url) {
+  const auto n = path.find("{n}");
+  if (n == std::string::npos) return path;
+  const std::string ticket = ticket_url.substr(0, ticket_url.find('?'));
+  return ticket + path.substr(n + 3) + ticket_url.substr(ticket_url.find('?'));
+}
+
+// The documented success of an operation: its 2xx status, and whether it is a stream.
+std::pair<unsigned, bool> success_of(const json::object& document, const json::object& operation);
+
 TEST_F(OpenApi, EveryDocumentedOperationIsServedAndEveryOtherMethodIsRefused) {
   const json::object document = spec();
   const json::object& paths = document.at("paths").as_object();
   ASSERT_GE(paths.size(), 5u);
+  // A queue with a called ticket (to recall) and a waiting one (whose link opens /tickets/{n}).
+  ASSERT_EQ(client.post("/get_ticket", bearer(key.key)).status, 200u);
+  ASSERT_EQ(client.post("/call_ticket?counter=3", bearer(key.key)).status, 200u);
+  const std::string ticket_url =
+      std::string(parse_object(client.post("/get_ticket", bearer(key.key)).body).at("ticket_url").as_string());
   for (const auto& [path, item] : paths) {
     std::set<std::string> documented;
     for (const auto& [method, operation] : item.as_object()) {
@@ -101,15 +118,23 @@ TEST_F(OpenApi, EveryDocumentedOperationIsServedAndEveryOtherMethodIsRefused) {
         get && !get->as_object().contains("deprecated")) {
       allow_expected.insert("head");
     }
+    const std::string target = concrete(std::string(path), ticket_url);
     for (const std::string& method : kMethods) {
       if (method == "head" || method == "options") continue;  // not routed; nor documented
-      SCOPED_TRACE(upper(method) + " " + std::string(path));
-      const Response response = send(client, method, std::string(path), key.key);
+      SCOPED_TRACE(upper(method) + " " + target);
       if (documented.contains(method)) {
-        EXPECT_NE(response.status, 404u) << response.body;
-        EXPECT_NE(response.status, 405u) << response.body;
-        EXPECT_EQ(response.status, 200u) << response.body;
+        const auto [status, stream] = success_of(document, item.as_object().at(method).as_object());
+        if (stream) {
+          // An endless body: the head says what it is, the rest is the events tests' business.
+          SseClient events(service.port(), target, bearer(key.key));
+          EXPECT_EQ(events.status(), status);
+          EXPECT_TRUE(events.head().header("Content-Type").starts_with("text/event-stream"));
+          continue;
+        }
+        const Response response = send(client, method, target, key.key);
+        EXPECT_EQ(response.status, status) << response.body;
       } else {
+        const Response response = send(client, method, target, key.key);
         EXPECT_TRUE(is_error(response, 405, "method_not_allowed"));
         // Allow lists exactly the documented methods.
         std::set<std::string> allowed;
@@ -131,6 +156,20 @@ TEST_F(OpenApi, EveryDocumentedOperationIsServedAndEveryOtherMethodIsRefused) {
 }
 
 // Follows "#/components/..." references inside the document.
+const json::value& resolve(const json::object& document, const json::value& value);
+
+std::pair<unsigned, bool> success_of(const json::object& document, const json::object& operation) {
+  for (const auto& [code, response] : operation.at("responses").as_object()) {
+    if (!code.starts_with("2")) continue;
+    const auto& resolved = resolve(document, response).as_object();
+    const auto* content = resolved.if_contains("content");
+    return {static_cast<unsigned>(std::stoul(std::string(code))),
+            content && content->as_object().contains("text/event-stream")};
+  }
+  ADD_FAILURE() << "an operation without a documented success";
+  return {0, false};
+}
+
 const json::value& resolve(const json::object& document, const json::value& value) {
   const json::value* current = &value;
   while (current->is_object() && current->as_object().contains("$ref")) {
@@ -215,10 +254,28 @@ TEST_F(OpenApi, RealAnswersHaveDocumentedStatusesAndFitTheirSchemas) {
       {"get", "/list_tickets", "/list_tickets", {}},
       {"get", "/docs", "/docs", {}},
       {"get", "/openapi.json", "/openapi.json", {}},
+      {"post", "/recall", "/recall", with(key.key)},  // nothing called yet: 404
+      {"post", "/get_ticket", "/get_ticket", with(key.key)},
+      {"post", "/call_ticket", "/call_ticket?counter=3", with(key.key)},
+      {"post", "/call_ticket", "/call_ticket?counter=no%20spaces", with(key.key)},
+      {"post", "/recall", "/recall?counter=3", with(key.key)},
+      {"get", "/last_called", "/last_called", with(key.key)},
+      {"post", "/get_ticket", "/get_ticket", with(key.key)},
+      {"get", "/tickets/{n}", "ticket_url", {}},
+      {"get", "/tickets/{n}", "/tickets/1?token=AAAAAAAAAAAAAAAAAAAAAA", {}},
+      {"get", "/events", "/events", {{"Last-Event-ID", "garbage"}, {"Authorization", "Bearer " + key.key}}},
+      {"get", "/events", "/events", {}},
+      {"post", "/session", "/session", with(key.key)},
+      {"get", "/session", "/session", with(reader.key)},
+      {"delete", "/session", "/session", {}},
   };
+  std::string ticket_url;
   for (const Call& call : calls) {
     SCOPED_TRACE(upper(call.method) + " " + call.target);
-    const Response response = client.request(upper(call.method), call.target, call.headers);
+    const std::string target = call.target == "ticket_url" ? ticket_url : call.target;
+    const Response response = client.request(upper(call.method), target, call.headers);
+    if (response.status == 200u && call.path == "/get_ticket")
+      ticket_url = std::string(parse_object(response.body).at("ticket_url").as_string());
     const json::object& operation =
         document.at("paths").at(call.path).at(call.method).as_object();
     const json::object& responses = operation.at("responses").as_object();

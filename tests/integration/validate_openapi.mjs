@@ -92,18 +92,28 @@ const bearerNames = Object.keys(schemes)
 check("a bearer security scheme (type http, scheme bearer) exists", bearerNames.length > 0,
       `securitySchemes: ${json(Object.keys(schemes))}`);
 const globalSecurity = raw.security ?? [];
-check("the bearer scheme is required globally",
-      globalSecurity.length > 0 &&
-      globalSecurity.every((req) => Object.keys(req).some((n) => bearerNames.includes(n))),
+const cookieNames = Object.keys(schemes)
+  .filter((name) => schemes[name].type === "apiKey" && schemes[name].in === "cookie");
+check("a session cookie scheme (type apiKey, in cookie, waitline_session) exists",
+      cookieNames.length === 1 && schemes[cookieNames[0]].name === "waitline_session");
+check("globally, a bearer key or the session cookie is required (one of them)",
+      globalSecurity.length === 2 &&
+      globalSecurity.every((req) => Object.keys(req).length === 1) &&
+      globalSecurity.some((req) => bearerNames.includes(Object.keys(req)[0])) &&
+      globalSecurity.some((req) => cookieNames.includes(Object.keys(req)[0])),
       `security: ${json(raw.security)}`);
 
-// Endpoints.
+// Endpoints: method, path, the scope it needs (null: public; "": any valid key), its success.
 const expected = [
   ["post", "/get_ticket", "take"], ["get", "/get_ticket", "take"],
   ["post", "/call_ticket", "call"], ["get", "/call_ticket", "call"],
+  ["post", "/recall", "call"],
   ["get", "/list_tickets", "read"],
   ["get", "/last_called", "read"],
-  ["get", "/docs", null], ["get", "/openapi.json", null],
+  ["get", "/events", "read", "200 text/event-stream"],
+  ["get", "/tickets/{n}", null, "200 application/json"], ["get", "/tickets/{n}/events", null, "200 text/event-stream"],
+  ["post", "/session", "", "204"], ["get", "/session", ""], ["delete", "/session", null, "204"],
+  ["get", "/docs", null, "documents"], ["get", "/openapi.json", null, "documents"],
 ];
 const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 for (const [method, route] of expected) {
@@ -117,30 +127,40 @@ for (const route of Object.keys(raw.paths ?? {})) {
 }
 
 const errorSchemaRef = "#/components/schemas/Error";
-for (const [method, route, scope] of expected) {
+for (const [method, route, scope, success = "200 application/json"] of expected) {
   const op = raw.paths?.[route]?.[method];
   if (!op) continue;
   const name = `${method.toUpperCase()} ${route}`;
   const responses = op.responses ?? {};
   const security = op.security ?? globalSecurity;
+  const [status, media] = success.split(" ");
+  if (success === "documents") {
+    // A page and this document: their own media types, checked by the tests that load them.
+  } else if (media) {
+    const ok = resolve(responses[status]);
+    const schema = ok?.content?.[media]?.schema;
+    check(`${name} answers ${status} ${media} with a schema $ref`,
+          typeof schema?.$ref === "string" && schema.$ref.startsWith("#/components/schemas/"),
+          `${status}: ${json(ok)}`);
+  } else {
+    check(`${name} answers ${status} without a body`, has(responses, status) && !has(resolve(responses[status]), "content"));
+  }
 
   if (scope === null) {
     check(`${name} needs no key (security: [])`, Array.isArray(op.security) && op.security.length === 0,
           `security: ${json(op.security)}`);
+  } else if (scope === "") {
+    check(`${name} is authenticated, with no particular scope`, security.length > 0 && !has(op, "x-required-scope"));
+    check(`${name} lists 401`, has(responses, "401"));
   } else {
     check(`${name} is authenticated`, security.length > 0);
     check(`${name} requires scope ${scope} (x-required-scope and description)`,
           op["x-required-scope"] === scope && new RegExp(`\\b${scope}\\b`).test(op.description ?? ""),
           `x-required-scope: ${json(op["x-required-scope"])}`);
-    const ok = resolve(responses["200"]);
-    const schema = ok?.content?.["application/json"]?.schema;
-    check(`${name} answers 200 application/json with a schema $ref`,
-          typeof schema?.$ref === "string" && schema.$ref.startsWith("#/components/schemas/"),
-          `200: ${json(ok)}`);
-    const missing = ["401", "403", "500", "503"].filter((status) => !has(responses, status));
+    const missing = ["401", "403", "500", "503"].filter((code) => !has(responses, code));
     check(`${name} lists 401, 403, 500, 503`, missing.length === 0, `missing ${missing.join(", ")}`);
   }
-  if (method === "get" && has(raw.paths[route], "post")) {
+  if (method === "get" && has(raw.paths[route], "post") && route !== "/session") {
     check(`${name} is deprecated and lists 405`, op.deprecated === true && has(responses, "405"));
   }
   const withoutRequestId = Object.keys(responses)
@@ -218,7 +238,7 @@ function strictObjects(schema, at) {
   return problems;
 }
 const schemas = raw.components?.schemas ?? {};
-for (const name of ["Ticket", "TicketList", "Error"]) {
+for (const name of ["Ticket", "Call", "TicketList", "TicketStatus", "LastCalled", "Session", "Error"]) {
   if (!check(`schema ${name} exists`, has(schemas, name))) continue;
   const problems = strictObjects(schemas[name], name);
   check(`schema ${name}: every property required, additionalProperties false`, problems.length === 0,
@@ -227,7 +247,15 @@ for (const name of ["Ticket", "TicketList", "Error"]) {
         has(schemas[name], "example") && errorsOf(schemas[name].example, schemas[name]).length === 0,
         errorsOf(schemas[name].example, schemas[name]).join("; ") || "no example");
 }
-check("Ticket.ticket is nullable (calling an empty queue)", schemas.Ticket?.properties?.ticket?.nullable === true);
+check("Call.ticket is nullable (calling an empty queue)", schemas.Call?.properties?.ticket?.nullable === true);
+check("GET /call_ticket and POST /call_ticket and /recall take a counter (query, 1-32 characters)",
+      ["/call_ticket", "/recall"].every((route) => (raw.paths?.[route]?.post?.parameters ?? []).map(resolve)
+        .some((p) => p?.name === "counter" && p?.in === "query" && resolve(p.schema)?.pattern === "^[A-Za-z0-9_.-]{1,32}$")));
+check("the event streams document Last-Event-ID (header) and last_event_id (query)",
+      ["Last-Event-ID:header", "last_event_id:query"].every((both) => {
+        const [n, where] = both.split(":");
+        return (raw.paths?.["/events"]?.get?.parameters ?? []).map(resolve).some((p) => p?.name === n && p?.in === where);
+      }));
 
 for (const [name, response] of Object.entries(raw.components?.responses ?? {})) {
   const media = response.content?.["application/json"];

@@ -547,9 +547,10 @@ std::vector<Response> parse_responses(std::string_view bytes, std::string* rest)
   return responses;
 }
 
-RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout) {
+RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout, int receive_buffer) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);

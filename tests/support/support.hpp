@@ -117,8 +117,10 @@ std::vector<Response> parse_responses(std::string_view bytes, std::string* rest 
 class RawConnection {
  public:
   // Throws std::system_error with the connect errno (ECONNREFUSED when nothing listens).
+  // `receive_buffer`: SO_RCVBUF set before connecting (0: the system's), for a client that must
+  // stop taking bytes early.
   explicit RawConnection(std::uint16_t port,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10), int receive_buffer = 0);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;

@@ -1,0 +1,224 @@
+#include "events/hub.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+
+#include "json/json.hpp"
+
+namespace waitline::events {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Events read at once from Redis, by the reader and by a catch-up.
+constexpr std::int64_t page = 512;
+}  // namespace
+
+std::string render(std::string_view name, std::string_view id, std::string_view json) {
+  std::string text;
+  text.reserve(id.size() + name.size() + json.size() + 24);
+  if (!id.empty()) text.append("id: ").append(id).push_back('\n');
+  text.append("event: ").append(name).append("\ndata: ").append(json).append("\n\n");
+  return text;
+}
+
+std::string render(std::string_view queue, const queue::Event& event) {
+  std::string data;
+  json::Object object(data);
+  object.text("queue", queue).number("ticket", event.ticket).number("waiting", event.waiting);
+  if (event.type != queue::EventType::taken) object.text_or_null("counter", event.counter);
+  object.time("at", static_cast<std::int64_t>(event.id.ms)).close();
+  return render(queue::name(event.type), event.id.text(), data);
+}
+
+std::string retry(std::chrono::milliseconds delay) { return "retry: " + std::to_string(delay.count()) + "\n\n"; }
+
+Hub::Hub(std::string queue, std::size_t lanes, Options options, Observer& observer)
+    : queue_(std::move(queue)), options_(options), observer_(observer), lanes_(lanes) {}
+
+queue::EventId Hub::newest() const {
+  std::lock_guard lock(mutex_);
+  return ring_.empty() ? floor_ : ring_.back()->event.id;
+}
+
+Hub::Slot::~Slot() {
+  if (hub_) hub_->streams_.fetch_sub(1);
+}
+
+Hub::Slot Hub::open_stream() {
+  if (streams_.fetch_add(1) >= options_.max_streams) {
+    streams_.fetch_sub(1);
+    return {};
+  }
+  return Slot(this);
+}
+
+bool Hub::following() const {
+  std::lock_guard lock(mutex_);
+  return started_;
+}
+
+void Hub::close() {
+  closed_ = true;
+  wake_all();
+}
+
+void Hub::start(queue::EventId cursor) {
+  {
+    std::lock_guard lock(mutex_);
+    started_ = true;
+    floor_ = cursor;
+  }
+  wake_all();
+}
+
+void Hub::reset(queue::EventId cursor) {
+  {
+    std::lock_guard lock(mutex_);
+    ++epoch_;
+    floor_ = cursor;
+    ring_.clear();
+  }
+  wake_all();
+}
+
+void Hub::publish(std::vector<queue::Event> events) {
+  std::vector<FramePtr> frames;
+  frames.reserve(events.size());
+  for (auto& event : events) {
+    auto text = render(queue_, event);
+    frames.push_back(std::make_shared<const Frame>(Frame{std::move(event), std::move(text)}));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& frame : frames) ring_.push_back(std::move(frame));
+    while (ring_.size() > options_.ring) {
+      floor_ = ring_.front()->event.id;
+      ring_.pop_front();
+    }
+  }
+  observer_.events_received(events.size());
+  wake_all();
+}
+
+void Hub::wake_all() {
+  for (auto& lane : lanes_) {
+    asio::post(lane.executor, [&lane] {
+      for (auto* subscription : lane.subscriptions) subscription->timer_.cancel();
+    });
+  }
+}
+
+asio::awaitable<void> Hub::follow(queue::TicketQueue& source) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  auto down = [&](std::string_view reason) -> asio::awaitable<void> {
+    observer_.reader_state(false, reason);
+    pause.expires_after(options_.retry);
+    co_await pause.async_wait(use_tuple);
+  };
+  // The end of the stream now: what happened before is the snapshot's and Redis's business.
+  queue::EventId last;
+  for (;;) {
+    if (closed_) co_return;
+    auto snapshot = co_await source.snapshot(0);
+    if (snapshot) {
+      last = snapshot.value.cursor;
+      break;
+    }
+    co_await down(snapshot.detail);
+  }
+  start(last);
+  observer_.reader_state(true, {});
+  // After a failure the stream is read with events_after, which says whether events were trimmed
+  // meanwhile (then every subscription starts again), until it has caught up.
+  bool catching_up = false;
+  while (!closed_) {
+    if (catching_up) {
+      auto after = co_await source.events_after(last, page);
+      if (!after) {
+        co_await down(after.detail);
+        continue;
+      }
+      if (!after.value.complete) {
+        auto snapshot = co_await source.snapshot(0);
+        if (!snapshot) {
+          co_await down(snapshot.detail);
+          continue;
+        }
+        last = snapshot.value.cursor;
+        reset(last);
+      } else if (!after.value.events.empty()) {
+        last = after.value.events.back().id;
+        catching_up = static_cast<std::int64_t>(after.value.events.size()) == page;
+        publish(std::move(after.value.events));
+        if (catching_up) continue;
+      }
+      catching_up = false;
+      observer_.reader_state(true, {});
+      continue;
+    }
+    auto read = co_await source.read_events(last, page, options_.block);
+    if (!read) {
+      catching_up = true;
+      co_await down(read.detail);
+      continue;
+    }
+    if (!read.value.empty()) {
+      last = read.value.back().id;
+      publish(std::move(read.value));
+    }
+  }
+}
+
+Subscription::Subscription(Hub& hub, std::size_t lane, queue::EventId cursor)
+    : hub_(hub), lane_(lane), timer_(hub.lanes_.at(lane).executor), cursor_(cursor) {
+  {
+    std::lock_guard lock(hub_.mutex_);
+    epoch_ = hub_.epoch_;
+  }
+  auto& list = hub_.lanes_[lane_].subscriptions;
+  index_ = list.size();
+  list.push_back(this);
+}
+
+Subscription::~Subscription() {
+  auto& list = hub_.lanes_[lane_].subscriptions;
+  list[index_] = list.back();
+  list[index_]->index_ = index_;
+  list.pop_back();
+}
+
+asio::awaitable<void> Subscription::wait(std::chrono::steady_clock::time_point until) {
+  timer_.expires_at(until);
+  co_await timer_.async_wait(use_tuple);
+}
+
+Subscription::Pulled Subscription::pull(std::vector<FramePtr>& out, std::size_t max) {
+  out.clear();
+  std::lock_guard lock(hub_.mutex_);
+  if (hub_.closed_) return Pulled::closed;
+  if (epoch_ != hub_.epoch_) return Pulled::reset;
+  if (!hub_.started_) return Pulled::nothing;
+  if (cursor_ < hub_.floor_) return joined_ ? Pulled::slow : Pulled::behind;
+  joined_ = true;
+  auto& ring = hub_.ring_;
+  auto next = std::upper_bound(ring.begin(), ring.end(), cursor_,
+                               [](const queue::EventId& id, const FramePtr& frame) { return id < frame->event.id; });
+  if (next == ring.end()) return Pulled::nothing;
+  for (; next != ring.end() && out.size() < max; ++next) out.push_back(*next);
+  cursor_ = out.back()->event.id;
+  return Pulled::frames;
+}
+
+void Subscription::moved_to(queue::EventId cursor) {
+  std::lock_guard lock(hub_.mutex_);
+  cursor_ = cursor;
+  epoch_ = hub_.epoch_;
+  joined_ = false;
+}
+
+}  // namespace waitline::events
