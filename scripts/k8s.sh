@@ -63,7 +63,8 @@ release_args() {  # platform
     $(image_args redis.image "$WAITLINE_REDIS_IMAGE")
     $(image_args redis.exporter.image "$WAITLINE_REDIS_EXPORTER_IMAGE")
     --set-file "redis.auth.password=$secrets/$platform/redis_password"
-    --set-file "tests.apiKey=$secrets/$platform/helm-test.key")
+    --set-file "tests.apiKey=$secrets/$platform/helm-test.key"
+    --set-file "apiKeys.ticketSecret=$secrets/$platform/ticket.secret")
   for queue in rubis saphir emeraude diamant; do
     args+=(--set-file "apiKeys.files.$queue=$secrets/$platform/$queue.keys")
   done

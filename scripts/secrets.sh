@@ -9,6 +9,8 @@
 #                                (read-only), backup (replication stream only), healthcheck (PING)
 #   <platform>/redis/users.acl   the Redis server's ACL file: those users with the SHA-256 of their
 #                                passwords, the default user off (rewritten from the passwords)
+#   <platform>/ticket.secret     signs the visitors' ticket links and the browsers' session cookies
+#                                (--ticket-secret-file): every replica of the platform reads it
 #   <platform>/redis_password    the Redis password of the Kubernetes chart (requirepass)
 #   <platform>/helm-test.key     the read-only key `helm test` lists a queue with, on Kubernetes
 #                                (the chart adds its hash to every queue's key file)
@@ -29,8 +31,9 @@
 #   grafana_admin_password       Grafana's `admin` password (where Grafana runs), random
 # Nothing is printed but the directory and how many files were made.
 # Idempotent: an existing file is kept; delete one and run again to rotate it (`make up` then
-# rolls the services that use it). Each queue gets two keys: "desk" (take, call, read: the
-# counter's application) and "screen" (read only: the waiting-room display).
+# rolls the services that use it). Each queue gets three keys: "desk" (take, call, read: a
+# counter's page or application), "kiosk" (take, read: the ticket kiosk) and "screen" (read only:
+# the waiting-room display). A queue's key file made before the kiosk key existed gains it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,18 +50,18 @@ chmod 700 "$dir"
 new_key() { echo "wl_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"; }
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
-# The Redis ACL users of a platform and what each may do. A queue's keys are exactly these four
-# patterns; its commands are what the service sends at connect (AUTH, HELLO, PING, CLIENT
-# SETNAME; Redis 7.0 has no CLIENT SETINFO), its scripts (EVALSHA, SCRIPT LOAD, EVAL as the fallback, and the data
-# commands the scripts call) and the list's transaction (MULTI, LLEN, LRANGE, EXEC); never CONFIG,
-# FLUSHALL, SHUTDOWN, KEYS, SCAN or another queue's keys.
+# The Redis ACL users of a platform and what each may do. A queue's keys are exactly its own
+# (docs/service.md, "Redis data"); its commands exactly those the service sends (AUTH and PING at
+# connect; EVALSHA, EVAL when Redis forgot a script, and the commands its scripts run; MULTI/EXEC
+# around the reads of several keys; XREAD for its live events): never CONFIG, FLUSHALL, SHUTDOWN,
+# KEYS, SCAN or another queue's keys.
 queue_acl() {  # queue
   local q=$1
-  echo "resetkeys ~ticket_number_$q ~queue_$q ~last_called_$q ~idempotency_$q:* resetchannels -@all" \
-       "+hello +ping +echo +select +client|setname +client|id" \
-       "+evalsha +eval +script|load +script|exists +multi +exec" \
-       "+get +set +del +exists +expire +pexpire +ttl +pttl +incr +lpush +rpop +llen +lrange" \
-       "+hget +hset +hgetall +hdel"
+  echo "resetkeys ~ticket_number_$q ~queue_$q ~last_called_$q ~idempotency_$q:* ~events_$q ~taken_at_$q" \
+       "~recent_calls_$q ~called_$q ~counters_$q resetchannels -@all" \
+       "+ping +evalsha +eval +multi +exec +time" \
+       "+get +set +del +exists +incr +lpush +rpop +llen +lrange +lindex +ltrim +hget +hset +hdel" \
+       "+xadd +xrange +xrevrange +xread +xinfo|stream"
 }
 redis_acl() {  # user
   case $1 in
@@ -111,26 +114,32 @@ for platform in "${platforms[@]}"; do
   done
   [[ -f $dir/$platform/redis/users.acl && $(<"$dir/$platform/redis/users.acl") == "$acl" ]] || {
     echo "$acl" >"$dir/$platform/redis/users.acl"; created=$((created + 1)); }
+  if [[ ! -s $dir/$platform/ticket.secret ]]; then
+    openssl rand -hex 32 >"$dir/$platform/ticket.secret"
+    created=$((created + 1))
+  fi
   if [[ ! -s $dir/$platform/helm-test.key ]]; then
     new_key >"$dir/$platform/helm-test.key"
     created=$((created + 1))
   fi
   for queue in "${queues[@]}"; do
     file=$dir/$platform/$queue.keys
-    [[ -s $file ]] && continue
-    # Drop the old plain keys of this queue, if any: they no longer match the new file.
-    sed -i "/^$platform $queue /d" "$keys_txt"
-    {
-      echo "# API keys of the $queue queue on $platform (make up); the keys are in ./api-keys.txt"
-      echo "# name scopes sha256"
-    } >"$file"
-    for role in desk:take,call,read screen:read; do
+    if [[ ! -s $file ]]; then
+      # Drop the old plain keys of this queue, if any: they no longer match the new file.
+      sed -i "/^$platform $queue /d" "$keys_txt"
+      {
+        echo "# API keys of the $queue queue on $platform (make up); the keys are in ./api-keys.txt"
+        echo "# name scopes sha256"
+      } >"$file"
+    fi
+    for role in desk:take,call,read kiosk:take,read screen:read; do
       name=${role%%:*} scopes=${role#*:}
+      grep -q "^$name " "$file" && continue
       key=$(new_key)
       echo "$name $scopes $(sha256 "$key")" >>"$file"
       echo "$platform $queue $name $key" >>"$keys_txt"
+      created=$((created + 1))
     done
-    created=$((created + 1))
   done
 done
 

@@ -50,6 +50,12 @@ def quantiles(bucket: str, by: str) -> list[tuple[str, str]]:
             for q in (0.5, 0.99)]
 
 
+def recorded_quantiles(metric: str) -> list[tuple[str, str]]:
+    """p50 and p90 by queue of a histogram of rare events, as the recording rules of
+    observability/prometheus/rules/waitline-service.rules.yml compute them over 30 minutes."""
+    return [(f"p{q} {{{{queue}}}}", f"max by (queue) (platform_queue:{metric}:p{q}_30m{{{SERVICE}}})") for q in (50, 90)]
+
+
 def per_service(agg: str, cadvisor: str, queue: str, redis: str) -> str:
     """One series per (platform, service), service being a queue name or "redis", from the best
     source present: cAdvisor's containers where it runs on Swarm; otherwise, and on Kubernetes,
@@ -183,6 +189,7 @@ def running_containers() -> dict:
 
 
 def overview() -> dict:
+    slow_cut = f'waitline_event_streams_closed_total{{{SERVICE}, reason="slow"}}'
     queue_size = f"max by (queue) (waitline_queue_waiting{{{SERVICE}}})"
     requests = f"http_requests_total{{{SERVICE}, {API_ROUTES}}}"
     failed = f'http_requests_total{{{SERVICE}, {API_ROUTES}, code=~"5.."}}'
@@ -233,6 +240,28 @@ def overview() -> dict:
                       "Source: waitline_queue_waiting.", [("{{queue}}", queue_size)], "short", kind="stat", width=6),
                 panel("Queue size over time", "Tickets waiting in each queue (max by queue over the replicas). "
                       "Source: waitline_queue_waiting.", [("{{queue}}", queue_size)], "short", width=18),
+            ]),
+            ("Visitors", [
+                panel("How long people wait, p50 / p90",
+                      "Time from a ticket's take to its call, by queue, over the last 30 minutes (tickets "
+                      "taken through the service). Alert WaitlineWaitLong watches production's p90. "
+                      "Source: waitline_wait_seconds_bucket, observed at each call, through the recording "
+                      "rules platform_queue:waitline_wait_seconds:p50_30m and p90_30m.",
+                      recorded_quantiles("waitline_wait_seconds"), "s", width=8),
+                panel("Wait estimate error, p50 / p90",
+                      "How far the wait announced at a take was from the real wait, either way, by queue, over "
+                      "the last 30 minutes (tickets told an estimate only). Source: "
+                      "waitline_wait_estimate_error_seconds_bucket, through the recording rules "
+                      "platform_queue:waitline_wait_estimate_error_seconds:p50_30m and p90_30m.",
+                      recorded_quantiles("waitline_wait_estimate_error_seconds"), "s", width=8),
+                panel("Live screens and phones",
+                      "Event streams open now, by queue and kind: queue (screens, desks) and ticket (visitors' "
+                      "phones); and those cut off per second for reading too slowly. Source: "
+                      "waitline_event_streams, waitline_event_streams_closed_total{reason=\"slow\"}.",
+                      [("{{queue}} {{kind}}", f"sum by (queue, kind) (waitline_event_streams{{{SERVICE}}})"),
+                       ("{{queue}} {{kind}} cut off",
+                        f"sum by (queue, kind) ({rate(slow_cut)})")],
+                      "short", width=8),
             ]),
             ("Containers", [
                 running_containers(),

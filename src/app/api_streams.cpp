@@ -100,14 +100,15 @@ asio::awaitable<bool> write(http::StreamWriter& out, std::string_view text) {
 // GET /events: a snapshot or the missed events, then every event of the queue as it happens.
 class QueueStream final : public http::Stream {
  public:
-  QueueStream(StreamParts parts, events::Hub::Slot slot, std::string first, queue::EventId cursor)
+  QueueStream(StreamParts parts, events::Hub::Slot slot, std::string first, queue::EventId cursor,
+              events::Interest interest)
       : parts_(parts), slot_(std::move(slot)), counted_(parts.telemetry, StreamKind::queue),
-        first_(std::move(first)), cursor_(cursor) {}
+        first_(std::move(first)), cursor_(cursor), interest_(interest) {}
 
   asio::awaitable<void> run(http::StreamWriter& out) override {
     if (!co_await write(out, first_)) co_return finish(out);
     first_ = {};
-    events::Subscription subscription(parts_.hub, parts_.lane, cursor_);
+    events::Subscription subscription(parts_.hub, parts_.lane, cursor_, interest_);
     std::vector<events::FramePtr> frames;
     std::vector<std::string_view> texts;
     auto keepalive_due = clock::now() + parts_.keepalive;
@@ -155,7 +156,9 @@ class QueueStream final : public http::Stream {
     if (!page) co_return co_await give_up(out);
     if (!page.value.complete || page.value.events.empty()) co_return co_await resnapshot(out, subscription);
     std::string text;
-    for (const auto& event : page.value.events) text += events::render(parts_.hub.queue(), event);
+    for (const auto& event : page.value.events) {
+      if (interest_.wants(event)) text += events::render(parts_.hub.queue(), event);
+    }
     subscription.moved_to(page.value.events.back().id);
     if (!co_await write(out, text)) {
       finish(out);
@@ -189,37 +192,41 @@ class QueueStream final : public http::Stream {
   Counted counted_;
   std::string first_;
   queue::EventId cursor_;
+  events::Interest interest_;
   const std::string retry_ = events::retry(spread_delay());
 };
 
 // GET /tickets/{n}/events: the ticket's status now, then again whenever a call may have changed
-// it (ahead, state, counter) and at every keepalive (the estimate moves with time).
+// it (ahead, state, counter) and at every keepalive (the estimate moves with time). A call's
+// event says all it takes: the ticket it called (tickets are consecutive, so the ones ahead of
+// this one are the ones between) and the queue's pace, so that thousands of phones cost Redis
+// nothing when a desk calls. Only when the hub lost track (a reset, a stream left behind) is
+// the status read from Redis again.
 class TicketStream final : public http::Stream {
  public:
+  using Render = std::function<std::string(const queue::TicketStatus&)>;
   TicketStream(StreamParts parts, events::Hub::Slot slot, std::unique_ptr<events::Subscription> subscription,
-               std::int64_t ticket, std::string first, std::function<std::string(const queue::TicketStatus&)> render)
+               std::int64_t ticket, queue::TicketStatus status, Render render)
       : parts_(parts), slot_(std::move(slot)), counted_(parts.telemetry, StreamKind::ticket),
-        subscription_(std::move(subscription)), ticket_(ticket), last_(std::move(first)), render_(std::move(render)) {}
+        subscription_(std::move(subscription)), ticket_(ticket), status_(std::move(status)), render_(std::move(render)) {}
 
   asio::awaitable<void> run(http::StreamWriter& out) override {
+    last_ = render_(status_);
     std::string text = events::render("status", {}, last_);
     if (!co_await write(out, text)) co_return finish(out);
     std::vector<events::FramePtr> frames;
     auto tick_due = clock::now() + parts_.keepalive;
     for (;;) {
-      bool changed = false;
+      bool again = false;  // read the status from Redis
       switch (subscription_->pull(frames, batch)) {
         case events::Subscription::Pulled::frames:
-          // A take changes nothing for a ticket already taken; a call of a later ticket neither.
-          changed = std::ranges::any_of(frames, [this](const events::FramePtr& f) {
-            return f->event.type != queue::EventType::taken && f->event.ticket <= ticket_;
-          });
+          for (const auto& frame : frames) again = again || !follow(frame->event);
           break;
         case events::Subscription::Pulled::behind:
         case events::Subscription::Pulled::slow:
         case events::Subscription::Pulled::reset:
           subscription_->moved_to(parts_.hub.newest());
-          changed = true;
+          again = true;
           break;
         case events::Subscription::Pulled::closed:
           counted_.end = StreamEnd::shutdown;
@@ -230,18 +237,23 @@ class TicketStream final : public http::Stream {
             co_await subscription_->wait(tick_due);
             continue;
           }
-          changed = true;
           break;
       }
-      if (!changed) continue;
       tick_due = clock::now() + parts_.keepalive;
-      auto status = co_await parts_.queue.status(ticket_);
-      if (!status || !status.value) {
-        counted_.end = StreamEnd::error;
-        co_await write(out, retry_);
-        co_return;
+      if (again) {
+        auto status = co_await parts_.queue.status(ticket_);
+        if (!status || !status.value) {
+          counted_.end = StreamEnd::error;
+          co_await write(out, retry_);
+          co_return;
+        }
+        status_ = std::move(*status.value);
+      } else if (status_.state == queue::TicketState::waiting && status_.last_call_ms >= 0) {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch()).count();
+        status_.estimate_seconds = queue::estimate_wait(status_.ahead, status_.pace_ms, now - status_.last_call_ms);
       }
-      std::string now = render_(*status.value);
+      std::string now = render_(status_);
       text = now == last_ ? std::string(events::keepalive) : events::render("status", {}, now);
       last_ = std::move(now);
       if (!co_await write(out, text)) co_return finish(out);
@@ -253,15 +265,55 @@ class TicketStream final : public http::Stream {
     if (out.too_slow()) counted_.end = StreamEnd::slow;
   }
 
+  // The status after a call or recall of a ticket up to this one; false when the event does not
+  // fit what the stream knows (a later ticket called while this one waits): ask Redis.
+  bool follow(const queue::Event& event) {
+    if (event.ticket == ticket_) {
+      status_.state = queue::TicketState::called;
+      status_.counter = event.counter;
+      status_.called_at_ms = static_cast<std::int64_t>(event.id.ms);
+      status_.estimate_seconds.reset();
+      return true;
+    }
+    if (event.type != queue::EventType::called || status_.state != queue::TicketState::waiting) return true;
+    status_.ahead = ticket_ - event.ticket - 1;
+    status_.pace_ms = event.pace_ms;
+    status_.last_call_ms = static_cast<std::int64_t>(event.id.ms);
+    return status_.ahead >= 0;
+  }
+
   StreamParts parts_;
   events::Hub::Slot slot_;
   Counted counted_;
   std::unique_ptr<events::Subscription> subscription_;
   std::int64_t ticket_;
+  queue::TicketStatus status_;
+  Render render_;
   std::string last_;  // the status last sent
-  std::function<std::string(const queue::TicketStatus&)> render_;
   const std::string retry_ = events::retry(spread_delay());
 };
+
+// The `types` of a queue stream (?types=called,recalled): nullopt when one is not an event type.
+std::optional<events::Interest> interest_in(std::string_view query) {
+  bool malformed = false;
+  const auto types = query_param(query, "types", malformed);
+  if (malformed) return std::nullopt;
+  events::Interest interest;
+  if (!types) return interest;
+  interest.types = 0;
+  std::string_view list = *types;
+  while (true) {
+    const auto comma = list.find(',');
+    const auto name = list.substr(0, comma);
+    bool known = false;
+    for (auto type : {queue::EventType::taken, queue::EventType::called, queue::EventType::recalled}) {
+      if (name == queue::name(type)) interest.types |= 1u << static_cast<unsigned>(type), known = true;
+    }
+    if (!known) return std::nullopt;
+    if (comma == std::string_view::npos) return interest;
+    list.remove_prefix(comma + 1);
+  }
+}
 
 }  // namespace
 
@@ -281,6 +333,10 @@ asio::awaitable<http::Reply> Api::events(const Exchange& exchange) {
   if (malformed)
     co_return error_response(http::Status::bad_request, "invalid_last_event_id",
                              "Last-Event-ID must be an event id this stream sent, like 1764000000000-0");
+  const auto interest = interest_in(exchange.query);
+  if (!interest)
+    co_return error_response(http::Status::bad_request, "invalid_parameter",
+                             "types must be a comma list of taken, called, recalled");
   auto slot = parts_.hub.open_stream();
   if (!slot) {
     parts_.telemetry.refused("event_streams");
@@ -297,7 +353,9 @@ asio::awaitable<http::Reply> Api::events(const Exchange& exchange) {
   }
   if (missed) {
     cursor = missed->events.empty() ? *resume : missed->events.back().id;
-    for (const auto& event : missed->events) first += events::render(parts_.queue.name(), event);
+    for (const auto& event : missed->events) {
+      if (interest->wants(event)) first += events::render(parts_.queue.name(), event);
+    }
   } else {
     // A new stream, or one whose last event is older than the stream keeps: the queue as it is.
     auto snapshot = co_await parts_.queue.snapshot(snapshot_tickets);
@@ -308,7 +366,7 @@ asio::awaitable<http::Reply> Api::events(const Exchange& exchange) {
   co_return http::Reply{stream_head(),
                         std::make_unique<QueueStream>(StreamParts{parts_.queue, parts_.hub, parts_.lane,
                                                                   parts_.telemetry, settings_.keepalive},
-                                                      std::move(slot), std::move(first), cursor)};
+                                                      std::move(slot), std::move(first), cursor, *interest)};
 }
 
 asio::awaitable<http::Reply> Api::ticket_events(const Exchange& exchange) {
@@ -323,8 +381,12 @@ asio::awaitable<http::Reply> Api::ticket_events(const Exchange& exchange) {
     co_return error_response(http::Status::service_unavailable, "too_many_streams",
                              "this replica serves as many event streams as it may; retry shortly");
   }
-  // Subscribed before the status is read: a call in between wakes the stream, which reads again.
-  auto subscription = std::make_unique<events::Subscription>(parts_.hub, parts_.lane, parts_.hub.newest());
+  // Subscribed before the status is read: a call in between is followed from the status read,
+  // which already holds it (the stream moves only forward: ahead is recomputed from the call).
+  const events::Interest calls{(1u << static_cast<unsigned>(queue::EventType::called)) |
+                                   (1u << static_cast<unsigned>(queue::EventType::recalled)),
+                               *n};
+  auto subscription = std::make_unique<events::Subscription>(parts_.hub, parts_.lane, parts_.hub.newest(), calls);
   auto status = co_await parts_.queue.status(*n);
   if (!status) co_return failed(status.failure, status.detail, false);
   if (!status.value) co_return error_response(http::Status::not_found, "not_found", "no such ticket");
@@ -333,7 +395,7 @@ asio::awaitable<http::Reply> Api::ticket_events(const Exchange& exchange) {
                         std::make_unique<TicketStream>(StreamParts{parts_.queue, parts_.hub, parts_.lane,
                                                                    parts_.telemetry, settings_.keepalive},
                                                        std::move(slot), std::move(subscription), *n,
-                                                       render(*status.value), render)};
+                                                       std::move(*status.value), render)};
 }
 
 }  // namespace waitline::app

@@ -93,8 +93,11 @@ void Hub::publish(std::vector<queue::Event> events) {
     auto text = render(queue_, event);
     frames.push_back(std::make_shared<const Frame>(Frame{std::move(event), std::move(text)}));
   }
+  auto batch = std::make_shared<const std::vector<FramePtr>>(frames);
+  queue::EventId before;
   {
     std::lock_guard lock(mutex_);
+    before = ring_.empty() ? floor_ : ring_.back()->event.id;
     for (auto& frame : frames) ring_.push_back(std::move(frame));
     while (ring_.size() > options_.ring) {
       floor_ = ring_.front()->event.id;
@@ -102,7 +105,22 @@ void Hub::publish(std::vector<queue::Event> events) {
     }
   }
   observer_.events_received(events.size());
-  wake_all();
+  wake_interested(std::move(batch), before);
+}
+
+void Hub::wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames, queue::EventId before) {
+  for (auto& lane : lanes_) {
+    asio::post(lane.executor, [&lane, frames, before] {
+      const queue::EventId last = frames->back()->event.id;
+      for (auto* subscription : lane.subscriptions) {
+        const bool wanted = std::ranges::any_of(*frames, [subscription](const FramePtr& frame) {
+          return subscription->interest_.wants(frame->event);
+        });
+        if (wanted) subscription->timer_.cancel();
+        else if (subscription->cursor_ >= before && subscription->cursor_ < last) subscription->cursor_ = last;
+      }
+    });
+  }
 }
 
 void Hub::wake_all() {
@@ -174,8 +192,8 @@ asio::awaitable<void> Hub::follow(queue::TicketQueue& source) {
   }
 }
 
-Subscription::Subscription(Hub& hub, std::size_t lane, queue::EventId cursor)
-    : hub_(hub), lane_(lane), timer_(hub.lanes_.at(lane).executor), cursor_(cursor) {
+Subscription::Subscription(Hub& hub, std::size_t lane, queue::EventId cursor, Interest interest)
+    : hub_(hub), lane_(lane), interest_(interest), timer_(hub.lanes_.at(lane).executor), cursor_(cursor) {
   {
     std::lock_guard lock(hub_.mutex_);
     epoch_ = hub_.epoch_;
@@ -208,10 +226,11 @@ Subscription::Pulled Subscription::pull(std::vector<FramePtr>& out, std::size_t 
   auto& ring = hub_.ring_;
   auto next = std::upper_bound(ring.begin(), ring.end(), cursor_,
                                [](const queue::EventId& id, const FramePtr& frame) { return id < frame->event.id; });
-  if (next == ring.end()) return Pulled::nothing;
-  for (; next != ring.end() && out.size() < max; ++next) out.push_back(*next);
-  cursor_ = out.back()->event.id;
-  return Pulled::frames;
+  for (; next != ring.end() && out.size() < max; ++next) {
+    if (interest_.wants((*next)->event)) out.push_back(*next);
+    cursor_ = (*next)->event.id;
+  }
+  return out.empty() ? Pulled::nothing : Pulled::frames;
 }
 
 void Subscription::moved_to(queue::EventId cursor) {

@@ -26,6 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -65,6 +66,16 @@ struct Observer {
 };
 
 class Subscription;
+
+// Which events a subscription wants: its types, and (for a ticket's stream) tickets up to one.
+struct Interest {
+  static constexpr unsigned all_types = 0b111;
+  unsigned types = all_types;  // bit (1 << EventType)
+  std::int64_t up_to_ticket = INT64_MAX;
+  bool wants(const queue::Event& event) const noexcept {
+    return (types & (1u << static_cast<unsigned>(event.type))) != 0 && event.ticket <= up_to_ticket;
+  }
+};
 
 class Hub {
  public:
@@ -114,6 +125,10 @@ class Hub {
   void reset(queue::EventId cursor);  // events were lost: every subscription starts again
   void publish(std::vector<queue::Event> events);
   void wake_all();
+  // Wakes the subscriptions that want one of `frames` (which follow `before` in the ring); moves
+  // the others that had seen everything up to `before` past them, so that a subscription never
+  // falls behind the ring for events it does not want.
+  void wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames, queue::EventId before);
 
   const std::string queue_;
   const Options options_;
@@ -133,7 +148,7 @@ class Hub {
 class Subscription {
  public:
   // `cursor`: the last event the stream has already delivered.
-  Subscription(Hub& hub, std::size_t lane, queue::EventId cursor);
+  Subscription(Hub& hub, std::size_t lane, queue::EventId cursor, Interest interest = {});
   ~Subscription();
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
@@ -143,7 +158,8 @@ class Subscription {
 
   enum class Pulled {
     nothing,  // no new event
-    frames,   // `out` (emptied first) holds the events after the cursor (at most `max`); the cursor moved past them
+    frames,   // `out` (emptied first) holds the wanted events after the cursor (at most `max`);
+              // the cursor moved past them and past the unwanted ones between
     behind,   // the ring does not reach back to the cursor: catch up from Redis, then moved_to()
     slow,     // the stream fell off the ring while subscribed: its client does not read fast enough
     reset,    // the hub lost events (Redis lost data): start again from a snapshot
@@ -158,6 +174,7 @@ class Subscription {
   Hub& hub_;
   std::size_t lane_;
   std::size_t index_;  // in the lane's list
+  Interest interest_;
   boost::asio::steady_timer timer_;
   queue::EventId cursor_;
   std::uint64_t epoch_;

@@ -36,24 +36,23 @@ using detail::Script;
 
 // Every script answers {status, ...} with status 0 done, 1 replayed (the outcome recorded for
 // the idempotency key), 2 queue full, 3 idempotency key of another operation, 4 nothing to
-// recall. A record is "take:<ticket>:<waiting>:<estimate>", "call:<ticket or empty>:<waiting>:
-// <counter>" or "recall:<ticket>:<waiting>:<counter>" (records written before estimates and
-// counters existed lack the last field). Numbers are written with string.format('%d'): Lua's own
+// recall. A record is "take:<ticket>:<waiting>:<pace>:<last call>:<ms>", "call:<ticket or empty>:
+// <waiting>:<counter>" or "recall:<ticket>:<waiting>:<counter>" (records written before estimates
+// and counters existed have only ticket and waiting). Numbers are written with string.format('%d'): Lua's own
 // formatting would write 1e+14 for large numbers, and the list holds the decimal text the
 // original stored.
 constexpr std::int64_t done = 0, replayed = 1, full = 2, key_reused = 3, nothing_to_recall = 4;
 
-// What the take and status scripts share: Redis's clock, and the estimated wait of a ticket with
-// `ahead` tickets before it (docs/service.md, "Wait estimates"). The pace is the mean interval
-// between the last calls (at most 10, all within the last hour) from the recent calls list; the
-// ticket waits for `ahead` intervals and for what remains of the current one. -1: no pace yet
-// (fewer than two such calls).
+// What the scripts share: Redis's clock, and the queue's pace: the mean interval between its last
+// calls (at most 10, all within the last hour; from the recent calls list) and the time of the
+// last call, both in ms; -1 for the pace without two such calls, -1 for the time without a call.
+// The estimate made of them is estimate_wait() (queue.hpp), in the service.
 constexpr std::string_view lua_common = R"lua(
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function estimate(ahead, calls_key, now)
+local function pace(calls_key, now)
   local newest, oldest, k = nil, nil, 0
   for _, c in ipairs(redis.call('LRANGE', calls_key, 0, 9)) do
     local at = tonumber(string.match(c, '^(%d+):'))
@@ -62,48 +61,52 @@ local function estimate(ahead, calls_key, now)
     oldest = at
     k = k + 1
   end
-  if k < 2 then return -1 end
-  local pace = (newest - oldest) / (k - 1)
-  return math.floor((ahead * pace + math.max(0, pace - (now - newest))) / 1000 + 0.5)
+  if k < 2 then return -1, newest or -1 end
+  return math.floor((newest - oldest) / (k - 1) + 0.5), newest
 end
 )lua";
 
 // KEYS[1] counter, KEYS[2] list, KEYS[3] taken_at, KEYS[4] recent calls, KEYS[5] stream,
 // KEYS[6] idempotency record (optional); ARGV[1] maximum length (0: none), ARGV[2] record TTL in
 // seconds, ARGV[3] stream retention. INCR + LPUSH (whose answer is the new length) + the event in
-// one step; a full queue stores nothing. Answers {status, ticket, waiting, estimate}.
+// one step; a full queue stores nothing. Answers {status, ticket, waiting, pace, last call, now}:
+// what the estimate given to the ticket is made of, kept with it in taken_at ("<now>:<ahead>:
+// <pace>:<last call>") for its call to measure.
 const Script take_script{"take", std::string(lua_common) + R"lua(
 if KEYS[6] then
   local record = redis.call('GET', KEYS[6])
   if record then
-    local kind, ticket, waiting, est = string.match(record, '^(%a+):(%d+):(%d+):?(-?%d*)$')
-    if kind ~= 'take' then return {3, 0, 0, -1} end
-    return {1, tonumber(ticket), tonumber(waiting), tonumber(est) or -1}
+    local ticket, waiting, p, last, at = string.match(record, '^take:(%d+):(%d+):(-?%d+):(-?%d+):(%d+)$')
+    if ticket then return {1, tonumber(ticket), tonumber(waiting), tonumber(p), tonumber(last), tonumber(at)} end
+    local kind, t, w = string.match(record, '^(%a+):(%d+):(%d+)')
+    if kind ~= 'take' then return {3, 0, 0, -1, -1, 0} end
+    return {1, tonumber(t), tonumber(w), -1, -1, 0}
   end
 end
 local max = tonumber(ARGV[1])
 if max > 0 then
   local waiting = redis.call('LLEN', KEYS[2])
-  if waiting >= max then return {2, 0, waiting, -1} end
+  if waiting >= max then return {2, 0, waiting, -1, -1, 0} end
 end
 local now = now_ms()
 local n = redis.call('INCR', KEYS[1])
 local waiting = redis.call('LPUSH', KEYS[2], string.format('%d', n))
-local est = estimate(waiting - 1, KEYS[4], now)
-redis.call('LPUSH', KEYS[3], string.format('%d:%d', now, est))
+local p, last = pace(KEYS[4], now)
+redis.call('LPUSH', KEYS[3], string.format('%d:%d:%d:%d', now, waiting - 1, p, last))
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'taken', 'ticket', string.format('%d', n),
            'waiting', string.format('%d', waiting))
 if KEYS[6] then
-  redis.call('SET', KEYS[6], string.format('take:%d:%d:%d', n, waiting, est), 'EX', ARGV[2])
+  redis.call('SET', KEYS[6], string.format('take:%d:%d:%d:%d:%d', n, waiting, p, last, now), 'EX', ARGV[2])
 end
-return {0, n, waiting, est}
+return {0, n, waiting, p, last, now}
 )lua"};
 
 // KEYS[1] list, KEYS[2] last called, KEYS[3] taken_at, KEYS[4] recent calls, KEYS[5] stream,
 // KEYS[6] counters, KEYS[7] called, KEYS[8] idempotency record (optional); ARGV[1] record TTL in
-// seconds, ARGV[2] retention, ARGV[3] counter (empty: none). Answers {status, waiting, waited ms
-// (-1: unknown), estimate (-1: none), counter, ticket}; the ticket comes last, as Lua drops a
-// trailing nil (an empty queue).
+// seconds, ARGV[2] retention, ARGV[3] counter (empty: none). Answers {status, waiting, waited ms,
+// ahead, pace and time since the last call at the ticket's take (-1: unknown), counter, ticket};
+// the ticket comes last, as Lua drops a trailing nil (an empty queue). The event carries the
+// queue's pace after this call, so that a ticket's stream can estimate without asking Redis.
 // taken_at mirrors the newest tickets of the list: a ticket taken before this service (or by
 // the original application) has no entry, and the entries are popped only while the lists have
 // the same length. More entries than tickets is foreign data: trimmed to the list.
@@ -112,9 +115,9 @@ if KEYS[8] then
   local record = redis.call('GET', KEYS[8])
   if record then
     local kind, ticket, waiting, counter = string.match(record, '^(%a+):([^:]*):(%d+):?(.*)$')
-    if kind ~= 'call' then return {3, 0, -1, -1, ''} end
-    if ticket == '' then return {1, tonumber(waiting), -1, -1, counter} end
-    return {1, tonumber(waiting), -1, -1, counter, ticket}
+    if kind ~= 'call' then return {3, 0, -1, -1, -1, -1, ''} end
+    if ticket == '' then return {1, tonumber(waiting), -1, -1, -1, -1, counter} end
+    return {1, tonumber(waiting), -1, -1, -1, -1, counter, ticket}
   end
 end
 local len = redis.call('LLEN', KEYS[1])
@@ -125,15 +128,15 @@ if timed > len then
 end
 local t = redis.call('RPOP', KEYS[1])
 local waiting = redis.call('LLEN', KEYS[1])
-local waited, est = -1, -1
+local waited, ahead, p, since = -1, -1, -1, -1
 local c = ARGV[3]
 if t then
   local now = now_ms()
   if timed == len then
-    local at, e = string.match(redis.call('RPOP', KEYS[3]) or '', '^(%d+):(-?%d+)$')
+    local at, a, tp, last = string.match(redis.call('RPOP', KEYS[3]) or '', '^(%d+):(%d+):(-?%d+):(-?%d+)$')
     if at then
-      waited = now - tonumber(at)
-      est = tonumber(e)
+      waited, ahead, p = now - tonumber(at), tonumber(a), tonumber(tp)
+      if tonumber(last) >= 0 then since = tonumber(at) - tonumber(last) end
     end
   end
   redis.call('SET', KEYS[2], t)
@@ -143,19 +146,19 @@ if t then
   if c ~= '' then redis.call('HSET', KEYS[6], c, t) end
   redis.call('LPUSH', KEYS[4], string.format('%d:', now) .. t .. ':' .. c)
   redis.call('LTRIM', KEYS[4], 0, 19)
+  local fields = {'type', 'called', 'ticket', t, 'waiting', string.format('%d', waiting),
+                  'pace', string.format('%d', (pace(KEYS[4], now)))}
   if c ~= '' then
-    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'type', 'called', 'ticket', t,
-               'waiting', string.format('%d', waiting), 'counter', c)
-  else
-    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'type', 'called', 'ticket', t,
-               'waiting', string.format('%d', waiting))
+    table.insert(fields, 'counter')
+    table.insert(fields, c)
   end
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
 end
 if KEYS[8] then
   redis.call('SET', KEYS[8], 'call:' .. (t or '') .. ':' .. string.format('%d', waiting) .. ':' .. c, 'EX', ARGV[1])
 end
-if t then return {0, waiting, waited, est, c, t} end
-return {0, waiting, -1, -1, c}
+if t then return {0, waiting, waited, ahead, p, since, c, t} end
+return {0, waiting, -1, -1, -1, -1, c}
 )lua"};
 
 // KEYS[1] counters, KEYS[2] last called, KEYS[3] called, KEYS[4] list, KEYS[5] stream,
@@ -195,16 +198,18 @@ return {0, waiting, c, t}
 )lua"};
 
 // KEYS[1] counter, KEYS[2] list, KEYS[3] called, KEYS[4] recent calls; ARGV[1] ticket. Answers
-// {0} unknown, {1, ahead, estimate} waiting, {2, called ms, counter} called, {3} gone. The list
-// holds consecutive numbers, oldest at the tail, so a ticket is waiting iff it lies between the
-// tail and the head, and its place is its distance to the tail: two LINDEX, whatever the length.
+// {0} unknown, {1, ahead, pace, last call, now} waiting, {2, called ms, counter} called, {3} gone.
+// The list holds consecutive numbers, oldest at the tail, so a ticket is waiting iff it lies
+// between the tail and the head, and its place is its distance to the tail: two LINDEX, whatever
+// the length.
 const Script status_script{"status", std::string(lua_common) + R"lua(
 local n = tonumber(ARGV[1])
 if n < 1 or n > tonumber(redis.call('GET', KEYS[1]) or '0') then return {0} end
 local oldest = tonumber(redis.call('LINDEX', KEYS[2], -1))
 if oldest and n >= oldest and n <= tonumber(redis.call('LINDEX', KEYS[2], 0)) then
-  local ahead = n - oldest
-  return {1, ahead, estimate(ahead, KEYS[4], now_ms())}
+  local now = now_ms()
+  local p, last = pace(KEYS[4], now)
+  return {1, n - oldest, p, last, now}
 end
 local record = redis.call('HGET', KEYS[3], ARGV[1])
 if record then
@@ -249,9 +254,8 @@ std::optional<std::int64_t> to_int(const Reply& r) {
   return redis::decimal(r.text);
 }
 
-std::optional<std::int64_t> seconds_or_none(std::int64_t value) {
-  return value < 0 ? std::nullopt : std::optional<std::int64_t>(value);
-}
+
+constexpr auto not_a_number = [](const Reply& r) { return !to_int(r); };
 
 template <class T>
 Outcome<T> malformed(std::string_view what) {
@@ -300,6 +304,8 @@ std::optional<Event> event_of(const Reply& entry) {
       event.waiting = redis::decimal(value).value_or(0);
     } else if (field == "counter") {
       event.counter = value;
+    } else if (field == "pace") {
+      event.pace_ms = redis::decimal(value).value_or(-1);
     }
   }
   if (!typed || !ticketed) return std::nullopt;
@@ -360,6 +366,12 @@ std::string_view name(TicketState state) noexcept {
     case TicketState::gone: return "gone";
   }
   return "gone";
+}
+
+std::optional<std::int64_t> estimate_wait(std::int64_t ahead, std::int64_t pace_ms, std::int64_t since_last_call_ms) noexcept {
+  if (pace_ms < 0 || ahead < 0) return std::nullopt;
+  const std::int64_t remaining = std::max<std::int64_t>(0, pace_ms - std::max<std::int64_t>(0, since_last_call_ms));
+  return (ahead * pace_ms + remaining + 500) / 1000;
 }
 
 bool is_counter_name(std::string_view text) noexcept {
@@ -427,7 +439,8 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (!status || e.size() != 4 || !to_int(e[1]) || !to_int(e[2]) || !to_int(e[3])) co_return malformed<Taken>("take");
+  if (!status || e.size() != 6 || std::ranges::any_of(e, not_a_number))
+    co_return malformed<Taken>("take");
   if (*status == full || *status == key_reused) {
     if (*status == full) {
       observer_.refused_full();
@@ -435,7 +448,9 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
     }
     co_return refused<Taken>(*status);
   }
-  Taken taken{*to_int(e[1]), *to_int(e[2]), seconds_or_none(*to_int(e[3])), *status == replayed};
+  const std::int64_t pace = *to_int(e[3]), last = *to_int(e[4]), at = *to_int(e[5]);
+  Taken taken{*to_int(e[1]), *to_int(e[2]), std::nullopt, *status == replayed};
+  if (last >= 0) taken.estimate_seconds = estimate_wait(taken.waiting - 1, pace, at - last);
   if (!taken.replayed) {
     observer_.issued();
     observer_.waiting(taken.waiting);
@@ -458,23 +473,26 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
   if (status == key_reused) co_return refused<Called>(*status);
-  if (!status || *status > replayed || e.size() < 5 || e.size() > 6 || !to_int(e[1]) || *to_int(e[1]) < 0 ||
-      !to_int(e[2]) || !to_int(e[3]) || e[4].type != Reply::Type::bulk)
+  if (!status || *status > replayed || e.size() < 7 || e.size() > 8 || !to_int(e[1]) || *to_int(e[1]) < 0 ||
+      std::any_of(e.begin() + 2, e.begin() + 6, not_a_number) ||
+      e[6].type != Reply::Type::bulk)
     co_return malformed<Called>("call");
   Called called;
   called.waiting = *to_int(e[1]);
-  called.counter = e[4].text;
+  called.counter = e[6].text;
   called.replayed = *status == replayed;
-  if (e.size() == 6) {
-    auto t = to_int(e[5]);
-    if (!t) co_return malformed<Called>("call (a ticket that is not a number: " + e[5].text + ")");
+  if (e.size() == 8) {
+    auto t = to_int(e[7]);
+    if (!t) co_return malformed<Called>("call (a ticket that is not a number: " + e[7].text + ")");
     called.ticket = *t;
   }
   if (!called.replayed) {
     if (called.ticket) observer_.called();
     observer_.waiting(called.waiting);
-    if (const auto waited = *to_int(e[2]); called.ticket && waited >= 0)
-      observer_.waited(std::chrono::milliseconds(waited), seconds_or_none(*to_int(e[3])));
+    // The ticket's real wait, and the estimate it was given at its take (from what it was made of).
+    const std::int64_t waited = *to_int(e[2]), ahead = *to_int(e[3]), pace = *to_int(e[4]), since = *to_int(e[5]);
+    if (called.ticket && waited >= 0)
+      observer_.waited(std::chrono::milliseconds(waited), since >= 0 ? estimate_wait(ahead, pace, since) : std::nullopt);
   }
   co_return Outcome<Called>{Failure::none, {}, std::move(called)};
 }
@@ -568,10 +586,14 @@ asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::i
   switch (*to_int(e[0])) {
     case 0: co_return Outcome<Found>{Failure::none, {}, std::nullopt};
     case 1:
-      if (e.size() != 3 || !to_int(e[1]) || !to_int(e[2])) co_return malformed<Found>("status");
+      if (e.size() != 5 || std::ranges::any_of(e, not_a_number))
+        co_return malformed<Found>("status");
       status.state = TicketState::waiting;
       status.ahead = *to_int(e[1]);
-      status.estimate_seconds = seconds_or_none(*to_int(e[2]));
+      status.pace_ms = *to_int(e[2]);
+      status.last_call_ms = *to_int(e[3]);
+      if (status.last_call_ms >= 0)
+        status.estimate_seconds = estimate_wait(status.ahead, status.pace_ms, *to_int(e[4]) - status.last_call_ms);
       break;
     case 2:
       if (e.size() != 3 || !to_int(e[1]) || e[2].type != Reply::Type::bulk) co_return malformed<Found>("status");

@@ -78,7 +78,14 @@ struct Event {
   std::int64_t ticket = 0;
   std::int64_t waiting = 0;  // after the change
   std::string counter;       // called and recalled; empty when the desk named none
+  std::int64_t pace_ms = -1;  // called: the queue's pace after this call (-1: none yet)
 };
+
+// The estimated wait, in seconds, of a ticket with `ahead` tickets before it: `ahead` intervals
+// of the queue's pace (the mean interval between its recent calls) and what remains of the
+// current one. None without a pace (pace_ms < 0). docs/service.md, "Wait estimates".
+std::optional<std::int64_t> estimate_wait(std::int64_t ahead, std::int64_t pace_ms,
+                                          std::int64_t since_last_call_ms) noexcept;
 
 // Counter names: 1 to 32 of A-Z a-z 0-9 _ . - (checked by the API before they reach Redis).
 bool is_counter_name(std::string_view text) noexcept;
@@ -122,6 +129,8 @@ struct TicketStatus {
   TicketState state = TicketState::gone;
   std::int64_t ahead = 0;                        // waiting: tickets to be called before it
   std::optional<std::int64_t> estimate_seconds;  // waiting: when the queue has a pace
+  std::int64_t pace_ms = -1;                     // waiting: what the estimate is made of
+  std::int64_t last_call_ms = -1;                //   (-1: none), to make it again later
   std::string counter;                           // called: the counter it was called to
   std::int64_t called_at_ms = 0;                 // called
 };

@@ -115,7 +115,7 @@ def test_scaling_a_queue_adds_its_replicas_as_targets_without_any_config_change(
     assert docker("service", "inspect", svc, "--format", "{{.Spec.Mode.Replicated.Replicas}}") == "1"
 
 
-# The brief's five signals (R13) and the overview panels that show them (docs/observability.md quotes
+# The brief's five signals (R13), how long people wait (R23), and the overview panels that show them (docs/observability.md quotes
 # what the last run printed for each).
 SIGNAL_PANELS = {
     "database response time": ["Redis round trip seen by the service, p50 / p99"],
@@ -123,6 +123,7 @@ SIGNAL_PANELS = {
     "running containers": ["Running containers by platform and service"],
     "memory and CPU": ["CPU by service (cores)", "Memory by service"],
     "queue size": ["Queue size now"],
+    "how long people wait": ["How long people wait, p50 / p90"],
 }
 
 

@@ -24,6 +24,7 @@ const tag = "0.1.0-0123456789ab";
 const fixture = [
   "--set", `image.tag=${tag},redis.image.tag=${tag},redis.exporter.image.tag=${tag}`,
   "--set", "redis.auth.password=not-a-secret,tests.apiKey=wl_test",
+  "--set", `apiKeys.ticketSecret=${"t".repeat(64)}`,
   ...queues.flatMap((q) => ["--set-json", `apiKeys.files.${q}=${JSON.stringify(`desk take,call,read ${"0".repeat(64)}`)}`]),
 ];
 
