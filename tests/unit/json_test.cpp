@@ -41,5 +41,21 @@ TEST(Json, MembersNumbersAndNulls) {
   EXPECT_NO_THROW(boost::json::parse(body));
 }
 
+
+TEST(Json, TimesAreRfc3339InUtcWithMilliseconds) {
+  const auto text = [](std::int64_t ms) {
+    std::string out;
+    append_time(out, ms);
+    return out;
+  };
+  EXPECT_EQ(text(0), "\"1970-01-01T00:00:00.000Z\"");
+  EXPECT_EQ(text(1796599557688), "\"2026-12-06T23:25:57.688Z\"");
+  EXPECT_EQ(text(951782400005), "\"2000-02-29T00:00:00.005Z\"");
+  EXPECT_EQ(text(-1), "\"1969-12-31T23:59:59.999Z\"") << "milliseconds stay in 0-999 before 1970";
+  std::string body;
+  Object(body).time("at", 1000).close();
+  EXPECT_EQ(body, R"({"at":"1970-01-01T00:00:01.000Z"})");
+}
+
 }  // namespace
 }  // namespace waitline::json

@@ -47,3 +47,30 @@ TEST(Router, PrefixRoutesAreLabelledByTheirTemplate) {
   EXPECT_EQ(router.find(verb::get, "/docs/").handler, nullptr);  // the prefix alone is not an asset
   EXPECT_EQ(*router.find(verb::get, "/docs").handler, 1);
 }
+
+TEST(Router, TemplatesMatchOneSegmentPerParameterAndKeepTheirLabel) {
+  Router<int> router;
+  router.add(verb::get, "/tickets/{n}", 1);
+  router.add(verb::get, "/tickets/{n}/events", 2);
+  auto ticket = router.find(verb::get, "/tickets/42");
+  ASSERT_NE(ticket.handler, nullptr);
+  EXPECT_EQ(*ticket.handler, 1);
+  EXPECT_EQ(ticket.route, "/tickets/{n}");
+  EXPECT_EQ(ticket.params, (std::vector<std::string_view>{"42"}));
+  auto events = router.find(verb::get, "/tickets/7/events");
+  ASSERT_NE(events.handler, nullptr);
+  EXPECT_EQ(*events.handler, 2);
+  EXPECT_EQ(events.route, "/tickets/{n}/events");
+  EXPECT_EQ(events.params, (std::vector<std::string_view>{"7"}));
+  for (const char* path : {"/tickets/", "/tickets", "/tickets//events", "/tickets/1/2", "/tickets/1/events/",
+                           "/tickets/1/event", "/ticket/1"}) {
+    SCOPED_TRACE(path);
+    auto none = router.find(verb::get, path);
+    EXPECT_EQ(none.handler, nullptr);
+    EXPECT_EQ(none.route, "unmatched");
+  }
+  auto wrong = router.find(verb::post, "/tickets/1");
+  EXPECT_EQ(wrong.handler, nullptr);
+  EXPECT_EQ(wrong.allow, "GET");
+  EXPECT_TRUE(wrong.params.empty());
+}
