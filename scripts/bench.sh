@@ -22,6 +22,8 @@
 #   BENCH_KEEP=1         keep the work directory (logs, raw wrk output)
 #   BENCH_PROXY=0        skip the proxy section (scripts/bench-proxy.sh: the Swarm stack, its own
 #                        project wlperf; needs the engine and the images, `make images`)
+#   BENCH_EVENTS=0       skip the live events section (scripts/bench-events.sh: 10,000 streams on
+#                        one process; needs tests/bench/event_fanout, built beside the binary)
 # Exit status: 0 when every phase ran without errors, 1 when a phase saw non-2xx answers or
 # socket errors (the document is still written and says so), 2 on a usage or setup problem.
 set -euo pipefail
@@ -251,6 +253,14 @@ if [[ ${BENCH_PROXY:-1} == 1 ]]; then
   "$here/bench-proxy.sh" "$work/proxy.md" || proxy_status=$?
 fi
 
+# Live events: 10,000 streams on one process (its own Redis and service; all on loopback).
+events_status=0
+if [[ ${BENCH_EVENTS:-1} == 1 ]]; then
+  echo "bench: live events section (scripts/bench-events.sh)"
+  "$here/bench-events.sh" "$binary" "$(dirname "$binary")/../tests/bench/event_fanout" "$work/events.md" ||
+    events_status=$?
+fi
+
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 cores=$(nproc)
 kernel=$(uname -sr)
@@ -450,6 +460,15 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
     echo "| $ph | $(pct "${cpu[$ph.busy]}" "$t") | $(pct "${cpu[$ph.service]}" "$t") | $(pct "${cpu[$ph.redis]}" "$t") | $(pct "${cpu[$ph.tools]}" "$t") | $(pct "$other" "$t") | $per_request |"
   done
   echo
+  if [[ -s $work/events.md ]]; then
+    cat "$work/events.md"
+    echo
+  elif [[ ${BENCH_EVENTS:-1} == 1 ]]; then
+    echo "## Live events"
+    echo
+    echo "Not measured in this run: \`scripts/bench-events.sh\` failed (exit status $events_status)."
+    echo
+  fi
   if [[ -s $work/proxy.md ]]; then
     cat "$work/proxy.md"
     echo
@@ -497,4 +516,4 @@ done
 echo
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-28s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
 echo "wrote $output"
-((any_errors == 0 && proxy_status == 0)) || { echo "bench: errors during the run (see the document)" >&2; exit 1; }
+((any_errors == 0 && proxy_status == 0 && events_status == 0)) || { echo "bench: errors during the run (see the document)" >&2; exit 1; }

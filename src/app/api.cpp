@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "docs/docs.hpp"
+#include "pages/pages.hpp"
 #include "json/json.hpp"
 #include "log/log.hpp"
 
@@ -138,6 +139,12 @@ std::vector<Route> Api::routes() {
       {verb::post, "/session", auth::identified, bind(&Api::open_session)},
       {verb::get, "/session", auth::identified, bind(&Api::show_session)},
       {verb::delete_, "/session", std::nullopt, bind(&Api::close_session)},
+      // The people's screens: the pages themselves hold nothing secret (a staff screen opens a
+      // session, the phone's page is opened by its ticket's link).
+      {verb::get, "/kiosk", std::nullopt, bind(&Api::page)},
+      {verb::get, "/desk", std::nullopt, bind(&Api::page)},
+      {verb::get, "/display", std::nullopt, bind(&Api::page)},
+      {verb::get, "/pages/", std::nullopt, bind(&Api::page), {.prefix = true, .label = "/pages/{file}"}},
       // Documentation is public: a browser cannot send a bearer key when it loads a page.
       {verb::get, "/docs", std::nullopt, bind(&Api::document)},
       {verb::get, "/docs/", std::nullopt, bind(&Api::document)},
@@ -167,6 +174,30 @@ asio::awaitable<http::Reply> Api::document(const Exchange& exchange) {
   response.set("Content-Security-Policy", docs::content_security_policy);
   response.body().assign(asset->body);
   co_return response;
+}
+
+namespace {
+http::Response page_response(const pages::Asset& asset) {
+  http::Response response{http::Status::ok, 11};
+  response.set(field::content_type, asset.content_type);
+  response.set(field::cache_control, "no-cache");
+  response.set("Content-Security-Policy", pages::content_security_policy);
+  response.set("Referrer-Policy", "no-referrer");
+  response.body().assign(asset.body);
+  return response;
+}
+
+// A browser asking for a page (its Accept names HTML); fetch() and API clients do not.
+bool wants_html(const http::Request& request) {
+  return std::string_view(request[field::accept]).find("text/html") != std::string_view::npos;
+}
+}  // namespace
+
+asio::awaitable<http::Reply> Api::page(const Exchange& exchange) {
+  const std::string_view path = exchange.request.target().substr(0, exchange.request.target().find('?'));
+  const auto* asset = pages::find(path);
+  if (!asset) co_return error_response(http::Status::not_found, "not_found", "no such page");
+  co_return page_response(*asset);
 }
 
 http::Response Api::failed(queue::Failure failure, std::string_view detail, bool changes) const {
@@ -326,14 +357,23 @@ std::string Api::status_json(std::int64_t ticket, const queue::TicketStatus& sta
 }
 
 // A wrong, missing or other ticket's token gets the answer of a ticket that does not exist: the
-// endpoint tells nothing about tickets to whoever has no link.
+// endpoint tells nothing about tickets to whoever has no link. A browser gets the phone's page,
+// which reads the same URL as JSON (the page itself holds nothing).
 asio::awaitable<http::Reply> Api::ticket(const Exchange& exchange) {
+  if (wants_html(exchange.request)) {
+    auto page = page_response(pages::ticket_page());
+    page.set(field::cache_control, "no-store");
+    page.set(field::vary, "Accept");
+    co_return page;
+  }
   const auto n = opened_ticket(exchange);
   if (!n) co_return error_response(http::Status::not_found, "not_found", "no such ticket");
   auto outcome = co_await parts_.queue.status(*n);
   if (!outcome) co_return failed(outcome.failure, outcome.detail, false);
   if (!outcome.value) co_return error_response(http::Status::not_found, "not_found", "no such ticket");
-  co_return json_response(http::Status::ok, status_json(*n, *outcome.value));
+  auto response = json_response(http::Status::ok, status_json(*n, *outcome.value));
+  response.set(field::vary, "Accept");
+  co_return response;
 }
 
 // Browser sessions: a page exchanges the API key it was given once for a cookie, and forgets the

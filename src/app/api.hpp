@@ -1,5 +1,5 @@
 // The public API: the queue's endpoints, its live events, the visitor's own ticket, browser
-// sessions and the documentation, as rows for the request pipeline.
+// sessions, the people's screens and the documentation, as rows for the request pipeline.
 //
 //   Api api({.queue = queue, .hub = hub, .lane = 0, .secrets = secrets, .telemetry = telemetry,
 //            .draining = draining}, {.legacy_get = true});
@@ -64,6 +64,7 @@ class Api {
   boost::asio::awaitable<http::Reply> show_session(const Exchange& exchange);
   boost::asio::awaitable<http::Reply> close_session(const Exchange& exchange);
   boost::asio::awaitable<http::Reply> document(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> page(const Exchange& exchange);
   // `changes`: the operation changes the queue, so an unknown outcome must be said so.
   http::Response failed(queue::Failure failure, std::string_view detail, bool changes) const;
   // The ticket a /tickets/{n} URL names, when its token is right; nullopt answers 404.

@@ -105,14 +105,24 @@ class QueueStream final : public http::Stream {
       : parts_(parts), slot_(std::move(slot)), counted_(parts.telemetry, StreamKind::queue),
         first_(std::move(first)), cursor_(cursor), interest_(interest) {}
 
+  void client_gone() override {
+    gone_ = true;
+    if (subscription_) subscription_->interrupt();
+  }
+
   asio::awaitable<void> run(http::StreamWriter& out) override {
     if (!co_await write(out, first_)) co_return finish(out);
     first_ = {};
     events::Subscription subscription(parts_.hub, parts_.lane, cursor_, interest_);
+    subscription_ = &subscription;
     std::vector<events::FramePtr> frames;
     std::vector<std::string_view> texts;
     auto keepalive_due = clock::now() + parts_.keepalive;
     for (;;) {
+      if (gone_) {
+        subscription_ = nullptr;
+        co_return;
+      }
       switch (subscription.pull(frames, batch)) {
         case events::Subscription::Pulled::frames: {
           texts.clear();
@@ -129,10 +139,12 @@ class QueueStream final : public http::Stream {
           break;
         case events::Subscription::Pulled::slow:
           counted_.end = StreamEnd::slow;
+          subscription_ = nullptr;
           co_return;
         case events::Subscription::Pulled::closed:
           counted_.end = StreamEnd::shutdown;
           co_await write(out, retry_);
+          subscription_ = nullptr;
           co_return;
         case events::Subscription::Pulled::nothing:
           if (clock::now() >= keepalive_due) {
@@ -147,6 +159,7 @@ class QueueStream final : public http::Stream {
 
  private:
   void finish(const http::StreamWriter& out) {
+    subscription_ = nullptr;
     if (out.too_slow()) counted_.end = StreamEnd::slow;
   }
 
@@ -154,6 +167,7 @@ class QueueStream final : public http::Stream {
   asio::awaitable<bool> catch_up(http::StreamWriter& out, events::Subscription& subscription) {
     auto page = co_await parts_.queue.events_after(subscription.cursor(), batch);
     if (!page) co_return co_await give_up(out);
+    if (gone_) co_return false;
     if (!page.value.complete || page.value.events.empty()) co_return co_await resnapshot(out, subscription);
     std::string text;
     for (const auto& event : page.value.events) {
@@ -170,6 +184,7 @@ class QueueStream final : public http::Stream {
   // Events were lost to this client: the queue as it is now, marked as a reset.
   asio::awaitable<bool> resnapshot(http::StreamWriter& out, events::Subscription& subscription) {
     auto snapshot = co_await parts_.queue.snapshot(Api::snapshot_tickets);
+    if (gone_) co_return false;
     if (!snapshot) co_return co_await give_up(out);
     subscription.moved_to(snapshot.value.cursor);
     const std::string frame = snapshot_frame(parts_.hub.queue(), snapshot.value, true);
@@ -184,6 +199,7 @@ class QueueStream final : public http::Stream {
   asio::awaitable<bool> give_up(http::StreamWriter& out) {
     counted_.end = StreamEnd::error;
     co_await write(out, retry_);
+    subscription_ = nullptr;
     co_return false;
   }
 
@@ -193,6 +209,8 @@ class QueueStream final : public http::Stream {
   std::string first_;
   queue::EventId cursor_;
   events::Interest interest_;
+  events::Subscription* subscription_ = nullptr;  // while run() follows the hub
+  bool gone_ = false;                             // the client left
   const std::string retry_ = events::retry(spread_delay());
 };
 
@@ -210,6 +228,11 @@ class TicketStream final : public http::Stream {
       : parts_(parts), slot_(std::move(slot)), counted_(parts.telemetry, StreamKind::ticket),
         subscription_(std::move(subscription)), ticket_(ticket), status_(std::move(status)), render_(std::move(render)) {}
 
+  void client_gone() override {
+    gone_ = true;
+    subscription_->interrupt();
+  }
+
   asio::awaitable<void> run(http::StreamWriter& out) override {
     last_ = render_(status_);
     std::string text = events::render("status", {}, last_);
@@ -217,6 +240,7 @@ class TicketStream final : public http::Stream {
     std::vector<events::FramePtr> frames;
     auto tick_due = clock::now() + parts_.keepalive;
     for (;;) {
+      if (gone_) co_return;
       bool again = false;  // read the status from Redis
       switch (subscription_->pull(frames, batch)) {
         case events::Subscription::Pulled::frames:
@@ -242,6 +266,7 @@ class TicketStream final : public http::Stream {
       tick_due = clock::now() + parts_.keepalive;
       if (again) {
         auto status = co_await parts_.queue.status(ticket_);
+        if (gone_) co_return;
         if (!status || !status.value) {
           counted_.end = StreamEnd::error;
           co_await write(out, retry_);
@@ -290,6 +315,7 @@ class TicketStream final : public http::Stream {
   queue::TicketStatus status_;
   Render render_;
   std::string last_;  // the status last sent
+  bool gone_ = false;  // the client left
   const std::string retry_ = events::retry(spread_delay());
 };
 

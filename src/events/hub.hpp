@@ -153,8 +153,9 @@ class Subscription {
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
 
-  // Until there may be something to pull, or `until`.
+  // Until there may be something to pull, or `until`, or interrupt().
   boost::asio::awaitable<void> wait(std::chrono::steady_clock::time_point until);
+  void interrupt() { timer_.cancel(); }
 
   enum class Pulled {
     nothing,  // no new event

@@ -4,7 +4,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -56,48 +55,72 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   }
   stream.socket().close(ignored);
 }
-// Writes a stream's body on the raw socket: each write races a timer, and the read that watches
-// for the client's end (Server::serve_stream) runs beside it on the same socket.
+// Writes a stream's body: each write must be taken within the write timeout (Beast's own, on the
+// connection; on expiry it closes the socket).
 class ChunkWriter final : public StreamWriter {
  public:
-  ChunkWriter(tcp::socket& socket, bool chunked) : socket_(socket), timer_(socket.get_executor()), chunked_(chunked) {}
+  ChunkWriter(beast::tcp_stream& stream, bool chunked) : stream_(stream), chunked_(chunked) {}
 
   asio::awaitable<bool> write(std::span<const std::string_view> parts) override {
-    using namespace asio::experimental::awaitable_operators;
     std::size_t size = 0;
     for (auto part : parts) size += part.size();
-    if (size == 0) co_return !failed_;
+    if (size == 0 || failed_) co_return !failed_;
     char head[24];
     const int head_size = std::snprintf(head, sizeof head, "%zx\r\n", size);
     buffers_.clear();
     if (chunked_) buffers_.emplace_back(head, static_cast<std::size_t>(head_size));
     for (auto part : parts) buffers_.emplace_back(part.data(), part.size());
     if (chunked_) buffers_.emplace_back("\r\n", 2);
-    timer_.expires_after(stream_write_timeout);
-    auto outcome = co_await (asio::async_write(socket_, buffers_, use_tuple) || timer_.async_wait(use_tuple));
-    too_slow_ = outcome.index() == 1;
-    failed_ = failed_ || too_slow_ || std::get<0>(std::get<0>(outcome));
-    co_return !failed_;
+    co_return co_await send();
+  }
+  // The head, and the last chunk: bytes as they are.
+  asio::awaitable<bool> write_raw(std::string_view bytes) {
+    buffers_.assign(1, asio::buffer(bytes));
+    co_return co_await send();
   }
   bool failed() const noexcept { return failed_; }
   bool too_slow() const noexcept override { return too_slow_; }
 
  private:
-  tcp::socket& socket_;
-  asio::steady_timer timer_;
+  asio::awaitable<bool> send() {
+    stream_.expires_after(stream_write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers_, use_tuple);
+    stream_.expires_never();
+    too_slow_ = ec == beast::error::timeout;
+    failed_ = failed_ || bool(ec);
+    co_return !failed_;
+  }
+
+  beast::tcp_stream& stream_;
   const bool chunked_;
   bool failed_ = false;
   bool too_slow_ = false;
   std::vector<asio::const_buffer> buffers_;
 };
 
-// Returns when the client closes its end or the connection fails; what it sends is discarded.
-asio::awaitable<void> until_closed(tcp::socket& socket) {
-  std::array<char, 512> sink;
-  for (;;) {
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
-    if (ec) co_return;
+// Watches a stream's connection for the client's end, beside the stream's writes: a read whose
+// completion re-arms it while the client sends bytes (discarded) and tells the stream once the
+// connection ends. A plain completion handler, not a coroutine: thousands of streams wait here.
+// The state outlives the stream: a completion after the stream ended finds `stream` null.
+struct Watch : std::enable_shared_from_this<Watch> {
+  Stream* stream = nullptr;
+  std::array<char, 64> sink{};
+
+  void arm(beast::tcp_stream& connection) {
+    connection.async_read_some(asio::buffer(sink), [self = shared_from_this(), &connection](
+                                                       const boost::system::error_code& ec, std::size_t) {
+      if (!self->stream) return;
+      if (!ec) return self->arm(connection);
+      self->stream->client_gone();
+    });
   }
+};
+
+// The head of a stream's response as bytes.
+std::string head_bytes(const Response& head) {
+  std::ostringstream text;
+  text << head.base();
+  return std::move(text).str();
 }
 
 }  // namespace
@@ -282,8 +305,11 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
     auto reply = co_await handler.handle(request, session->client);
     auto& response = reply.response;
     if (reply.stream && request.method() != beast::http::verb::head) {
+      // The request's memory is not needed while the stream lasts: the read buffer goes.
+      buffer.clear();
+      buffer.shrink_to_fit();
       co_await serve_stream(*session, request.version(), response, *reply.stream);
-      break;
+      co_return;
     }
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !draining_);
@@ -299,32 +325,29 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
 }
 
 asio::awaitable<void> Server::serve_stream(Session& session, unsigned version, Response& head, Stream& body) {
-  using namespace asio::experimental::awaitable_operators;
-  auto& socket = session.stream.socket();
+  auto& connection = session.stream;
   const bool chunked = version >= 11;
   head.version(version);
   head.keep_alive(false);
   head.set(beast::http::field::connection, "close");
   head.body().clear();
   if (chunked) head.chunked(true);
-  std::ostringstream text;
-  text << head.base();
-  const std::string bytes = std::move(text).str();
   boost::system::error_code ignored;
-  socket.set_option(asio::socket_base::send_buffer_size(stream_send_buffer), ignored);
-  session.stream.expires_never();
-  {
-    ChunkWriter raw(socket, false);
-    const std::string_view parts[] = {bytes};
-    if (!co_await raw.write(parts)) co_return;
+  connection.socket().set_option(asio::socket_base::send_buffer_size(stream_send_buffer), ignored);
+  connection.expires_never();
+  ChunkWriter writer(connection, chunked);
+  if (co_await writer.write_raw(head_bytes(head))) {
+    auto watch = std::make_shared<Watch>();
+    watch->stream = &body;
+    watch->arm(connection);
+    co_await body.run(writer);
+    watch->stream = nullptr;
+    if (chunked && !writer.failed()) co_await writer.write_raw("0\r\n\r\n");
   }
-  ChunkWriter writer(socket, chunked);
-  co_await (body.run(writer) || until_closed(socket));
-  if (chunked && !writer.failed()) {
-    const std::string_view parts[] = {"0\r\n\r\n"};
-    ChunkWriter raw(socket, false);
-    co_await raw.write(parts);
-  }
+  // No lingering read: the watch's is still pending. Closing ends it (its completion finds the
+  // stream gone) and tells the client the body is complete.
+  connection.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  connection.close();
 }
 
 }  // namespace waitline::http

@@ -14,8 +14,8 @@
 // A handler may answer with a Stream (Server-Sent Events): the server writes the response's head,
 // then lets the stream write its body, chunk by chunk (HTTP/1.1; an HTTP/1.0 body ends with the
 // connection), for as long as it runs. The idle timeout does not apply to it; a write the client
-// does not take within the write timeout ends it, and so does the client closing its end (the
-// stream is then cancelled). The connection closes after the stream.
+// does not take within the write timeout fails (the stream should end), and the client closing its
+// end is told to the stream (Stream::client_gone). The connection closes after the stream.
 //
 //   http::Server server({{io0, pipeline0}, {io1, pipeline1}}, {"0.0.0.0", 8000}, limits);
 #pragma once
@@ -59,9 +59,11 @@ class StreamWriter {
 class Stream {
  public:
   virtual ~Stream() = default;
-  // Writes until done. Cancelled (its awaits complete with operation_aborted) when the client
-  // closes its end of the connection.
+  // Writes until done.
   virtual boost::asio::awaitable<void> run(StreamWriter& out) = 0;
+  // The client closed its end of the connection (called on the stream's thread, while run() runs):
+  // run() should return soon, without writing any more.
+  virtual void client_gone() = 0;
 };
 
 // A handler's answer: a response, or a response's head and the stream that writes its body.

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The live events section of `make bench` (scripts/bench.sh runs it): one waitline process holding
+# 10,000 event streams on one queue, against a real Redis, all on 127.0.0.1.
+#
+#   scripts/bench-events.sh <waitline-binary> <event_fanout-binary> <markdown-out>
+#
+# Two kinds of streams, each in a fresh process (so that its memory is the streams'):
+#   phones   10,000 visitors' ticket streams (GET /tickets/{n}/events): what a waiting room holds;
+#   screens  10,000 queue streams (GET /events, every event type).
+# For each: the resident memory with the streams open; the time from a call's answer to its event
+# on every stream (tests/bench/event_fanout.cpp, 20 calls); take's throughput with the streams
+# open, against take's without (wrk, POST /get_ticket). Then GET /tickets/{n} (a visitor's status,
+# wrk) against Redis's own INCR ceiling (redis-benchmark), as take is measured.
+# Environment: BENCH_DURATION (10) seconds of wrk, BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+# BENCH_STREAMS (10000), BENCH_CALLS (20). Prints a summary; exit 1 when a measurement failed.
+set -euo pipefail
+
+die() { echo "bench-events: $*" >&2; exit 2; }
+[[ $# -eq 3 ]] || die "usage: $0 <waitline-binary> <event_fanout-binary> <markdown-out>"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+binary=$(realpath "$1"); fanout=$(realpath "$2"); output=$3
+[[ -x $binary && -x $fanout ]] || die "$1 or $2 is not an executable"
+duration=${BENCH_DURATION:-10}
+connections=${BENCH_CONNECTIONS:-64}
+wrk_threads=${BENCH_THREADS:-2}
+streams=${BENCH_STREAMS:-10000}
+calls=${BENCH_CALLS:-20}
+for tool in wrk redis-server redis-cli redis-benchmark curl awk; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+done
+# Each process holds one descriptor per stream, and some more.
+(( $(ulimit -Hn) > streams + 1000 )) || die "the descriptor limit ($(ulimit -Hn)) is below $streams streams"
+ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench-events.XXXXXX")
+redis_pid="" service_pid="" fanout_pid=""
+stop_pid() {
+  local pid=$1 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  trap - EXIT
+  stop_pid "$fanout_pid"; stop_pid "$service_pid"; stop_pid "$redis_pid"
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench-events: work directory kept: $work" >&2; else rm -rf "$work"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+
+port_in_use() { (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 200); do p=$((20000 + RANDOM % 30000)); port_in_use "$p" || { echo "$p"; return; }; done
+  die "no free port"
+}
+ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz") == 200 ]]; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+calc() { awk "BEGIN {$1}"; }
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  --logfile "$work/redis.log" --daemonize no &
+redis_pid=$!
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+"$binary" hash-key --name bench --scopes take,call,read >"$work/key.out"
+key=$(grep -v '^#' "$work/key.out" | sed -n 1p)
+grep -v '^#' "$work/key.out" | sed -n 2p >"$work/keys"
+printf '%s\n' "$(openssl rand -hex 32)" >"$work/secret"
+
+# A fresh service on an empty queue: the settings of the main benchmark, room for the streams.
+start_service() {
+  stop_pid "$service_pid"; service_pid=""
+  redis-cli -p "$redis_port" flushall >/dev/null
+  api_port=$(free_port); admin_port=$(free_port)
+  "$binary" --redis-port "$redis_port" --queue-name bench --listen "127.0.0.1:$api_port" \
+    --admin-listen "127.0.0.1:$admin_port" --api-keys-file "$work/keys" --ticket-secret-file "$work/secret" \
+    --max-queue-length 0 --max-event-streams $((streams + 100)) --max-connections $((streams + 1000)) \
+    >"$work/service.log" 2>&1 &
+  service_pid=$!
+  for _ in $(seq 100); do ready "$admin_port" && return; sleep 0.1; done
+  die "waitline did not become ready: $(tail -3 "$work/service.log")"
+}
+
+declare -A wrk_result
+wrk_run() { # name url script: wrk's figures into wrk_result (rps, p99_us, non2xx...); raw output in $work
+  BENCH_API_KEY=$key timeout $((duration + 30)) wrk -t "$wrk_threads" -c "$connections" -d "${duration}s" --latency \
+    -s "$here/bench/$3.lua" "$2" >"$work/wrk-$1.out" 2>&1 || die "wrk $1 failed: $(tail -3 "$work/wrk-$1.out")"
+  local line kv
+  line=$(grep '^BENCH_RESULT ' "$work/wrk-$1.out") || die "no BENCH_RESULT from wrk $1"
+  for kv in ${line#BENCH_RESULT }; do wrk_result[${kv%%=*}]=${kv#*=}; done
+  ((wrk_result[non2xx] == 0)) || die "wrk $1: ${wrk_result[non2xx]} answers were not 2xx"
+}
+
+# One scenario: streams open, calls measured, take measured with them; figures into scenario[kind.*].
+declare -A scenario
+run_scenario() { # kind (ticket|queue)
+  local kind=$1 before line p50 p99 max deliveries missing
+  start_service
+  before=$(rss_kib "$service_pid")
+  wrk_run "take-alone-$kind" "http://127.0.0.1:$api_port/get_ticket" take
+  scenario[$kind.take_alone]=${wrk_result[rps]}
+  redis-cli -p "$redis_port" del queue_bench taken_at_bench >/dev/null  # the calls call the fanout's tickets
+  coproc FANOUT { "$fanout" --port "$api_port" --key "$key" --streams "$streams" --kind "$kind" --calls "$calls" 2>&1; }
+  fanout_pid=${FANOUT_PID:?}
+  while IFS= read -r -t 600 line <&"${FANOUT[0]}"; do
+    echo "$line" >>"$work/fanout-$kind.out"
+    case $line in
+      "ready "*) scenario[$kind.rss_mib]=$(calc "printf \"%.1f\", $(rss_kib "$service_pid") / 1024")
+                 scenario[$kind.rss_before_mib]=$(calc "printf \"%.1f\", $before / 1024") ;;
+      "latency "*) read -r _ p50 p99 max _ deliveries _ missing _ <<<"$line"
+                   scenario[$kind.p50]=$p50 scenario[$kind.p99]=$p99 scenario[$kind.max]=$max
+                   scenario[$kind.deliveries]=$deliveries scenario[$kind.missing]=$missing ;;
+      holding) break ;;
+    esac
+  done
+  [[ -n ${scenario[$kind.p99]:-} ]] || die "event_fanout ($kind) stopped early: $(tail -3 "$work/fanout-$kind.out")"
+  wrk_run "take-with-$kind" "http://127.0.0.1:$api_port/get_ticket" take
+  scenario[$kind.take_with]=${wrk_result[rps]}
+  local input=${FANOUT[1]}
+  exec {input}>&-  # event_fanout stops holding when its input closes
+  read -r -t 60 line <&"${FANOUT[0]}" && echo "$line" >>"$work/fanout-$kind.out"
+  scenario[$kind.held]=$(awk '/^held/ {print $2}' "$work/fanout-$kind.out")
+  wait "$fanout_pid" 2>/dev/null || true
+  fanout_pid=""
+  scenario[$kind.slow]=$(curl -s "http://127.0.0.1:$admin_port/metrics" |
+    awk '/^waitline_event_streams_closed_total\{.*reason="slow"/ {n += $2} END {print n + 0}')
+  scenario[$kind.ratio]=$(calc "printf \"%.2f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
+}
+
+echo "bench-events: phones: $streams ticket streams, $calls calls"
+run_scenario ticket
+echo "bench-events: screens: $streams queue streams, $calls calls"
+run_scenario queue
+
+# A visitor's status, against the INCR ceiling measured just before it.
+start_service
+ticket_url=$(curl -s -X POST -H "Authorization: Bearer $key" "http://127.0.0.1:$api_port/get_ticket" |
+  sed -n 's/.*"ticket_url":"\([^"]*\)".*/\1/p')
+[[ -n $ticket_url ]] || die "a take gave no ticket_url"
+incr=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 300000 -t incr --csv |
+  awk -F'","' '{gsub(/^"|"$/, "")} $1 == "INCR" {print $2}')
+wrk_run status "http://127.0.0.1:$api_port$ticket_url" status
+status_rps=${wrk_result[rps]}
+status_p99_us=${wrk_result[p99_us]}
+status_ratio=$(calc "printf \"%.2f\", $status_rps / $incr")
+
+met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; }
+num() { awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'; }
+{
+  echo "## Live events: $(num "$streams") streams on one process"
+  echo
+  echo "One process, a fresh one for each kind of stream, against the same Redis (no persistence), its"
+  echo "settings those of the service above plus room for the streams (\`--max-event-streams\`,"
+  echo "\`--max-connections\`). \`tests/bench/event_fanout.cpp\` opens the streams (200 at a time, each"
+  echo "until its first event), then makes $calls calls one after the other, each measured from the moment"
+  echo "its answer is read to the moment each stream has the event it caused, then holds the streams"
+  echo "open, reading, while wrk takes tickets for ${duration} s (as take alone was measured just before, in the"
+  echo "same process): $(num "$connections") connections, $wrk_threads threads. One client thread reads every stream: on the"
+  echo "machine's cores it competes with the service, so latencies include its own queueing."
+  echo
+  echo "- **phones**: each stream a visitor's ticket (\`GET /tickets/{n}/events\`, $(num "$streams") tickets taken"
+  echo "  first): a call changes every phone's place, and each stream works its new status out from the"
+  echo "  call's event, without asking Redis; a take changes nothing for a phone and wakes none."
+  echo "- **screens**: each stream the queue's (\`GET /events\`, every event type): every take and call is"
+  echo "  delivered to all of them."
+  echo
+  echo "| streams | RSS before → with them | call's event to every stream: p50 / p99 / max | deliveries (missing) | take alone | take with them | ratio | still open after | cut off as slow |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for kind in ticket queue; do
+    label=$([[ $kind == ticket ]] && echo phones || echo screens)
+    echo "| $(num "$streams") $label | ${scenario[$kind.rss_before_mib]} → **${scenario[$kind.rss_mib]} MiB** | ${scenario[$kind.p50]} / **${scenario[$kind.p99]}** / ${scenario[$kind.max]} ms | $(num "${scenario[$kind.deliveries]}") (${scenario[$kind.missing]}) | $(num "${scenario[$kind.take_alone]}") req/s | $(num "${scenario[$kind.take_with]}") req/s | **${scenario[$kind.ratio]} ×** | $(num "${scenario[$kind.held]:-0}") | ${scenario[$kind.slow]} |"
+  done
+  echo
+  echo "With $(num "$streams") screens, each take is delivered $(num "$streams") times: at $(num "${scenario[queue.take_alone]}") takes a second that is"
+  echo "$(num "$(calc "print ${scenario[queue.take_alone]} * $streams")") events a second to write, which no pair of cores writes; the screens that cannot keep up"
+  echo "are cut off (and reconnect, resuming from their last event) rather than slowing the takes."
+  echo "A waiting room's real load is the phones' row; a screen that shows calls only asks"
+  echo "\`?types=called,recalled\` and then costs what a phone costs."
+  echo
+  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` (one script in Redis: two LINDEX, the pace),"
+  echo "wrk as above: $(num "$status_rps") req/s, p99 $(calc "printf \"%.2f\", $status_p99_us / 1000") ms, against $(num "$incr") INCR/s (redis-benchmark"
+  echo "\`-c $connections\`, measured just before): **$status_ratio ×**."
+  echo
+  echo "| goal | measured | |"
+  echo "|---|---:|---|"
+  for kind in ticket queue; do
+    label=$([[ $kind == ticket ]] && echo phones || echo screens)
+    echo "| RSS with $(num "$streams") $label ≤ 150 MiB | ${scenario[$kind.rss_mib]} MiB | $(met "${scenario[$kind.rss_mib]} <= 150") |"
+    echo "| a call's event on all $(num "$streams") $label, p99 ≤ 250 ms | ${scenario[$kind.p99]} ms | $(met "${scenario[$kind.p99]} <= 250 && ${scenario[$kind.missing]} == 0") |"
+  done
+  echo "| take with $(num "$streams") phones ≥ 0.8 × alone | ${scenario[ticket.ratio]} × | $(met "${scenario[ticket.ratio]} >= 0.8") |"
+  echo "| take with $(num "$streams") screens ≥ 0.8 × alone | ${scenario[queue.ratio]} × | $(met "${scenario[queue.ratio]} >= 0.8") |"
+  echo "| \`GET /tickets/{n}\` ≥ 0.5 × INCR ceiling | $status_ratio × | $(met "$status_ratio >= 0.5") |"
+} >"$output"
+
+for kind in ticket queue; do
+  printf 'events %-7s RSS %s MiB (from %s), call to all p50/p99/max %s/%s/%s ms, missing %s; take %s -> %s req/s (%s x), slow %s\n' \
+    "$kind" "${scenario[$kind.rss_mib]}" "${scenario[$kind.rss_before_mib]}" "${scenario[$kind.p50]}" \
+    "${scenario[$kind.p99]}" "${scenario[$kind.max]}" "${scenario[$kind.missing]}" "${scenario[$kind.take_alone]}" \
+    "${scenario[$kind.take_with]}" "${scenario[$kind.ratio]}" "${scenario[$kind.slow]}"
+done
+printf 'events status GET /tickets/{n}: %s req/s, %s x INCR (%s/s)\n' "$status_rps" "$status_ratio" "$incr"
