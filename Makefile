@@ -62,7 +62,7 @@ PLATFORM ?=
 QUEUE    ?=
 REPLICAS ?=
 
-.PHONY: runtime-deps engine images up down status scale test-e2e
+.PHONY: runtime-deps engine images up down status scale device-add device-remove test-e2e screens
 
 runtime-deps: ## install what make up needs when missing: node/npm, python3, the engine, debootstrap (root)
 	scripts/install-deps.sh --runtime
@@ -74,7 +74,7 @@ images: assets engine ## build the service, Redis, proxy and monitoring images (
 	scripts/base-image.sh
 	scripts/images.sh
 
-up: images ## deploy dev, qualif and prod behind the proxy, and the monitoring, on Docker Swarm; prints the URLs and keys
+up: images ## deploy dev, qualif and prod behind the proxy, and the monitoring, on Docker Swarm; prints the URLs
 	scripts/secrets.sh
 	scripts/swarm.sh up
 
@@ -87,8 +87,21 @@ status: ## every service and its replicas, the resource budget, the URLs
 scale: ## run REPLICAS replicas of a queue: make scale PLATFORM=prod QUEUE=rubis REPLICAS=3
 	scripts/swarm.sh scale "$(PLATFORM)" "$(QUEUE)" "$(REPLICAS)"
 
+NAME ?=
+ROLE ?=
+device-add: ## a key for one screen, printed once: make device-add PLATFORM=prod QUEUE=rubis NAME=kiosk-hall ROLE=kiosk; then make up
+	scripts/secrets.sh device-add "$(PLATFORM)" "$(QUEUE)" "$(NAME)" "$(ROLE)"
+
+device-remove: ## revoke one screen's key and its sessions: make device-remove PLATFORM=prod QUEUE=rubis NAME=kiosk-hall; then make up
+	scripts/secrets.sh device-remove "$(PLATFORM)" "$(QUEUE)" "$(NAME)"
+
 test-e2e: images ## end-to-end tests on the real stack (own project wle2e, ports 18080/18443, own data)
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
+
+screens: ## copy the screenshots of the last make test-e2e (build/screens) into docs/screens (commit them)
+	@test -s build/screens/kiosk.png || { echo "no screenshots in build/screens: run make test-e2e first" >&2; exit 1; }
+	mkdir -p docs/screens
+	cp build/screens/kiosk.png build/screens/desk.png build/screens/display.png build/screens/phone.png docs/screens/
 
 # --- Kubernetes: the Helm chart, one release per platform (docs/deploy-kubernetes.md) -------------
 .PHONY: k8s-deploy k8s-diff k8s-template test-k8s

@@ -30,6 +30,13 @@
 #                                log, until the operator writes the real URL there
 #   grafana_admin_password       Grafana's `admin` password (where Grafana runs), random
 # Nothing is printed but the directory and how many files were made.
+#
+#   scripts/secrets.sh device-add PLATFORM QUEUE NAME ROLE   one screen's own key (ROLE kiosk, desk
+#                                or screen); prints the key once, to type into that screen
+#   scripts/secrets.sh device-remove PLATFORM QUEUE NAME     revokes it: the key and its sessions
+# Either takes effect with the next `make up` (the queue's key file is a Swarm secret: the queue
+# rolls onto the new one). A key per device lets one lost device be revoked alone.
+#
 # Idempotent: an existing file is kept; delete one and run again to rotate it (`make up` then
 # rolls the services that use it). Each queue gets three keys: "desk" (take, call, read: a
 # counter's page or application), "kiosk" (take, read: the ticket kiosk) and "screen" (read only:
@@ -77,6 +84,47 @@ redis_acl() {  # user
   esac
 }
 redis_users=("${queues[@]}" exporter backup healthcheck)
+
+# The scopes each kind of screen needs (docs/service.md, "The people's screens").
+role_scopes() {  # role
+  case $1 in
+    desk) echo take,call,read ;;
+    kiosk) echo take,read ;;
+    screen) echo read ;;
+    *) return 1 ;;
+  esac
+}
+
+device() {  # add|remove platform queue name [role]
+  local action=$1 platform=$2 queue=$3 name=$4 role=${5:-} scopes key
+  [[ " ${platforms[*]} " == *" $platform "* ]] || { echo "secrets: PLATFORM must be one of ${platforms[*]} (got '$platform')" >&2; exit 2; }
+  [[ " ${queues[*]} " == *" $queue "* ]] || { echo "secrets: QUEUE must be one of ${queues[*]} (got '$queue')" >&2; exit 2; }
+  [[ $name =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || { echo "secrets: NAME must be 1 to 64 of A-Z a-z 0-9 _ . - (got '$name')" >&2; exit 2; }
+  local file=$dir/$platform/$queue.keys keys_txt=$dir/$platform/api-keys.txt
+  [[ -s $file ]] || { echo "secrets: $file is missing: run scripts/secrets.sh (make up) first" >&2; exit 2; }
+  if [[ $action == add ]]; then
+    scopes=$(role_scopes "$role") || { echo "secrets: ROLE must be kiosk, desk or screen (got '$role')" >&2; exit 2; }
+    grep -q "^$name " "$file" && { echo "secrets: $queue on $platform already has a key named $name" >&2; exit 2; }
+    key=$(new_key)
+    echo "$name $scopes $(sha256 "$key")" >>"$file"
+    echo "$platform $queue $name $key" >>"$keys_txt"
+    echo "secrets: key of $name ($role: $scopes) for $queue on $platform; type it into the device, then run make up:"
+    echo "$key"
+  else
+    grep -q "^$name " "$file" || { echo "secrets: $queue on $platform has no key named $name" >&2; exit 2; }
+    sed -i "/^$name /d" "$file"
+    sed -i "/^$platform $queue $name /d" "$keys_txt"
+    echo "secrets: key $name of $queue on $platform removed; run make up: its sessions end once the queue has rolled"
+  fi
+}
+case ${1:-} in
+  device-add) [[ $# -eq 5 ]] || { echo "usage: $0 device-add PLATFORM QUEUE NAME ROLE" >&2; exit 2; }
+              device add "$2" "$3" "$4" "$5"; exit 0 ;;
+  device-remove) [[ $# -eq 4 ]] || { echo "usage: $0 device-remove PLATFORM QUEUE NAME" >&2; exit 2; }
+                 device remove "$2" "$3" "$4"; exit 0 ;;
+  "") ;;
+  *) echo "usage: $0 [device-add PLATFORM QUEUE NAME ROLE | device-remove PLATFORM QUEUE NAME]" >&2; exit 2 ;;
+esac
 
 # Before per-platform key files, one api-keys.txt held every platform's keys: split it, keep the keys.
 if [[ -f $dir/api-keys.txt ]]; then
@@ -132,8 +180,8 @@ for platform in "${platforms[@]}"; do
         echo "# name scopes sha256"
       } >"$file"
     fi
-    for role in desk:take,call,read kiosk:take,read screen:read; do
-      name=${role%%:*} scopes=${role#*:}
+    for name in desk kiosk screen; do
+      scopes=$(role_scopes "$name")
       grep -q "^$name " "$file" && continue
       key=$(new_key)
       echo "$name $scopes $(sha256 "$key")" >>"$file"

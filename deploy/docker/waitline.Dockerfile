@@ -15,6 +15,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
 COPY node_modules/swagger-ui-dist/ node_modules/swagger-ui-dist/
+COPY node_modules/qrcode-generator/dist/qrcode.mjs node_modules/qrcode-generator/dist/qrcode.mjs
 COPY src/ src/
 ARG REVISION=unknown
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWAITLINE_TESTS=OFF \

@@ -340,7 +340,9 @@ std::optional<EventId> EventId::parse(std::string_view text) noexcept {
   auto dash = text.find('-');
   if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) return std::nullopt;
   EventId id;
+  // As Redis writes them: decimal, no sign, no leading zero; so an id has one spelling.
   auto digits = [](std::string_view part, std::uint64_t& out) {
+    if (part.size() > 1 && part.front() == '0') return false;
     auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
     return ec == std::errc() && end == part.data() + part.size() && part.find_first_not_of("0123456789") == std::string_view::npos;
   };

@@ -11,7 +11,7 @@
 // - it sends one response per request that Beast's parser, with the service's limits, reads from
 //   the input, a refusal (400, 413, 414, 431) for a request it cannot read, and nothing after a
 //   response that closes the connection; each response answers its request's HTTP version and
-//   keep-alive;
+//   keep-alive (an event stream ends with the input and closes the connection);
 // - no answer is a 5xx other than 503 or 504; an error answer carries the JSON error body
 //   {"error":{"code":"...","message":"..."}}, a 401 WWW-Authenticate, a 405 Allow, a 503
 //   Retry-After;
@@ -340,12 +340,17 @@ void check_answers(const std::vector<Asked>& asked, std::string_view received) {
     } else {
       check(response.version() == request.version, "an answer has its request's HTTP version");
     }
-    check(response.keep_alive() == request.keep_alive, "an answer keeps the connection open as its request asked");
+    // An event stream lasts until the client's end (the input's), then closes the connection:
+    // the requests after it get no answer.
+    const bool stream = status == 200 && response[http::field::content_type].starts_with("text/event-stream");
+    check(response.keep_alive() == (request.keep_alive && !stream),
+          "an answer keeps the connection open as its request asked (an event stream closes it)");
     check(status < 500 || status == 503 || status == 504, "no answer is a server error but 503 or 504");
     if (status >= 400 && request.method != http::verb::head) check_error_body(response);
     if (status == 401) check(!response[http::field::www_authenticate].empty(), "a 401 says WWW-Authenticate");
     if (status == 405) check(!response[http::field::allow].empty(), "a 405 says Allow");
     if (status == 503) check(!response[http::field::retry_after].empty(), "a 503 says Retry-After");
+    if (stream) break;
   }
   check(received.empty(), "nothing is sent but the answers to the requests");
 }

@@ -13,7 +13,7 @@ TEST(EventId, ParsesWhatRedisWritesAndNothingElse) {
   EXPECT_EQ(EventId::parse("18446744073709551615-18446744073709551615"),
             (EventId{18446744073709551615u, 18446744073709551615u}));
   for (const char* bad : {"", "-", "1", "1-", "-1", "1-2-3", "a-1", "1-b", " 1-2", "1-2 ", "+1-2", "1--2",
-                          "18446744073709551616-0", "0x1-0"}) {
+                          "18446744073709551616-0", "0x1-0", "01-0", "1-00"}) {
     EXPECT_FALSE(EventId::parse(bad)) << bad;
   }
   EXPECT_EQ(EventId({12, 3}).text(), "12-3");

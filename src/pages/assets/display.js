@@ -63,11 +63,18 @@ function renderNext() {
   $("waiting").textContent = number(waiting);
   const next = [];
   for (let i = 0; oldest !== null && i < Math.min(waiting, shown); i++) next.push(oldest + i);
-  $("next").replaceChildren(...next.map((n) => {
+  const items = next.map((n) => {
     const item = document.createElement("li");
     item.textContent = number(n);
     return item;
-  }));
+  });
+  if (!items.length) {
+    const none = document.createElement("li");
+    none.className = "none";
+    none.textContent = t("display.next.none");
+    items.push(none);
+  }
+  $("next").replaceChildren(...items);
 }
 
 function sentence(call) {

@@ -58,6 +58,7 @@ export default {
   "display.counter": "Counter {counter}",
   "display.recent": "Recent calls",
   "display.next": "Next",
+  "display.next.none": "Nobody yet",
   "display.waiting": "People waiting",
   "display.none": "No call yet.",
   "display.sound": "Turn the sound on",
