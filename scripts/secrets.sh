@@ -65,7 +65,7 @@ sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 queue_acl() {  # queue
   local q=$1
   echo "resetkeys ~ticket_number_$q ~queue_$q ~last_called_$q ~idempotency_$q:* ~events_$q ~taken_at_$q" \
-       "~recent_calls_$q ~called_$q ~counters_$q resetchannels -@all" \
+       "~recent_calls_$q ~called_$q ~counters_$q ~pace_$q resetchannels -@all" \
        "+ping +evalsha +eval +multi +exec +time" \
        "+get +set +del +exists +incr +lpush +rpop +llen +lrange +lindex +ltrim +hget +hset +hdel" \
        "+xadd +xrange +xrevrange +xread +xinfo|stream"

@@ -43,36 +43,21 @@ using detail::Script;
 // original stored.
 constexpr std::int64_t done = 0, replayed = 1, full = 2, key_reused = 3, nothing_to_recall = 4;
 
-// What the scripts share: Redis's clock, and the queue's pace: the mean interval between its last
-// calls (at most 10, all within the last hour; from the recent calls list) and the time of the
-// last call, both in ms; -1 for the pace without two such calls, -1 for the time without a call.
-// The estimate made of them is estimate_wait() (queue.hpp), in the service.
-constexpr std::string_view lua_common = R"lua(
+// Redis's clock, in the scripts that need it.
+constexpr std::string_view lua_now = R"lua(
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function pace(calls_key, now)
-  local newest, oldest, k = nil, nil, 0
-  for _, c in ipairs(redis.call('LRANGE', calls_key, 0, 9)) do
-    local at = tonumber(string.match(c, '^(%d+):'))
-    if not at or now - at > 3600000 then break end
-    newest = newest or at
-    oldest = at
-    k = k + 1
-  end
-  if k < 2 then return -1, newest or -1 end
-  return math.floor((newest - oldest) / (k - 1) + 0.5), newest
-end
 )lua";
 
-// KEYS[1] counter, KEYS[2] list, KEYS[3] taken_at, KEYS[4] recent calls, KEYS[5] stream,
-// KEYS[6] idempotency record (optional); ARGV[1] maximum length (0: none), ARGV[2] record TTL in
-// seconds, ARGV[3] stream retention. INCR + LPUSH (whose answer is the new length) + the event in
-// one step; a full queue stores nothing. Answers {status, ticket, waiting, pace, last call, now}:
-// what the estimate given to the ticket is made of, kept with it in taken_at ("<now>:<ahead>:
-// <pace>:<last call>") for its call to measure.
-const Script take_script{"take", std::string(lua_common) + R"lua(
+// KEYS[1] counter, KEYS[2] list, KEYS[3] taken_at, KEYS[4] pace, KEYS[5] stream, KEYS[6]
+// idempotency record (optional); ARGV[1] maximum length (0: none), ARGV[2] record TTL in seconds,
+// ARGV[3] stream retention. INCR + LPUSH (whose answer is the new length) + the event in one step;
+// a full queue stores nothing. Answers {status, ticket, waiting, pace, last call, now}: what the
+// estimate given to the ticket is made of, kept with it in taken_at ("<now>:<ahead>:<pace>:<last
+// call>") for its call to measure.
+const Script take_script{"take", std::string(lua_now) + R"lua(
 if KEYS[6] then
   local record = redis.call('GET', KEYS[6])
   if record then
@@ -91,7 +76,8 @@ end
 local now = now_ms()
 local n = redis.call('INCR', KEYS[1])
 local waiting = redis.call('LPUSH', KEYS[2], string.format('%d', n))
-local p, last = pace(KEYS[4], now)
+local p, last = string.match(redis.call('GET', KEYS[4]) or '', '^(-?%d+):(%d+)$')
+p, last = tonumber(p) or -1, tonumber(last) or -1
 redis.call('LPUSH', KEYS[3], string.format('%d:%d:%d:%d', now, waiting - 1, p, last))
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'taken', 'ticket', string.format('%d', n),
            'waiting', string.format('%d', waiting))
@@ -102,17 +88,34 @@ return {0, n, waiting, p, last, now}
 )lua"};
 
 // KEYS[1] list, KEYS[2] last called, KEYS[3] taken_at, KEYS[4] recent calls, KEYS[5] stream,
-// KEYS[6] counters, KEYS[7] called, KEYS[8] idempotency record (optional); ARGV[1] record TTL in
-// seconds, ARGV[2] retention, ARGV[3] counter (empty: none). Answers {status, waiting, waited ms,
-// ahead, pace and time since the last call at the ticket's take (-1: unknown), counter, ticket};
-// the ticket comes last, as Lua drops a trailing nil (an empty queue). The event carries the
-// queue's pace after this call, so that a ticket's stream can estimate without asking Redis.
+// KEYS[6] counters, KEYS[7] called, KEYS[8] pace, KEYS[9] idempotency record (optional); ARGV[1]
+// record TTL in seconds, ARGV[2] retention, ARGV[3] counter (empty: none). Answers {status,
+// waiting, waited ms, ahead, pace and time since the last call at the ticket's take (-1:
+// unknown), counter, ticket}; the ticket comes last, as Lua drops a trailing nil (an empty
+// queue).
+// The queue's pace is the mean interval between its last calls (at most 10, all within the hour
+// before this one, from the recent calls list; -1 with fewer than two): each call works it out
+// once and keeps it with its own time in KEYS[8] ("<pace>:<ms>"), where a take and a ticket's
+// status read it; the event carries it too, so that a ticket's stream estimates without Redis.
+// The estimate made of it is estimate_wait() (queue.hpp), in the service.
 // taken_at mirrors the newest tickets of the list: a ticket taken before this service (or by
 // the original application) has no entry, and the entries are popped only while the lists have
 // the same length. More entries than tickets is foreign data: trimmed to the list.
-const Script call_script{"call", std::string(lua_common) + R"lua(
-if KEYS[8] then
-  local record = redis.call('GET', KEYS[8])
+const Script call_script{"call", std::string(lua_now) + R"lua(
+local function pace(calls_key, now)
+  local newest, oldest, k = nil, nil, 0
+  for _, c in ipairs(redis.call('LRANGE', calls_key, 0, 9)) do
+    local at = tonumber(string.match(c, '^(%d+):'))
+    if not at or now - at > 3600000 then break end
+    newest = newest or at
+    oldest = at
+    k = k + 1
+  end
+  if k < 2 then return -1 end
+  return math.floor((newest - oldest) / (k - 1) + 0.5)
+end
+if KEYS[9] then
+  local record = redis.call('GET', KEYS[9])
   if record then
     local kind, ticket, waiting, counter = string.match(record, '^(%a+):([^:]*):(%d+):?(.*)$')
     if kind ~= 'call' then return {3, 0, -1, -1, -1, -1, ''} end
@@ -146,16 +149,17 @@ if t then
   if c ~= '' then redis.call('HSET', KEYS[6], c, t) end
   redis.call('LPUSH', KEYS[4], string.format('%d:', now) .. t .. ':' .. c)
   redis.call('LTRIM', KEYS[4], 0, 19)
-  local fields = {'type', 'called', 'ticket', t, 'waiting', string.format('%d', waiting),
-                  'pace', string.format('%d', (pace(KEYS[4], now)))}
+  local p = pace(KEYS[4], now)
+  redis.call('SET', KEYS[8], string.format('%d:%d', p, now))
+  local fields = {'type', 'called', 'ticket', t, 'waiting', string.format('%d', waiting), 'pace', string.format('%d', p)}
   if c ~= '' then
     table.insert(fields, 'counter')
     table.insert(fields, c)
   end
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
 end
-if KEYS[8] then
-  redis.call('SET', KEYS[8], 'call:' .. (t or '') .. ':' .. string.format('%d', waiting) .. ':' .. c, 'EX', ARGV[1])
+if KEYS[9] then
+  redis.call('SET', KEYS[9], 'call:' .. (t or '') .. ':' .. string.format('%d', waiting) .. ':' .. c, 'EX', ARGV[1])
 end
 if t then return {0, waiting, waited, ahead, p, since, c, t} end
 return {0, waiting, -1, -1, -1, -1, c}
@@ -197,19 +201,18 @@ end
 return {0, waiting, c, t}
 )lua"};
 
-// KEYS[1] counter, KEYS[2] list, KEYS[3] called, KEYS[4] recent calls; ARGV[1] ticket. Answers
-// {0} unknown, {1, ahead, pace, last call, now} waiting, {2, called ms, counter} called, {3} gone.
+// KEYS[1] counter, KEYS[2] list, KEYS[3] called, KEYS[4] pace; ARGV[1] ticket. Answers {0}
+// unknown, {1, ahead, pace, last call, now} waiting, {2, called ms, counter} called, {3} gone.
 // The list holds consecutive numbers, oldest at the tail, so a ticket is waiting iff it lies
 // between the tail and the head, and its place is its distance to the tail: two LINDEX, whatever
 // the length.
-const Script status_script{"status", std::string(lua_common) + R"lua(
+const Script status_script{"status", std::string(lua_now) + R"lua(
 local n = tonumber(ARGV[1])
 if n < 1 or n > tonumber(redis.call('GET', KEYS[1]) or '0') then return {0} end
 local oldest = tonumber(redis.call('LINDEX', KEYS[2], -1))
 if oldest and n >= oldest and n <= tonumber(redis.call('LINDEX', KEYS[2], 0)) then
-  local now = now_ms()
-  local p, last = pace(KEYS[4], now)
-  return {1, n - oldest, p, last, now}
+  local p, last = string.match(redis.call('GET', KEYS[4]) or '', '^(-?%d+):(%d+)$')
+  return {1, n - oldest, tonumber(p) or -1, tonumber(last) or -1, now_ms()}
 end
 local record = redis.call('HGET', KEYS[3], ARGV[1])
 if record then
@@ -371,7 +374,9 @@ std::string_view name(TicketState state) noexcept {
 }
 
 std::optional<std::int64_t> estimate_wait(std::int64_t ahead, std::int64_t pace_ms, std::int64_t since_last_call_ms) noexcept {
-  if (pace_ms < 0 || ahead < 0) return std::nullopt;
+  // A pace is that of the calls before the last one: an hour without a call, and it says nothing.
+  constexpr std::int64_t hour = 3'600'000;
+  if (pace_ms < 0 || ahead < 0 || since_last_call_ms > hour) return std::nullopt;
   const std::int64_t remaining = std::max<std::int64_t>(0, pace_ms - std::max<std::int64_t>(0, since_last_call_ms));
   return (ahead * pace_ms + remaining + 500) / 1000;
 }
@@ -394,6 +399,7 @@ TicketQueue::TicketQueue(redis::Client& client, std::string name, Options option
       recent_calls_key_("recent_calls_" + name_),
       called_key_("called_" + name_),
       counters_key_("counters_" + name_),
+      pace_key_("pace_" + name_),
       ttl_seconds_(decimal_text(std::max<std::int64_t>(
           1, std::chrono::duration_cast<std::chrono::seconds>(options.idempotency_ttl).count()))),
       max_length_(decimal_text(options.max_length)),
@@ -432,11 +438,10 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
   const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
   auto r = co_await run(take_script, [&](std::string_view verb, std::string_view code) {
     return record.empty()
-               ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, max_length_, ttl_seconds_, retention_})
-               : client_.exec(take_script.label, {verb, code, "6", counter_key_, list_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, record, max_length_, ttl_seconds_,
-                                                  retention_});
+               ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_, pace_key_,
+                                                  events_key_, max_length_, ttl_seconds_, retention_})
+               : client_.exec(take_script.label, {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_,
+                                                  events_key_, record, max_length_, ttl_seconds_, retention_});
   }, Failure::unknown);
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
@@ -464,12 +469,12 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
   const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
   auto r = co_await run(call_script, [&](std::string_view verb, std::string_view code) {
     return record.empty()
-               ? client_.exec(call_script.label, {verb, code, "7", list_key_, last_called_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, counters_key_, called_key_,
+               ? client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
                                                   ttl_seconds_, retention_, counter})
-               : client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, counters_key_, called_key_, record,
-                                                  ttl_seconds_, retention_, counter});
+               : client_.exec(call_script.label, {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
+                                                  record, ttl_seconds_, retention_, counter});
   }, Failure::unknown);
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
@@ -579,7 +584,7 @@ asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::i
   const std::string number = decimal_text(ticket);
   auto r = co_await run(status_script, [&](std::string_view verb, std::string_view code) {
     return client_.exec(status_script.label,
-                        {verb, code, "4", counter_key_, list_key_, called_key_, recent_calls_key_, number});
+                        {verb, code, "4", counter_key_, list_key_, called_key_, pace_key_, number});
   }, Failure::unavailable);
   if (!r) co_return carry<Found>(std::move(r));
   const auto& e = r.value.elements;

@@ -9,6 +9,7 @@
 //   taken_at_<queue>           a list beside queue_<queue>: "<ms>:<estimate>" of each ticket
 //                              taken by this service, so a call knows how long its ticket waited
 //   recent_calls_<queue>       the last 20 calls, newest first: "<ms>:<ticket>:<counter>"
+//   pace_<queue>               the queue's pace as of its last call: "<ms between calls>:<ms>"
 //   called_<queue>             a hash: ticket -> "<ms>:<counter>" of the last called tickets
 //   counters_<queue>           a hash: counter -> the last ticket it called (for a recall)
 //
@@ -83,7 +84,8 @@ struct Event {
 
 // The estimated wait, in seconds, of a ticket with `ahead` tickets before it: `ahead` intervals
 // of the queue's pace (the mean interval between its recent calls) and what remains of the
-// current one. None without a pace (pace_ms < 0). docs/service.md, "Wait estimates".
+// current one. None without a pace (pace_ms < 0), or when the last call is more than an hour old.
+// docs/service.md, "Wait estimates".
 std::optional<std::int64_t> estimate_wait(std::int64_t ahead, std::int64_t pace_ms,
                                           std::int64_t since_last_call_ms) noexcept;
 
@@ -201,6 +203,7 @@ class TicketQueue {
   std::string recent_calls_key_;
   std::string called_key_;
   std::string counters_key_;
+  std::string pace_key_;
   std::string ttl_seconds_;
   std::string max_length_;
   std::string retention_;

@@ -326,9 +326,10 @@ TEST(LegacyData, WritesOnlyTheOriginalKeysWithDecimalNumbers) {
   std::vector<std::string> keys = lines_of(redis.cli({"KEYS", "*"}));
   std::sort(keys.begin(), keys.end());
   // The original's two keys, and the service's own (docs/service.md, "Redis data"): the last
-  // ticket called, the calls' counters and times, the take times, the event stream.
-  EXPECT_EQ(keys, (std::vector<std::string>{"called_rubis", "events_rubis", "last_called_rubis", "queue_rubis",
-                                            "recent_calls_rubis", "taken_at_rubis", "ticket_number_rubis"}));
+  // ticket called, the calls' counters, times and pace, the take times, the event stream.
+  EXPECT_EQ(keys, (std::vector<std::string>{"called_rubis", "events_rubis", "last_called_rubis", "pace_rubis",
+                                            "queue_rubis", "recent_calls_rubis", "taken_at_rubis",
+                                            "ticket_number_rubis"}));
   EXPECT_EQ(redis.cli({"TYPE", "ticket_number_rubis"}), "string");
   EXPECT_EQ(redis.cli({"TYPE", "queue_rubis"}), "list");
   EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), "3");

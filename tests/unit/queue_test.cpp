@@ -42,6 +42,9 @@ TEST(Estimate, AheadIntervalsAndWhatRemainsOfTheCurrentOne) {
   EXPECT_EQ(estimate_wait(1, 1'499, 0), 3);
   EXPECT_EQ(estimate_wait(0, 1'000, -50), 1);
   EXPECT_EQ(estimate_wait(-1, 1'000, 0), std::nullopt);
+  // A pace of calls more than an hour ago says nothing of now.
+  EXPECT_EQ(estimate_wait(1, 120'000, 3'600'001), std::nullopt);
+  EXPECT_EQ(estimate_wait(1, 120'000, 3'600'000), 120);
 }
 
 }  // namespace

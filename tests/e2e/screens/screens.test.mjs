@@ -294,6 +294,11 @@ test("every page passes axe-core with no serious or critical violation, also at 
     await page.evaluate(() => { document.documentElement.style.fontSize = ""; });
     figure(`screens: ${name}: no serious or critical axe-core violation at 100 % and 200 % text`);
   }
+  // The smallest phones: 360 px wide, nothing to scroll sideways.
+  await phone.setViewportSize({ width: 360, height: 740 });
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the phone's page at 360 px scrolls sideways by ${overflow} px`);
+  await phone.setViewportSize(size.phone);
 });
 
 test("each page weighs at most 100 KB compressed, with everything it loads", async () => {
