@@ -42,7 +42,7 @@ Hub::Hub(std::string queue, std::size_t lanes, Options options, Observer& observ
 
 queue::EventId Hub::newest() const {
   std::lock_guard lock(mutex_);
-  return ring_.empty() ? floor_ : ring_.back()->event.id;
+  return newest_;
 }
 
 Hub::Slot::~Slot() {
@@ -71,7 +71,8 @@ void Hub::start(queue::EventId cursor) {
   {
     std::lock_guard lock(mutex_);
     started_ = true;
-    floor_ = cursor;
+    newest_ = cursor;
+    for (auto& ring : rings_) ring.floor = cursor;
   }
   wake_all();
 }
@@ -80,8 +81,8 @@ void Hub::reset(queue::EventId cursor) {
   {
     std::lock_guard lock(mutex_);
     ++epoch_;
-    floor_ = cursor;
-    ring_.clear();
+    newest_ = cursor;
+    for (auto& ring : rings_) ring = {{}, cursor};
   }
   wake_all();
 }
@@ -94,30 +95,35 @@ void Hub::publish(std::vector<queue::Event> events) {
     frames.push_back(std::make_shared<const Frame>(Frame{std::move(event), std::move(text)}));
   }
   auto batch = std::make_shared<const std::vector<FramePtr>>(frames);
-  queue::EventId before;
   {
     std::lock_guard lock(mutex_);
-    before = ring_.empty() ? floor_ : ring_.back()->event.id;
-    for (auto& frame : frames) ring_.push_back(std::move(frame));
-    while (ring_.size() > options_.ring) {
-      floor_ = ring_.front()->event.id;
-      ring_.pop_front();
+    for (auto& frame : frames) {
+      auto& ring = rings_[static_cast<std::size_t>(frame->event.type)];
+      ring.frames.push_back(std::move(frame));
+      if (ring.frames.size() > options_.ring) {
+        ring.floor = ring.frames.front()->event.id;
+        ring.frames.pop_front();
+      }
     }
+    newest_ = batch->back()->event.id;
   }
   observer_.events_received(events.size());
-  wake_interested(std::move(batch), before);
+  wake_interested(std::move(batch));
 }
 
-void Hub::wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames, queue::EventId before) {
+void Hub::wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames) {
+  unsigned present = 0;
+  for (const auto& frame : *frames) present |= 1u << static_cast<unsigned>(frame->event.type);
   for (auto& lane : lanes_) {
-    asio::post(lane.executor, [&lane, frames, before] {
-      const queue::EventId last = frames->back()->event.id;
-      for (auto* subscription : lane.subscriptions) {
-        const bool wanted = std::ranges::any_of(*frames, [subscription](const FramePtr& frame) {
-          return subscription->interest_.wants(frame->event);
-        });
-        if (wanted) subscription->timer_.cancel();
-        else if (subscription->cursor_ >= before && subscription->cursor_ < last) subscription->cursor_ = last;
+    asio::post(lane.executor, [&lane, frames, present] {
+      for (std::size_t type = 0; type < queue::event_types; ++type) {
+        if ((present & (1u << type)) == 0) continue;
+        for (auto* subscription : lane.subscriptions[type]) {
+          const bool wanted = std::ranges::any_of(*frames, [subscription](const FramePtr& frame) {
+            return subscription->interest_.wants(frame->event);
+          });
+          if (wanted) subscription->timer_.cancel();
+        }
       }
     });
   }
@@ -126,7 +132,9 @@ void Hub::wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames, q
 void Hub::wake_all() {
   for (auto& lane : lanes_) {
     asio::post(lane.executor, [&lane] {
-      for (auto* subscription : lane.subscriptions) subscription->timer_.cancel();
+      for (const auto& list : lane.subscriptions) {
+        for (auto* subscription : list) subscription->timer_.cancel();
+      }
     });
   }
 }
@@ -198,16 +206,22 @@ Subscription::Subscription(Hub& hub, std::size_t lane, queue::EventId cursor, In
     std::lock_guard lock(hub_.mutex_);
     epoch_ = hub_.epoch_;
   }
-  auto& list = hub_.lanes_[lane_].subscriptions;
-  index_ = list.size();
-  list.push_back(this);
+  for (std::size_t type = 0; type < queue::event_types; ++type) {
+    if (!wants(type)) continue;
+    auto& list = hub_.lanes_[lane_].subscriptions[type];
+    index_[type] = list.size();
+    list.push_back(this);
+  }
 }
 
 Subscription::~Subscription() {
-  auto& list = hub_.lanes_[lane_].subscriptions;
-  list[index_] = list.back();
-  list[index_]->index_ = index_;
-  list.pop_back();
+  for (std::size_t type = 0; type < queue::event_types; ++type) {
+    if (!wants(type)) continue;
+    auto& list = hub_.lanes_[lane_].subscriptions[type];
+    list[index_[type]] = list.back();
+    list[index_[type]]->index_[type] = index_[type];
+    list.pop_back();
+  }
 }
 
 asio::awaitable<void> Subscription::wait(std::chrono::steady_clock::time_point until) {
@@ -221,14 +235,32 @@ Subscription::Pulled Subscription::pull(std::vector<FramePtr>& out, std::size_t 
   if (hub_.closed_) return Pulled::closed;
   if (epoch_ != hub_.epoch_) return Pulled::reset;
   if (!hub_.started_) return Pulled::nothing;
-  if (cursor_ < hub_.floor_) return joined_ ? Pulled::slow : Pulled::behind;
+  // Where each wanted ring's events after the cursor begin; the rest of the rings are not read.
+  using Iterator = std::deque<FramePtr>::const_iterator;
+  std::array<Iterator, queue::event_types> next{}, end{};
+  for (std::size_t type = 0; type < queue::event_types; ++type) {
+    const auto& ring = hub_.rings_[type];
+    end[type] = next[type] = ring.frames.end();
+    if (!wants(type)) continue;
+    if (cursor_ < ring.floor) return joined_ ? Pulled::slow : Pulled::behind;
+    next[type] = std::upper_bound(ring.frames.begin(), ring.frames.end(), cursor_,
+                                  [](const queue::EventId& id, const FramePtr& frame) { return id < frame->event.id; });
+  }
   joined_ = true;
-  auto& ring = hub_.ring_;
-  auto next = std::upper_bound(ring.begin(), ring.end(), cursor_,
-                               [](const queue::EventId& id, const FramePtr& frame) { return id < frame->event.id; });
-  for (; next != ring.end() && out.size() < max; ++next) {
-    if (interest_.wants((*next)->event)) out.push_back(*next);
-    cursor_ = (*next)->event.id;
+  // Merged in id order: the oldest of the rings' next frames each time.
+  while (out.size() < max) {
+    std::size_t oldest = queue::event_types;
+    for (std::size_t type = 0; type < queue::event_types; ++type) {
+      if (next[type] == end[type]) continue;
+      if (oldest == queue::event_types || (*next[type])->event.id < (*next[oldest])->event.id) oldest = type;
+    }
+    if (oldest == queue::event_types) {
+      cursor_ = std::max(cursor_, hub_.newest_);  // nothing wanted up to the newest event
+      break;
+    }
+    const auto& frame = *next[oldest]++;
+    if (interest_.wants(frame->event)) out.push_back(frame);
+    cursor_ = frame->event.id;
   }
   return out.empty() ? Pulled::nothing : Pulled::frames;
 }

@@ -14,16 +14,19 @@
 //   }
 //
 // One coroutine reads the queue's Redis stream on a connection of its own (XREAD BLOCK), renders
-// each event once as Server-Sent Events text, keeps the last ones in a ring and wakes the
-// subscriptions of each lane (an event loop run by one thread) on that lane's thread. A
-// subscription holds only its cursor: the bytes live once, in the ring, whoever reads them. One
-// that falls off the ring's end while subscribed did not read fast enough and is told `slow`;
-// one that joins behind the ring is told `behind` and catches up from Redis first.
+// each event once as Server-Sent Events text, keeps the last ones in a ring per event type and
+// wakes the subscriptions of each lane (an event loop run by one thread) on that lane's thread.
+// A subscription holds only its cursor: the bytes live once, in the rings, whoever reads them.
+// Rings per type, and lanes' lists per type, are what let ten thousand phones that follow calls
+// cost nothing when a ticket is taken: a take touches neither them nor what they read. One that
+// loses a wanted event off its ring's end while subscribed did not read fast enough and is told
+// `slow`; one that joins behind a ring it wants is told `behind` and catches up from Redis first.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -69,7 +72,7 @@ class Subscription;
 
 // Which events a subscription wants: its types, and (for a ticket's stream) tickets up to one.
 struct Interest {
-  static constexpr unsigned all_types = 0b111;
+  static constexpr unsigned all_types = (1u << queue::event_types) - 1;
   unsigned types = all_types;  // bit (1 << EventType)
   std::int64_t up_to_ticket = INT64_MAX;
   bool wants(const queue::Event& event) const noexcept {
@@ -118,17 +121,22 @@ class Hub {
   friend class Subscription;
   struct Lane {
     boost::asio::any_io_executor executor;
-    std::vector<Subscription*> subscriptions;  // touched only on the lane's thread
+    // The subscriptions that want each type; touched only on the lane's thread.
+    std::array<std::vector<Subscription*>, queue::event_types> subscriptions;
+  };
+  // The last events of one type, oldest first; every event of that type after `floor` that the
+  // reader read is here.
+  struct Ring {
+    std::deque<FramePtr> frames;
+    queue::EventId floor;
   };
 
   void start(queue::EventId cursor);  // the reader's position; everything after it is in the ring
   void reset(queue::EventId cursor);  // events were lost: every subscription starts again
   void publish(std::vector<queue::Event> events);
   void wake_all();
-  // Wakes the subscriptions that want one of `frames` (which follow `before` in the ring); moves
-  // the others that had seen everything up to `before` past them, so that a subscription never
-  // falls behind the ring for events it does not want.
-  void wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames, queue::EventId before);
+  // Wakes, on each lane, the subscriptions that want one of `frames`; no other is looked at.
+  void wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames);
 
   const std::string queue_;
   const Options options_;
@@ -140,8 +148,8 @@ class Hub {
   mutable std::mutex mutex_;
   bool started_ = false;            // guarded by mutex_
   std::uint64_t epoch_ = 0;         // guarded: increased by reset()
-  queue::EventId floor_;            // guarded: every event after it that the reader read is in ring_
-  std::deque<FramePtr> ring_;       // guarded: oldest first
+  queue::EventId newest_;           // guarded: the last event read (or where the reader started)
+  std::array<Ring, queue::event_types> rings_;  // guarded
 };
 
 // One stream's place in the hub. Made, used and destroyed on its lane's thread.
@@ -159,10 +167,10 @@ class Subscription {
 
   enum class Pulled {
     nothing,  // no new event
-    frames,   // `out` (emptied first) holds the wanted events after the cursor (at most `max`);
-              // the cursor moved past them and past the unwanted ones between
-    behind,   // the ring does not reach back to the cursor: catch up from Redis, then moved_to()
-    slow,     // the stream fell off the ring while subscribed: its client does not read fast enough
+    frames,   // `out` (emptied first) holds the wanted events after the cursor, in order (at most
+              // `max`); the cursor moved past them and past the unwanted ones between
+    behind,   // a ring wanted does not reach back to the cursor: catch up from Redis, then moved_to()
+    slow,     // a wanted event fell off its ring while subscribed: the client does not read fast enough
     reset,    // the hub lost events (Redis lost data): start again from a snapshot
     closed,   // the process is shutting down
   };
@@ -172,10 +180,11 @@ class Subscription {
 
  private:
   friend class Hub;
+  bool wants(std::size_t type) const noexcept { return (interest_.types & (1u << type)) != 0; }
   Hub& hub_;
   std::size_t lane_;
-  std::size_t index_;  // in the lane's list
   Interest interest_;
+  std::array<std::size_t, queue::event_types> index_{};  // in the lane's lists of the types wanted
   boost::asio::steady_timer timer_;
   queue::EventId cursor_;
   std::uint64_t epoch_;

@@ -71,6 +71,7 @@ struct EventId {
 };
 
 enum class EventType : std::uint8_t { taken, called, recalled };
+inline constexpr std::size_t event_types = 3;
 std::string_view name(EventType type) noexcept;
 
 struct Event {

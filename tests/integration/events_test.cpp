@@ -269,20 +269,28 @@ TEST_F(Replicas, ATicketsStreamCountsDownAndSaysWhenItIsCalled) {
   EXPECT_TRUE(is_error(to_b.get(wrong), 404, "not_found"));
 }
 
-TEST_F(Replicas, ATicketsStreamOutlivesMoreTakesThanTheHubKeepsAndStillFollowsTheNextCall) {
+TEST_F(Replicas, PhonesAndCallScreensOutliveMoreTakesThanTheHubKeepsAndStillFollowTheNextCall) {
   ASSERT_EQ(to_a.post("/get_ticket").status, 200u);
   const std::string url = ticket_url(to_a.post("/get_ticket"));  // ticket 2: one ahead
   const auto question = url.find('?');
   SseClient phone(b.port(), url.substr(0, question) + "/events" + url.substr(question));
+  SseClient screen(b.port(), "/events?types=called,recalled");
   ASSERT_EQ(phone.wait_for(1).size(), 1u);
-  // More takes than the 4,096 events a replica keeps in memory: none is for the phone.
+  ASSERT_EQ(screen.wait_for(1).size(), 1u);
+  // More takes than the 4,096 events a replica keeps in memory: none is for the phone or the screen.
   for (int i = 0; i < 4500; ++i) ASSERT_EQ(to_a.post("/get_ticket").status, 200u);
   EXPECT_EQ(phone.read_for(200ms).size(), 1u) << "a take changes nothing for a ticket already taken";
   ASSERT_EQ(to_a.post("/call_ticket?counter=2").status, 200u);
   ASSERT_EQ(phone.wait_for(2).size(), 2u) << phone.text();
   EXPECT_EQ(data_of(phone.events()[1]).at("ahead").as_int64(), 0);
-  EXPECT_EQ(metric(scrape(b.admin_port()), "waitline_event_streams_closed_total", {{"kind", "ticket"}, {"reason", "slow"}})
-                .value_or(0), 0) << "not cut off for events it does not want";
+  ASSERT_EQ(screen.wait_for(2).size(), 2u) << screen.text();
+  EXPECT_EQ(screen.events()[1].event, "called");
+  EXPECT_EQ(data_of(screen.events()[1]).at("ticket").as_int64(), 1);
+  const auto metrics = scrape(b.admin_port());
+  for (const char* kind : {"ticket", "queue"}) {
+    EXPECT_EQ(metric(metrics, "waitline_event_streams_closed_total", {{"kind", kind}, {"reason", "slow"}}).value_or(0), 0)
+        << kind << ": not cut off for events it does not want";
+  }
 }
 
 TEST_F(Replicas, AScreenMayAskForCallsOnly) {
