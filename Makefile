@@ -118,7 +118,7 @@ k8s-template: assets ## the manifests of one platform, rendered: make k8s-templa
 test-k8s: assets ## offline checks of the chart and cluster manifests: helm lint, schemas, policies
 	scripts/k8s.sh validate
 
-# --- Observability: rules, alert routes, dashboards (docs/observability.md) ------------------------
+# --- Observability: rules, alert routes, dashboards (docs/livrables/guide-observabilite.md) -----------
 .PHONY: test-observability
 
 test-observability: ## promtool and amtool checks of observability/, runbooks, dashboard lint

@@ -4,8 +4,8 @@
     python3 scripts/check-dashboards.py
 
 Fails (exit 1, one line per problem) unless:
-  - every *.json equals observability/dashboards/generate.py's output, docs/observability.md's
-    panel table included (the JSON is generated, never edited by hand);
+  - every *.json equals observability/dashboards/generate.py's output, the panel table of
+    docs/livrables/guide-observabilite.md included (the JSON is generated, never edited by hand);
   - each file is a dashboard with a unique uid and unique panel ids, rows' panels included;
   - it declares the variables datasource (type datasource), platform and queue;
   - every panel and every target uses the datasource "${datasource}", every panel has a
@@ -113,7 +113,7 @@ SWARM_SERVICE = "container_label_com_docker_swarm_service_name"
 # promtool, and the answer expected with platform=prod and queue=All. The Swarm stack here has
 # neither cAdvisor nor kube-state-metrics, so the end-to-end suite proves only the last fallback.
 FALLBACK_CASES = {
-    "Memory by service": ([
+    "Mémoire par service": ([
         # cAdvisor: two rubis containers and Redis in prod (a project name with a dash), one in dev.
         series("container_memory_working_set_bytes", 100, **{SWARM_SERVICE: "waitline-prod_rubis", "name": "a"}),
         series("container_memory_working_set_bytes", 50, **{SWARM_SERVICE: "waitline-prod_rubis", "name": "b"}),
@@ -125,7 +125,7 @@ FALLBACK_CASES = {
         series("process_resident_memory_bytes", 5, platform="prod", instance="redis-exporter"),
         series("redis_memory_used_rss_bytes", 40, platform="prod"),
     ], {"rubis": 150, "redis": 30, "saphir": 20}),
-    "Running containers by platform and service": ([
+    "Conteneurs en cours d'exécution par plateforme et service": ([
         # kube-state-metrics: rubis's Deployment has 3 available replicas, 2 of them scraped.
         series("kube_deployment_status_replicas_available", 3, namespace="wl-prod", deployment="wl-prod-rubis"),
         series("kube_deployment_labels", 1, namespace="wl-prod", deployment="wl-prod-rubis",

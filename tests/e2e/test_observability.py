@@ -115,15 +115,15 @@ def test_scaling_a_queue_adds_its_replicas_as_targets_without_any_config_change(
     assert docker("service", "inspect", svc, "--format", "{{.Spec.Mode.Replicated.Replicas}}") == "1"
 
 
-# The brief's five signals (R13), how long people wait (R23), and the overview panels that show them (docs/observability.md quotes
-# what the last run printed for each).
+# The brief's five signals (R13), how long people wait (R23), and the overview panels that show them
+# (docs/livrables/guide-observabilite.md quotes what a run printed for each).
 SIGNAL_PANELS = {
-    "database response time": ["Redis round trip seen by the service, p50 / p99"],
-    "request rate": ["Request rate by queue, route and status"],
-    "running containers": ["Running containers by platform and service"],
-    "memory and CPU": ["CPU by service (cores)", "Memory by service"],
-    "queue size": ["Queue size now"],
-    "how long people wait": ["How long people wait, p50 / p90"],
+    "database response time": ["Temps de réponse de Redis vu par le service, p50 / p99"],
+    "request rate": ["Débit des requêtes par file, route et code"],
+    "running containers": ["Conteneurs en cours d'exécution par plateforme et service"],
+    "memory and CPU": ["CPU par service (cœurs)", "Mémoire par service"],
+    "queue size": ["Taille actuelle des files"],
+    "how long people wait": ["Attente réelle des visiteurs, p50 / p90"],
 }
 
 

@@ -244,8 +244,8 @@ test("the helm test script lists a queue read-only against a real service, with 
   assert.notEqual(refused.status, 0, "a wrong key passed");
 });
 
-// --- issue 9 ---------------------------------------------------------------------------------------
-test("the quota-scope check accepts every rendered quota and refuses the prod chart of before issue 9", () => {
+// --- security: quotas, routes, legacy GET, limits ---------------------------------------------------
+test("the quota-scope check accepts every rendered quota and refuses storage under the priority-class scope", () => {
   for (const platform of platforms)
     assert.deepEqual(ofKind(rendered[platform], "ResourceQuota").flatMap(quotaScopeErrors), [], platform);
   const prodClass = named(rendered.prod, "ResourceQuota", "waitline-production-class");
@@ -254,7 +254,7 @@ test("the quota-scope check accepts every rendered quota and refuses the prod ch
   assert.equal(budget.spec.scopeSelector, undefined);
   assert.equal(budget.spec.hard["requests.storage"], "20Gi");
   assert.equal(budget.spec.hard.persistentvolumeclaims, "2");
-  const old = parseManifests(readFileSync(join(root, "tests/k8s/fixtures/prod-quota-before-issue-9.yaml"), "utf8"));
+  const old = parseManifests(readFileSync(join(root, "tests/k8s/fixtures/prod-quota-storage-under-priority-scope.yaml"), "utf8"));
   assert.deepEqual(old.flatMap(quotaScopeErrors).map((e) => e.split(": ")[1].split(" ")[0]).sort(),
     ["persistentvolumeclaims", "requests.storage"]);
 });
