@@ -216,7 +216,7 @@ test("the phone's page shows the ticket, counts down as the desk calls, and says
   // The keyboard: N calls the phone's ticket.
   await desk.locator("body").press("n");
   await until("the phone's turn", async () => !(await phone.locator("#turn").isHidden()));
-  assert.equal(await text(phone, "#turn"), "C'est votre tour\u00a0: guichet 3");
+  assert.equal(await text(phone, "#turn"), "C\u2019est votre tour\u00a0: guichet 3");
   assert.equal(await phone.evaluate(() => window.__vibrated), 1, "the phone vibrates once");
   await until("the desk's ticket", async () => (await text(desk, "#serving")) === fr(taken.ticket));
   // R calls it again: the display says it again.
