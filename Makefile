@@ -125,14 +125,16 @@ test-observability: ## promtool and amtool checks of observability/, runbooks, d
 	PYTHON=$(PYTHON) scripts/check-observability.sh
 	$(PYTHON) scripts/check-dashboards.py
 
-# --- Docs: links, make targets, paths and diagrams (scripts/check-docs.py) -------------------------
+# --- Docs: links, make targets, paths and diagrams (scripts/check-docs.py); the French documents'
+# spelling, language and figures (scripts/checks/livrables.py) ---------------------------------------
 .PHONY: docs test-docs
 
 docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg beside it (commit both)
 	$(PYTHON) scripts/check-docs.py --render
 
-test-docs: ## every Markdown link, anchor, make target and path exists; diagrams render and are up to date
+test-docs: ## links, anchors, make targets, paths, diagrams; the French documents' spelling (hunspell-fr), language and figures against the repository
 	$(PYTHON) scripts/check-docs.py
+	$(PYTHON) scripts/checks/livrables.py
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
 
 # --- Several machines: simulated VMs, Ansible, GlusterFS (docs/livrables/guide-orchestrateur.md) ---

@@ -18,6 +18,7 @@ packages=(
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   unzip                                               # helm and kubectl from their npm package's layer.zip
   graphviz                                            # dot: the docs' diagrams (make docs, make test-docs)
+  hunspell hunspell-fr                                # make test-docs: the French documents' spelling
   chromium fonts-dejavu-core                          # the screens' tests: a real browser (driven by playwright-core)
   ansible-core openssh-client                         # the cluster suite: the playbook, over SSH
   curl ca-certificates

@@ -4,7 +4,8 @@
 #   <platform>/api-keys.txt      the platform's API keys, to hand to its clients: platform queue
 #                                name key (one file per platform: dev's never holds production's)
 #   <platform>/<queue>.keys      the queue's API key file: names, scopes, SHA-256 of the keys
-#   <platform>/redis/<user>.password   one Redis ACL user each (docs/security.md): rubis, saphir,
+#   <platform>/redis/<user>.password   one Redis ACL user each (docs/service.md, "Redis commands and
+#                                keys"; docs/livrables/plan-de-remediation.md, S04): rubis, saphir,
 #                                emeraude, diamant (each queue its own keys only), exporter
 #                                (read-only), backup (replication stream only), healthcheck (PING)
 #   <platform>/redis/users.acl   the Redis server's ACL file: those users with the SHA-256 of their

@@ -10,15 +10,22 @@ from conftest import ADDRESS, HOSTS, MANAGERS, ROOT, ssh
 GUIDES = ("guide-orchestrateur.md", "guide-stockage.md")
 
 # The guides' names for a set of nodes.
+# The guides name a role by its label (`edge`) or in French (nœuds de stockage).
+ROLE_NAMES = {"de stockage": "storage", "de production": "production", "hors production": "non-production",
+              "de supervision": "monitoring"}
+
+
 def destination(name: str) -> set[str]:
-    name = name.strip().lower()
+    name = name.strip().lower().replace("`", "")
     if name == "tous les nœuds":
         return set(HOSTS)
     if name == "managers":
         return set(MANAGERS)
-    m = re.fullmatch(r"nœuds? (production|non-production|storage|edge|monitoring)", name)
+    m = re.fullmatch(r"nœuds? (production|non-production|storage|edge|monitoring|de stockage|de production|"
+                     r"hors production|de supervision)", name)
     assert m, f"unknown destination in a flow matrix: {name!r}"
-    return {vm for vm, spec in HOSTS.items() if m.group(1) in spec["waitline_roles"]}
+    role = ROLE_NAMES.get(m.group(1), m.group(1))
+    return {vm for vm, spec in HOSTS.items() if role in spec["waitline_roles"]}
 
 
 def matrix() -> list[tuple[set[str], range, str, str]]:

@@ -151,3 +151,13 @@ def test_a_diagram_that_no_markdown_shows_fails(tree: Path):
     notes.write_text(notes.read_text().replace("![picture](diagrams/flow.svg)", "No picture."))
     assert faults_of(check(tree)) == [
         "docs/diagrams/flow.dot:1: no Markdown shows flow.svg: reference it as ![...](diagrams/flow.svg)"]
+
+
+def test_a_comment_that_names_a_missing_document_fails(tree: Path):
+    (tree / "scripts" / "start.sh").write_text("#!/bin/sh\n# The limits: docs/security.md, the notes: docs/notes.md\n")
+    assert faults_of(check(tree)) == ["scripts/start.sh:2: docs/security.md does not exist"]
+
+
+def test_a_missing_docs_path_in_the_text_fails(tree: Path):
+    plant(tree, "README.md", "\nThe guide is `docs/guide.md`; the notes are `docs/notes.md`.\n")
+    assert faults_of(check(tree)) == ["README.md:12: docs/guide.md does not exist"]
