@@ -129,7 +129,7 @@ test-observability: ## promtool and amtool checks of observability/, runbooks, d
 # spelling, language and figures (scripts/checks/livrables.py) ---------------------------------------
 .PHONY: docs test-docs
 
-docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg beside it (commit both)
+docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg and .png beside it (commit them)
 	$(PYTHON) scripts/check-docs.py --render
 
 test-docs: ## links, anchors, make targets, paths, diagrams; the French documents' spelling (hunspell-fr), language and figures against the repository

