@@ -23,7 +23,11 @@ on-call in French too. A fault is printed as `file:line: kind: message`, kind be
             component against deploy/swarm/platforms.env; a setting quoted NAME=value or by name;
             the port of a URL (only the proxy publishes ports; 127.0.0.1 is a port-forward); a
             port number; a .secrets/ path that scripts/secrets.sh does not make; a --flag or
-            WAITLINE_ variable that neither the service (src/) nor the scripts know.
+            WAITLINE_ variable that neither the service (src/) nor the scripts know; a count table
+            that disagrees with the table it counts (the plan's findings); a document dated before
+            a date it quotes;
+  markup    what these checks cannot read, or a reader cannot: a code span across two lines, a
+            table row with more or fewer cells than its header, a table cell of more than 90 words.
 Make targets, links and repository paths are scripts/check-docs.py's business.
 """
 from __future__ import annotations
@@ -491,6 +495,7 @@ def figure_faults(line: Line, facts: Facts) -> list[str]:
     return faults
 
 
+MAX_CELL_WORDS = 90  # a table cell is read at a glance; code spans are not counted
 MONTHS = {m: i for i, m in enumerate("janvier février mars avril mai juin juillet août septembre octobre "
                                         "novembre décembre".split(), 1)}
 DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(20\d\d)\b|\b(20\d\d)-(\d\d)-(\d\d)\b|"
@@ -518,6 +523,16 @@ def document_faults(path: str, lines: list[Line]) -> list[tuple[int, str]]:
         if line.prose and line.text.count("`") % 2:
             faults.append((line.number, "markup: a code span crosses the end of the line: keep it on one "
                                         "line (the checks read a line at a time)"))
+    for line in lines:
+        if line.in_table and line.header and not set(line.prose.strip()) <= set("|-: "):
+            row = cells(line.prose)
+            if len(row) != len(line.header):
+                faults.append((line.number, f"markup: a table row of {len(row)} cells under a header of "
+                                            f"{len(line.header)}"))
+            for cell in row:
+                if len(cell.split()) > MAX_CELL_WORDS:
+                    faults.append((line.number, f"markup: a table cell of {len(cell.split())} words (at most "
+                                                f"{MAX_CELL_WORDS}): say the rest in the text or an appendix"))
     version = next((line for line in lines if re.match(r"\|\s*Version du document\s*\|", line.text)), None)
     if version and dates(version.text):
         label, day = dates(version.text)[0]

@@ -87,6 +87,10 @@ def planted(tmp_path_factory) -> tuple[dict[str, int], list[str]]:
                          lambda m: f"| **total** | **{int(m.group(1)) + 1}** |"),
         "date": append(root, DAT, "Relevé du 09/12/2026."),
         "markup": append(root, STORAGE, "Une commande coupée : `gluster volume\nstatus` ne se lit plus."),
+        "cells": replace(root, DAT, r"\| \*\*Lot 1\*\* Dossier d'architecture technique \| ce document \|",
+                         "| **Lot 1** Dossier d'architecture technique | ce document | une cellule de trop |"),
+        "long": replace(root, DAT, r"\| \*\*Lot 4\*\* Scripts de déploiement \|",
+                        "| **Lot 4** Scripts de déploiement, " + "encore " * 90 + "|"),
     }
     rules = root / "observability/prometheus/rules/waitline-service.rules.yml"
     text = rules.read_text(encoding="utf-8")
@@ -179,12 +183,18 @@ def test_a_code_span_across_lines_is_a_fault(planted):
     assert said(faults, f"{STORAGE}:{where['markup']}: markup: a code span crosses the end of the line"), faults
 
 
+def test_a_table_row_with_a_cell_too_many_or_a_cell_too_long_is_a_fault(planted):
+    where, faults = planted
+    assert said(faults, f"{DAT}:{where['cells']}: markup: a table row of 4 cells under a header of 3"), faults
+    assert said(faults, f"{DAT}:{where['long']}: markup: a table cell of ", "words (at most 90)"), faults
+
+
 def test_nothing_else_is_reported_than_what_was_planted(planted):
     where, faults = planted
     places = {(STORAGE, where[k]) for k in ("spelling", "english", "history", "markup")}
     places |= {(STORAGE, where["markup"] + 1)}
     places |= {(ORCHESTRATOR, where[k]) for k in ("resources", "port", "secret", "value", "setting", "flag", "variable")}
-    places |= {(DAT, where["count"]), (DAT, where["date"]), (PLAN, where["tally"]),
+    places |= {(DAT, where["count"]), (DAT, where["date"]), (DAT, where["cells"]), (DAT, where["long"]), (PLAN, where["tally"]),
                ("observability/prometheus/rules/waitline-service.rules.yml", where["annotation"])}
     unexpected = [f for f in faults if (f.split(":")[0], int(f.split(":")[1])) not in places]
     assert not unexpected, unexpected
