@@ -48,6 +48,8 @@ FRENCH_DOCS = ("docs/livrables", "docs/runbooks")
 VERBATIM = ("docs/livrables/cahier-des-charges.md",)
 WORDS = "scripts/checks/french-words.txt"
 RULES = "observability/prometheus/rules"
+# The platforms, their queues and settings: one file (PLATFORMS_CONF), or formerly two.
+PLATFORMS_CONF = "deploy/platforms.conf"
 PLATFORMS_ENV = "deploy/swarm/platforms.env"
 SECRETS_SCRIPT = "scripts/secrets.sh"
 
@@ -257,18 +259,35 @@ def number(word: str) -> int:
     return int(word) if word.isdigit() else NUMBERS[word.lower()]
 
 
-def read_env(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+def read_platforms(root: Path) -> tuple[str, dict[str, str], list[str], list[str]]:
+    """Where the platforms are described, their settings (a platform's own value named
+    <platform>_KEY, as the documents write it), the platforms and the queues."""
+    conf = root / PLATFORMS_CONF
+    if conf.exists():
+        settings, platforms, queues = {}, [], []
+        for line in conf.read_text(encoding="utf-8").splitlines():
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if words[0] == "queue":
+                queues += words[1:]
+            elif words[0] == "platform":
+                platforms = words[1:]
+            elif "=" in words[0] and len(words) == 1:
+                key, _, value = words[0].partition("=")
+                settings[key] = value
+            else:
+                settings.update({f"{p}_{words[0]}": v for p, v in zip(platforms, words[1:])})
+        return PLATFORMS_CONF, settings, platforms, queues
+    settings = {}
+    for line in (root / PLATFORMS_ENV).read_text(encoding="utf-8").splitlines():
         m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
         if m:
-            values[m.group(1)] = m.group(2).strip().strip("'\"")
-    return values
-
-
-def shell_list(text: str, name: str) -> list[str]:
-    m = re.search(rf"^{name}=\(([^)]*)\)", text, re.M)
-    return m.group(1).split() if m else []
+            settings[m.group(1)] = m.group(2).strip().strip("'\"")
+    script = (root / SECRETS_SCRIPT).read_text(encoding="utf-8")
+    lists = [re.search(rf"^{name}=\(([^)]*)\)", script, re.M) for name in ("platforms", "queues")]
+    platforms, queues = (m.group(1).split() if m else [] for m in lists)
+    return PLATFORMS_ENV, settings, platforms, queues
 
 
 @dataclass
@@ -278,6 +297,7 @@ class Facts:
     dashboards: int
     platforms: list[str]
     queues: list[str]
+    settings_file: str
     settings: dict[str, str]
     published_ports: set[int]
     known_ports: set[int]
@@ -294,8 +314,7 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
             alerts += sum(1 for rule in group.get("rules", []) if "alert" in rule)
     runbooks = len([p for p in (root / "docs/runbooks").glob("*.md") if p.name != "README.md"])
     dashboards = len(list((root / "observability/dashboards").glob("*.json")))
-    secrets_script = (root / SECRETS_SCRIPT).read_text(encoding="utf-8")
-    settings = read_env(root / PLATFORMS_ENV)
+    source, settings, platforms, queues = read_platforms(root)
 
     published = set()
     swarm = (root / "scripts/swarm.sh").read_text(encoding="utf-8")
@@ -333,8 +352,7 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
         if not line.prose and line.code:  # a line of a code block
             commands.update(re.findall(r"(?<![\w-])--([a-z][a-z0-9.-]*)", line.code))
 
-    return Facts(alerts, runbooks, dashboards, shell_list(secrets_script, "platforms"),
-                 shell_list(secrets_script, "queues"), settings, published, known,
+    return Facts(alerts, runbooks, dashboards, platforms, queues, source, settings, published, known,
                  made_secrets(root), flags, variables, commands)
 
 
@@ -407,7 +425,7 @@ def resource_figures(piece: str, context: str, facts: Facts) -> list[str]:
             value = float(re.sub(r"[  ]", "", figure).replace(",", "."))
             if value not in allowed:
                 names = ", ".join(sorted(k for k in selected if k.endswith(suffix))) or "none"
-                faults.append(f"{figure} {unit} is none of the values of {names} in {PLATFORMS_ENV}")
+                faults.append(f"{figure} {unit} is none of the values of {names} in {facts.settings_file}")
     return faults
 
 
@@ -461,9 +479,9 @@ def figure_faults(line: Line, facts: Facts) -> list[str]:
         for n in names:
             matching = [k for k in facts.settings if re.fullmatch(re.escape(n).replace(r"\*", ".*"), k)]
             if not matching:
-                faults.append(f"{n}: no such setting in {PLATFORMS_ENV}")
+                faults.append(f"{n}: no such setting in {facts.settings_file}")
             elif value is not None and "*" not in n and facts.settings[n] != value:
-                faults.append(f"{n}={value}: {PLATFORMS_ENV} says {n}={facts.settings[n]}")
+                faults.append(f"{n}={value}: {facts.settings_file} says {n}={facts.settings[n]}")
     for m in SECRET_PATH.finditer(whole):
         raw = m.group(1).rstrip(".,;:)")
         raw = re.sub(r"^(?:<projet>|waitline)/", "", raw)
