@@ -22,7 +22,7 @@ on-call in French too. A fault is printed as `file:line: kind: message`, kind be
             runbooks, dashboards, platforms and queues; CPU and MiB figures of a platform's
             component against deploy/swarm/platforms.env; a setting quoted NAME=value or by name;
             the port of a URL (only the proxy publishes ports; 127.0.0.1 is a port-forward); a
-            port number; a .secrets/ path that scripts/secrets.sh does not make; a --flag or
+            port number; a panel's title quoted where panels are spoken of; a .secrets/ path that scripts/secrets.sh does not make; a --flag or
             WAITLINE_ variable that neither the service (src/) nor the scripts know; a count table
             that disagrees with the table it counts (the plan's findings); a document dated before
             a date it quotes;
@@ -33,6 +33,7 @@ Make targets, links and repository paths are scripts/check-docs.py's business.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -299,6 +300,7 @@ class Facts:
     queues: list[str]
     settings_file: str
     settings: dict[str, str]
+    titles: set[str]           # the dashboards', their rows' and their panels' titles
     published_ports: set[int]
     known_ports: set[int]
     secrets: set[str]          # paths relative to .secrets/<project>/, directories end with /
@@ -352,7 +354,16 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
         if not line.prose and line.code:  # a line of a code block
             commands.update(re.findall(r"(?<![\w-])--([a-z][a-z0-9.-]*)", line.code))
 
-    return Facts(alerts, runbooks, dashboards, platforms, queues, source, settings, published, known,
+    titles = set()
+    for path in (root / "observability/dashboards").glob("*.json"):
+        board = json.loads(path.read_text(encoding="utf-8"))
+        titles.add(board.get("title", ""))
+        stack = list(board.get("panels", []))
+        while stack:
+            panel = stack.pop()
+            titles.add(panel.get("title", ""))
+            stack += panel.get("panels", [])
+    return Facts(alerts, runbooks, dashboards, platforms, queues, source, settings, titles, published, known,
                  made_secrets(root), flags, variables, commands)
 
 
@@ -454,6 +465,13 @@ def paragraph_figure_faults(paragraph: Line, facts: Facts) -> list[tuple[int, st
             real = len(real) if isinstance(real, list) else real
             if said != real:
                 faults.append((m.start(), f"«{m.group(0)}»: there are {real} {where}"))
+    # A panel named in quotes, in a sentence or a table row that speaks of panels, is one.
+    if re.search(r"panneau", paragraph.prose + " ".join(paragraph.header), re.I):
+        for m in re.finditer(r"«\s*([^»]+?)\s*»", paragraph.prose):
+            quoted = " ".join(m.group(1).split())
+            if not any(title == quoted or title.startswith(quoted + ",") for title in facts.titles):
+                faults.append((m.start(), f"«{quoted}»: no dashboard, row or panel has this title "
+                                          f"(observability/dashboards/)"))
     if paragraph.in_table and paragraph.header:
         row = cells(paragraph.prose)
         sized = [(f"{paragraph.header[i] if i < len(paragraph.header) else ''} {row[0]}", cell)

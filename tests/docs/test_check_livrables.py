@@ -83,6 +83,7 @@ def planted(tmp_path_factory) -> tuple[dict[str, int], list[str]]:
         "setting": append(root, ORCHESTRATOR, "La réservation de Redis est `prod_REDIS_RESERVE_MB`."),
         "flag": append(root, ORCHESTRATOR, "Le délai de Redis se règle par `--redis-timeot`."),
         "variable": append(root, ORCHESTRATOR, "Ou par la variable `WAITLINE_REDIS_TIMEOT`."),
+        "panel": append(root, ORCHESTRATOR, "Le panneau « Débit des requêtes par plateforme » le montre."),
         "tally": replace(root, PLAN, r"\| \*\*total\*\* \| \*\*(\d+)\*\* \|",
                          lambda m: f"| **total** | **{int(m.group(1)) + 1}** |"),
         "date": append(root, DAT, "Relevé du 09/12/2026."),
@@ -168,6 +169,12 @@ def test_an_option_or_variable_that_nothing_knows_is_a_fault(planted):
     assert said(faults, f"{ORCHESTRATOR}:{where['variable']}: figures: WAITLINE_REDIS_TIMEOT: neither"), faults
 
 
+def test_a_panel_that_no_dashboard_has_is_a_fault(planted):
+    where, faults = planted
+    assert said(faults, f"{ORCHESTRATOR}:{where['panel']}: figures: «Débit des requêtes par plateforme»: "
+                        "no dashboard, row or panel has this title"), faults
+
+
 def test_a_count_table_that_disagrees_with_the_findings_is_a_fault(planted):
     where, faults = planted
     assert said(faults, f"{PLAN}:{where['tally']}: figures: «total, corrigé:", "» but the findings table has"), faults
@@ -193,7 +200,8 @@ def test_nothing_else_is_reported_than_what_was_planted(planted):
     where, faults = planted
     places = {(STORAGE, where[k]) for k in ("spelling", "english", "history", "markup")}
     places |= {(STORAGE, where["markup"] + 1)}
-    places |= {(ORCHESTRATOR, where[k]) for k in ("resources", "port", "secret", "value", "setting", "flag", "variable")}
+    places |= {(ORCHESTRATOR, where[k]) for k in ("resources", "port", "secret", "value", "setting", "flag", "variable",
+                                                  "panel")}
     places |= {(DAT, where["count"]), (DAT, where["date"]), (DAT, where["cells"]), (DAT, where["long"]), (PLAN, where["tally"]),
                ("observability/prometheus/rules/waitline-service.rules.yml", where["annotation"])}
     unexpected = [f for f in faults if (f.split(":")[0], int(f.split(":")[1])) not in places]
