@@ -52,7 +52,13 @@ RULES = "observability/prometheus/rules"
 # The platforms, their queues and settings: one file (PLATFORMS_CONF), or formerly two.
 PLATFORMS_CONF = "deploy/platforms.conf"
 PLATFORMS_ENV = "deploy/swarm/platforms.env"
-SECRETS_SCRIPT = "scripts/secrets.sh"
+# The scripts that make the secrets and deploy the stacks, by purpose or, formerly, side by side.
+SECRETS_SCRIPTS = ("scripts/platform/secrets.sh", "scripts/secrets.sh")
+SWARM_SCRIPTS = ("scripts/platform/swarm.sh", "scripts/swarm.sh")
+
+
+def first(root: Path, names: tuple[str, ...]) -> Path:
+    return next((root / name for name in names if (root / name).exists()), root / names[-1])
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -285,7 +291,7 @@ def read_platforms(root: Path) -> tuple[str, dict[str, str], list[str], list[str
         m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
         if m:
             settings[m.group(1)] = m.group(2).strip().strip("'\"")
-    script = (root / SECRETS_SCRIPT).read_text(encoding="utf-8")
+    script = first(root, SECRETS_SCRIPTS).read_text(encoding="utf-8")
     lists = [re.search(rf"^{name}=\(([^)]*)\)", script, re.M) for name in ("platforms", "queues")]
     platforms, queues = (m.group(1).split() if m else [] for m in lists)
     return PLATFORMS_ENV, settings, platforms, queues
@@ -304,6 +310,7 @@ class Facts:
     published_ports: set[int]
     known_ports: set[int]
     secrets: set[str]          # paths relative to .secrets/<project>/, directories end with /
+    secrets_script: str
     service_flags: set[str]
     variables: set[str]        # WAITLINE_* known to the scripts, deployments and tests
     commands_flags: set[str]   # --flags used in the documents' commands
@@ -319,7 +326,7 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
     source, settings, platforms, queues = read_platforms(root)
 
     published = set()
-    swarm = (root / "scripts/swarm.sh").read_text(encoding="utf-8")
+    swarm = first(root, SWARM_SCRIPTS).read_text(encoding="utf-8")
     for variable in re.findall(r"published:\s*\$\{(\w+)", "".join(
             p.read_text(encoding="utf-8") for p in (root / "deploy/swarm").glob("*.yml"))):
         published.update(int(v) for v in re.findall(rf"\$\{{{variable}:-(\d+)\}}", swarm))
@@ -364,13 +371,13 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
             titles.add(panel.get("title", ""))
             stack += panel.get("panels", [])
     return Facts(alerts, runbooks, dashboards, platforms, queues, source, settings, titles, published, known,
-                 made_secrets(root), flags, variables, commands)
+                 made_secrets(root), str(first(root, SECRETS_SCRIPTS).relative_to(root)), flags, variables, commands)
 
 
 def made_secrets(root: Path) -> set[str]:
     """What scripts/secrets.sh makes, run into a temporary directory."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(root / SECRETS_SCRIPT)], env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        subprocess.run([str(first(root, SECRETS_SCRIPTS))], env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
                        "WAITLINE_SECRETS_DIR": f"{tmp}/s"}, capture_output=True, check=True)
         base = Path(tmp) / "s"
         return {str(p.relative_to(base)) + ("/" if p.is_dir() else "") for p in base.rglob("*")}
@@ -509,7 +516,7 @@ def figure_faults(line: Line, facts: Facts) -> list[str]:
             if "<" in path or "…" in path:
                 continue
             if path not in facts.secrets and path + "/" not in facts.secrets:
-                faults.append(f".secrets/<projet>/{path}: {SECRETS_SCRIPT} makes no such file")
+                faults.append(f".secrets/<projet>/{path}: {facts.secrets_script} makes no such file")
     for m in PORT_URL.finditer(whole):
         host, port = m.group(1), int(m.group(2))
         if port not in facts.published_ports and host not in ("127.0.0.1", "[::1]"):
