@@ -14,7 +14,7 @@ help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 deps: ## install the Debian packages needed to build and test (needs root)
-	scripts/install-deps.sh
+	scripts/setup/install-deps.sh
 
 # Swagger UI and the OpenAPI validator come from npm, pinned by package-lock.json.
 # The order-only prerequisite installs node and npm first on a machine that has none (make up).
@@ -35,10 +35,10 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
+test: test-scripts test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
 
 bench: build images ## measure with wrk: the service against a real Redis, then through the proxy of a Swarm stack; writes docs/benchmarks.md
-	scripts/bench.sh $(BUILD)/src/waitline
+	scripts/bench/bench.sh $(BUILD)/src/waitline
 
 clean: ## remove build directories
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
@@ -65,35 +65,35 @@ REPLICAS ?=
 .PHONY: runtime-deps engine images up down status scale device-add device-remove test-e2e screens
 
 runtime-deps: ## install what make up needs when missing: node/npm, python3, the engine, debootstrap (root)
-	scripts/install-deps.sh --runtime
+	scripts/setup/install-deps.sh --runtime
 
 engine: ## install and start the Docker engine and a one-node swarm when missing (needs root)
-	scripts/docker-engine.sh
+	scripts/setup/docker-engine.sh
 
 images: assets engine ## build the service, Redis, proxy and monitoring images (makes debian:bookworm-slim and debian:forky-slim when missing)
-	scripts/base-image.sh
-	scripts/images.sh
+	scripts/setup/base-image.sh
+	scripts/setup/images.sh
 
 up: images ## deploy dev, qualif and prod behind the proxy, and the monitoring, on Docker Swarm; prints the URLs
-	scripts/secrets.sh
-	scripts/swarm.sh up
+	scripts/platform/secrets.sh
+	scripts/platform/swarm.sh up
 
 down: ## remove the stacks; the data (Redis volumes) stays
-	scripts/swarm.sh down
+	scripts/platform/swarm.sh down
 
 status: ## every service and its replicas, the resource budget, the URLs
-	scripts/swarm.sh status
+	scripts/platform/swarm.sh status
 
 scale: ## run REPLICAS replicas of a queue: make scale PLATFORM=prod QUEUE=rubis REPLICAS=3
-	scripts/swarm.sh scale "$(PLATFORM)" "$(QUEUE)" "$(REPLICAS)"
+	scripts/platform/swarm.sh scale "$(PLATFORM)" "$(QUEUE)" "$(REPLICAS)"
 
 NAME ?=
 ROLE ?=
 device-add: ## a key for one screen, printed once: make device-add PLATFORM=prod QUEUE=rubis NAME=kiosk-hall ROLE=kiosk; then make up
-	scripts/secrets.sh device-add "$(PLATFORM)" "$(QUEUE)" "$(NAME)" "$(ROLE)"
+	scripts/platform/secrets.sh device-add "$(PLATFORM)" "$(QUEUE)" "$(NAME)" "$(ROLE)"
 
 device-remove: ## revoke one screen's key and its sessions: make device-remove PLATFORM=prod QUEUE=rubis NAME=kiosk-hall; then make up
-	scripts/secrets.sh device-remove "$(PLATFORM)" "$(QUEUE)" "$(NAME)"
+	scripts/platform/secrets.sh device-remove "$(PLATFORM)" "$(QUEUE)" "$(NAME)"
 
 test-e2e: images ## end-to-end tests on the real stack (own project wle2e, ports 18080/18443, own data)
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
@@ -107,33 +107,39 @@ screens: ## copy the screenshots of the last make test-e2e (build/screens) into 
 .PHONY: k8s-deploy k8s-diff k8s-template test-k8s
 
 k8s-deploy: assets ## deploy one platform to the cluster in KUBECONFIG: make k8s-deploy PLATFORM=prod
-	scripts/k8s.sh deploy "$(PLATFORM)"
+	scripts/platform/k8s.sh deploy "$(PLATFORM)"
 
 k8s-diff: assets ## what make k8s-deploy would change on the cluster: make k8s-diff PLATFORM=prod
-	scripts/k8s.sh diff "$(PLATFORM)"
+	scripts/platform/k8s.sh diff "$(PLATFORM)"
 
 k8s-template: assets ## the manifests of one platform, rendered: make k8s-template PLATFORM=prod
-	scripts/k8s.sh template "$(PLATFORM)"
+	scripts/platform/k8s.sh template "$(PLATFORM)"
 
 test-k8s: assets ## offline checks of the chart and cluster manifests: helm lint, schemas, policies
-	scripts/k8s.sh validate
+	scripts/platform/k8s.sh validate
 
 # --- Observability: rules, alert routes, dashboards (docs/livrables/guide-observabilite.md) -----------
 .PHONY: test-observability
 
 test-observability: ## promtool and amtool checks of observability/, runbooks, dashboard lint
-	PYTHON=$(PYTHON) scripts/check-observability.sh
-	$(PYTHON) scripts/check-dashboards.py
+	PYTHON=$(PYTHON) scripts/checks/observability.sh
+	$(PYTHON) scripts/checks/dashboards.py
 
-# --- Docs: links, make targets, paths and diagrams (scripts/check-docs.py); the French documents'
+# --- Scripts: shellcheck on every shell script (scripts/checks/shellcheck.sh) ----------------------
+.PHONY: test-scripts
+
+test-scripts: ## shellcheck on every shell script of the repository: zero findings
+	scripts/checks/shellcheck.sh
+
+# --- Docs: links, make targets, paths and diagrams (scripts/checks/docs.py); the French documents'
 # spelling, language and figures (scripts/checks/livrables.py) ---------------------------------------
 .PHONY: docs test-docs
 
 docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg and .png beside it (commit them)
-	$(PYTHON) scripts/check-docs.py --render
+	$(PYTHON) scripts/checks/docs.py --render
 
 test-docs: ## links, anchors, make targets, paths, diagrams; the French documents' spelling (hunspell-fr), language and figures against the repository
-	$(PYTHON) scripts/check-docs.py
+	$(PYTHON) scripts/checks/docs.py
 	$(PYTHON) scripts/checks/livrables.py
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
 

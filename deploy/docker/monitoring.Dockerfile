@@ -1,5 +1,5 @@
 # waitline's monitoring images: Debian's Prometheus, Alertmanager, redis_exporter and node_exporter.
-# One target per image (scripts/images.sh builds all four), each on the `monitoring` stage below,
+# One target per image (scripts/setup/images.sh builds all four), each on the `monitoring` stage below,
 # itself FROM debian:bookworm-slim: the fixed user, the health check and the labels, once.
 # Configuration (prometheus.yml, rules, alertmanager.yml) is NOT baked in: Swarm mounts it as
 # configs from observability/, so a rule change needs no rebuild (docs/deploy-swarm.md).

@@ -9,7 +9,7 @@ The dashboards are code because their panels share one shape and their queries o
 rules: every query must return data on Docker Swarm (no cAdvisor, no kube-state-metrics there)
 and still prefer the better source on Kubernetes or where cAdvisor runs, so those alternatives
 are joined with `or` by the functions below rather than written out panel by panel.
-Edit this file, run it, commit its output with it; `scripts/check-dashboards.py` fails otherwise.
+Edit this file, run it, commit its output with it; `scripts/checks/dashboards.py` fails otherwise.
 
 Queries rely only on the label contract of observability/README.md (metric names, `platform`,
 `queue`, `instance`), never on `job` values.

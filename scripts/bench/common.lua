@@ -1,8 +1,8 @@
 -- Shared by take.lua, list.lua and call.lua (loaded with dofile): the API key header and a
--- done() that prints one machine-readable line for scripts/bench.sh to parse.
+-- done() that prints one machine-readable line for scripts/bench/bench.sh to parse.
 local key = os.getenv("BENCH_API_KEY")
 if key == nil or key == "" then
-  error("BENCH_API_KEY is not set: scripts/bench.sh passes the key it created")
+  error("BENCH_API_KEY is not set: scripts/bench/bench.sh passes the key it created")
 end
 wrk.headers["Authorization"] = "Bearer " .. key
 

@@ -22,13 +22,13 @@ on-call in French too. A fault is printed as `file:line: kind: message`, kind be
             runbooks, dashboards, platforms and queues; CPU and MiB figures of a platform's
             component against deploy/swarm/platforms.env; a setting quoted NAME=value or by name;
             the port of a URL (only the proxy publishes ports; 127.0.0.1 is a port-forward); a
-            port number; a panel's title quoted where panels are spoken of; a .secrets/ path that scripts/secrets.sh does not make; a --flag or
+            port number; a panel's title quoted where panels are spoken of; a .secrets/ path that scripts/platform/secrets.sh does not make; a --flag or
             WAITLINE_ variable that neither the service (src/) nor the scripts know; a count table
             that disagrees with the table it counts (the plan's findings); a document dated before
             a date it quotes;
   markup    what these checks cannot read, or a reader cannot: a code span across two lines, a
             table row with more or fewer cells than its header, a table cell of more than 90 words.
-Make targets, links and repository paths are scripts/check-docs.py's business.
+Make targets, links and repository paths are scripts/checks/docs.py's business.
 """
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ def spelling_text(line: Line) -> str:
 def misspelled(root: Path, lines: list[Line]) -> list[tuple[Line, str]]:
     if shutil.which("hunspell") is None or not Path("/usr/share/hunspell/fr_FR.dic").exists():
         raise SystemExit("livrables: hunspell and its French dictionary are missing: "
-                         "apt-get install hunspell hunspell-fr (scripts/install-deps.sh does it)")
+                         "apt-get install hunspell hunspell-fr (scripts/setup/install-deps.sh does it)")
     texts = [spelling_text(line) for line in lines]
     with tempfile.NamedTemporaryFile("w", suffix=".dic", encoding="utf-8") as personal:
         personal.write("\n".join(project_words(root)) + "\n")
@@ -375,7 +375,7 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
 
 
 def made_secrets(root: Path) -> set[str]:
-    """What scripts/secrets.sh makes, run into a temporary directory."""
+    """What scripts/platform/secrets.sh makes, run into a temporary directory."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([str(first(root, SECRETS_SCRIPTS))], env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
                        "WAITLINE_SECRETS_DIR": f"{tmp}/s"}, capture_output=True, check=True)

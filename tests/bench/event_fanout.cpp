@@ -1,4 +1,4 @@
-// Load generator of `make bench`'s live events section (scripts/bench-events.sh): holds many event
+// Load generator of `make bench`'s live events section (scripts/bench/events.sh): holds many event
 // streams open on one waitline process and measures how long a call's event takes to reach each.
 //
 //   event_fanout --port 8000 --key wl_... --streams 10000 --kind ticket --calls 20

@@ -8,15 +8,14 @@
 # Needs the images built on this host (make images) and Debian's ansible-core.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../../scripts/lib.sh" cluster
 group=wlcluster
 subnet=10.77.200.0/24
 inventory=$root/deploy/ansible/inventory/simulated.yml
 log_dir=$root/.cache/cluster
 mkdir -p "$log_dir" "$root/.cache/cluster-images"
 
-say() { echo "cluster: $*"; }
-die() { echo "cluster: $*" >&2; exit 1; }
 
 playbook() {  # log-file
   (cd "$root/deploy/ansible" && ANSIBLE_FORCE_COLOR=0 ansible-playbook -i "$inventory" site.yml) >"$1" 2>&1
@@ -56,5 +55,5 @@ case ${1:-} in
   up) cmd_up ;;
   test) shift; cmd_test "$@" ;;
   down) cmd_down ;;
-  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+  *) usage_from_header "$0"; exit 2 ;;
 esac

@@ -136,7 +136,7 @@ def start_vm(vm: str):
                            f"root@{ADDRESS[vm]}", "true"], capture_output=True).returncode == 0:
             break
         time.sleep(1)
-    ssh(vm, "rm -rf /run/docker.pid /run/docker /run/containerd /run/glusterd.pid /run/gluster; WAITLINE_SWARM_INIT=0 /usr/local/sbin/waitline-docker-engine >/dev/null", timeout=300)
+    ssh(vm, "rm -rf /run/docker.pid /run/docker /run/containerd /run/glusterd.pid /run/gluster; WAITLINE_SWARM_INIT=0 /usr/local/lib/waitline/scripts/setup/docker-engine.sh >/dev/null", timeout=300)
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start glusterd glusterd -p /run/glusterd.pid")
     ssh(vm, "for i in $(seq 30); do mount -a -t glusterfs 2>/dev/null && break; sleep 2; done")
 

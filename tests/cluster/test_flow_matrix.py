@@ -67,7 +67,7 @@ for proto in ('tcp', 'tcp6', 'udp', 'udp6'):
 """
 
 
-# Ports that the engine publishes: with "userland-proxy": false (scripts/docker-engine.sh) no
+# Ports that the engine publishes: with "userland-proxy": false (scripts/setup/docker-engine.sh) no
 # process listens on them, a NAT rule of the DOCKER chain carries them to the container.
 PUBLISHED = re.compile(r"^-A DOCKER .*-p (tcp|udp) .*--dport (\d+) .*-j DNAT", re.M)
 

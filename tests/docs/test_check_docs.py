@@ -1,4 +1,4 @@
-"""The docs checker (scripts/check-docs.py) on small trees with planted faults: each fault must be
+"""The docs checker (scripts/checks/docs.py) on small trees with planted faults: each fault must be
 reported with its file and line and make the check fail; a clean tree must pass.
 
     python3 -m pytest -q tests/docs        # what make test-docs runs after checking the repository
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-CHECKER = Path(__file__).resolve().parents[2] / "scripts" / "check-docs.py"
+CHECKER = Path(__file__).resolve().parents[2] / "scripts" / "checks" / "docs.py"
 
 MAKEFILE = """\
 .PHONY: up test

@@ -218,35 +218,35 @@ class Deployment:
         return Api(platform, queue, self.keys[(platform, queue, "desk")], self.keys[(platform, queue, "screen")])
 
     def up(self):
-        run("scripts/secrets.sh")
-        run("scripts/swarm.sh", "up", timeout=900)
+        run("scripts/platform/secrets.sh")
+        run("scripts/platform/swarm.sh", "up", timeout=900)
 
     def down(self):
-        run("scripts/swarm.sh", "down", timeout=300)
+        run("scripts/platform/swarm.sh", "down", timeout=300)
 
 
 @pytest.fixture(scope="session")
 def deployment():
     """The whole platform, up: engine, base image, images, secrets, stacks (as `make up` does)."""
     started = time.monotonic()
-    run("scripts/docker-engine.sh", timeout=300)
+    run("scripts/setup/docker-engine.sh", timeout=300)
     if not (ROOT / ".cache" / "images.env").exists() or os.environ.get("WAITLINE_E2E_BUILD") == "1":
         # `make test-e2e` builds the images first; a bare pytest run builds them here.
         if not (ROOT / "node_modules" / "swagger-ui-dist").exists():
             run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", timeout=600)
-        run("scripts/base-image.sh", timeout=900)
-        run("scripts/images.sh", timeout=1800)
+        run("scripts/setup/base-image.sh", timeout=900)
+        run("scripts/setup/images.sh", timeout=1800)
     if os.environ.get("WAITLINE_E2E_REUSE") != "1":
         # A previous run that was interrupted may have left its stacks and data: start clean.
-        run("scripts/swarm.sh", "destroy", timeout=300)
+        run("scripts/platform/swarm.sh", "destroy", timeout=300)
         shutil.rmtree(SECRETS, ignore_errors=True)
     # secrets.sh keeps an existing file: the test project's chat notifications go to the sink.
     # Owner-only, as secrets.sh would make them.
     SECRETS.mkdir(mode=0o700, parents=True, exist_ok=True)
     (SECRETS / "alertmanager").mkdir(mode=0o700, exist_ok=True)
     (SECRETS / "alertmanager" / "chat_webhook_url").write_text(CHAT_WEBHOOK_URL + "\n")
-    run("scripts/secrets.sh")
-    up = run("scripts/swarm.sh", "up", timeout=900)
+    run("scripts/platform/secrets.sh")
+    up = run("scripts/platform/swarm.sh", "up", timeout=900)
     d = Deployment(up.stdout + up.stderr)
     figure(f"deployment of project {PROJECT} up in {time.monotonic() - started:.0f} s "
            f"(engine, images, secrets, 5 stacks, 24 services)")
@@ -254,7 +254,7 @@ def deployment():
     if os.environ.get("WAITLINE_E2E_KEEP") == "1":
         print(f"e2e: leaving project {PROJECT} running (WAITLINE_E2E_KEEP=1)")
         return
-    run("scripts/swarm.sh", "destroy", timeout=300, check=False)
+    run("scripts/platform/swarm.sh", "destroy", timeout=300, check=False)
     shutil.rmtree(SECRETS, ignore_errors=True)
 
 

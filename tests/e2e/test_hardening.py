@@ -59,7 +59,7 @@ def test_every_running_container_is_hardened(deployment):
             problems.append(f"{name}: log options {host['LogConfig']}")
         if not 0 < (host.get("PidsLimit") or 0) <= 4096:
             problems.append(f"{name}: pids limit {host.get('PidsLimit')}")
-        # The kernel's own word on no-new-privileges (the engine's default, scripts/docker-engine.sh).
+        # The kernel's own word on no-new-privileges (the engine's default, scripts/setup/docker-engine.sh).
         try:
             with open(f"/proc/{c['State']['Pid']}/status") as status:
                 if "NoNewPrivs:\t1" not in status.read():

@@ -31,7 +31,7 @@ def test_every_dockerfile_builds_from_debian_slim_made_by_base_image_sh():
         if bases[-1] == "scratch":
             assert "COPY --from=build /rootfs/ /" in dockerfile.read_text()
     # base-image.sh makes every base named here when the engine lacks it (make images runs it).
-    made = (ROOT / "scripts" / "base-image.sh").read_text()
+    made = (ROOT / "scripts" / "setup" / "base-image.sh").read_text()
     for base_image in {"debian:bookworm-slim", *BASES.values()}:
         assert base_image in made, base_image
         assert inspect(base_image)["Os"] == "linux"

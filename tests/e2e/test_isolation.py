@@ -26,7 +26,7 @@ def test_each_platform_is_a_stack_of_the_same_four_queue_services_and_its_own_re
             s = spec(service(platform, queue))
             container = s["TaskTemplate"]["ContainerSpec"]
             assert container["Image"] == image
-            # Each queue logs in to Redis as its own ACL user (scripts/secrets.sh).
+            # Each queue logs in to Redis as its own ACL user (scripts/platform/secrets.sh).
             assert container["Args"] == ["serve", "--queue-name", queue, "--redis-username", queue]
             assert network_names(service(platform, queue)) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
         assert network_names(service(platform, "redis")) == {f"{stack}_back"}
@@ -91,11 +91,11 @@ def test_development_and_qualification_fit_the_budget_that_leaves_production_its
     assert float(env["NONPROD_BUDGET_CPUS"]) * 1e9 + reserved_cpus <= node["NanoCPUs"]
     assert int(env["NONPROD_BUDGET_MEMORY_MB"]) * 2**20 + reserved_mem <= node["MemoryBytes"]
     # The same check as operators run it.
-    assert "budget: ok" in run("scripts/swarm.sh", "budget").stdout
+    assert "budget: ok" in run("scripts/platform/swarm.sh", "budget").stdout
 
 
 def test_scaling_refuses_to_exceed_the_budget(deployment):
-    p = run("scripts/swarm.sh", "scale", "dev", "rubis", "9", check=False)
+    p = run("scripts/platform/swarm.sh", "scale", "dev", "rubis", "9", check=False)
     assert p.returncode != 0 and "over the budget" in p.stderr
     assert spec(service("dev", "rubis"))["Mode"]["Replicated"]["Replicas"] == 1
 

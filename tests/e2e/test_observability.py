@@ -59,7 +59,7 @@ def rule_for(root: Path, alert: str) -> int:
 
 def test_the_test_profile_shortens_only_durations_of_copies_that_promtool_and_amtool_accept(tmp_path):
     out = tmp_path / "test-profile"
-    run("scripts/swarm.sh", "render-monitoring", "test", str(out))
+    run("scripts/platform/swarm.sh", "render-monitoring", "test", str(out))
     source = ROOT / "observability"
     rules = sorted((source / "prometheus" / "rules").glob("*.rules.yml"))
     assert rules, "no rule files"
@@ -80,7 +80,7 @@ def test_the_test_profile_shortens_only_durations_of_copies_that_promtool_and_am
     run("amtool", "check-config", str(out / "alertmanager" / "alertmanager.yml"))
     # The production profile is the sources themselves.
     prod = tmp_path / "production"
-    run("scripts/swarm.sh", "render-monitoring", "production", str(prod))
+    run("scripts/platform/swarm.sh", "render-monitoring", "production", str(prod))
     assert (prod / "prometheus" / "prometheus.yml").read_bytes() == (source / "prometheus" / "prometheus.yml").read_bytes()
 
 
@@ -106,10 +106,10 @@ def test_scaling_a_queue_adds_its_replicas_as_targets_without_any_config_change(
 
     config_before = monitoring_get("prometheus", "/api/v1/status/config", timeout=10).json()["data"]["yaml"]
     try:
-        run("scripts/swarm.sh", "scale", "prod", "rubis", "2", timeout=300)
+        run("scripts/platform/swarm.sh", "scale", "prod", "rubis", "2", timeout=300)
         wait_for(lambda: rubis_targets() == 2, 60, "two prod rubis targets")
     finally:
-        run("scripts/swarm.sh", "scale", "prod", "rubis", "1", timeout=300)
+        run("scripts/platform/swarm.sh", "scale", "prod", "rubis", "1", timeout=300)
     wait_for(lambda: rubis_targets() == 1, 60, "one prod rubis target again")
     assert monitoring_get("prometheus", "/api/v1/status/config", timeout=10).json()["data"]["yaml"] == config_before
     assert docker("service", "inspect", svc, "--format", "{{.Spec.Mode.Replicated.Replicas}}") == "1"
@@ -277,7 +277,7 @@ def test_a_production_redis_outage_reaches_mail_and_chat_and_its_end_too(deploym
     finally:
         set_redis("prod", 1)
         set_redis("dev", 1)
-        run("scripts/swarm.sh", "wait", timeout=300)
+        run("scripts/platform/swarm.sh", "wait", timeout=300)
     resolved_at = time.monotonic()
     wait_for(lambda: mails_about("RESOLVED"), 90, "the resolved mail")
     wait_for(lambda: chats_about("RESOLVED"), 90, "the resolved chat message")

@@ -89,10 +89,10 @@ def test_a_platforms_redis_is_backed_up_online_and_restored(deployment, tmp_path
     api = deployment.api("dev", "diamant")
     kept = [api.take() for _ in range(3)]
     snapshot = tmp_path / "backups" / "dev.rdb"
-    run("scripts/swarm.sh", "backup", "dev", str(snapshot), timeout=120)
+    run("scripts/platform/swarm.sh", "backup", "dev", str(snapshot), timeout=120)
     assert snapshot.stat().st_size > 0
     later = [api.take() for _ in range(2)]
-    run("scripts/swarm.sh", "restore", "dev", str(snapshot), timeout=600)
+    run("scripts/platform/swarm.sh", "restore", "dev", str(snapshot), timeout=600)
     listing = wait_for(lambda: _list_or_none(api), 120, "dev/diamant to answer again")
     assert set(kept) <= set(listing["tickets"])
     assert not set(later) & set(listing["tickets"])

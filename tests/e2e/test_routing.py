@@ -192,7 +192,7 @@ def test_a_platform_that_is_down_gets_a_json_502_and_the_others_still_answer(dep
     finally:
         docker("service", "scale", "-d", f"{svc}=1")
         from conftest import run
-        run("scripts/swarm.sh", "wait")
+        run("scripts/platform/swarm.sh", "wait")
 
 
 def test_one_request_id_follows_a_request_through_the_proxy_and_the_service(deployment):

@@ -14,16 +14,17 @@
 # Exit status: 0 when every target ran its time cleanly, 1 otherwise, 2 on a usage problem.
 set -euo pipefail
 
-usage() { echo "usage: $0 <build-dir> <seconds-per-target> [fresh]" >&2; exit 2; }
-[[ ($# -eq 2 || ($# -eq 3 && $3 == fresh)) && $2 =~ ^[1-9][0-9]*$ ]] || usage
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../../scripts/lib.sh" fuzz 2
+usage() { die "usage: $0 <build-dir> <seconds-per-target> [fresh]"; }
+[[ ($# -eq 2 || ($# -eq 3 && $3 == fresh)) && $2 =~ ^[1-9][0-9]*$ ]] || usage
 build=$(mkdir -p "$1" && cd "$1" && pwd)
 seconds=$2
 jobs=${FUZZ_JOBS:-$(nproc)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || usage
 
-command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing; make deps installs clang and libFuzzer" >&2; exit 2; }
+command -v clang++ >/dev/null || die "clang++ is missing; make deps installs clang and libFuzzer"
 
 targets=()
 for dir in "$here"/corpus/*/; do targets+=("$(basename "$dir")"); done

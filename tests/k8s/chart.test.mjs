@@ -1,6 +1,6 @@
 // Offline checks of the Helm chart and the cluster prerequisites (make test-k8s): the real helm
 // renders each platform, every object is validated against the Kubernetes and CRD schemas
-// (unknown fields refused) and against waitline's policies. Run: scripts/k8s.sh validate
+// (unknown fields refused) and against waitline's policies. Run: scripts/platform/k8s.sh validate
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -19,7 +19,7 @@ const filesIn = (dir, suffix) => readdirSync(join(root, dir)).filter((f) => f.en
 const ruleFiles = filesIn("observability/prometheus/rules", ".rules.yml");
 const dashboardFiles = filesIn("observability/dashboards", ".json");
 
-// What scripts/k8s.sh passes from .cache/images.env and .secrets/, with made-up values.
+// What scripts/platform/k8s.sh passes from .cache/images.env and .secrets/, with made-up values.
 const tag = "0.1.0-0123456789ab";
 const fixture = [
   "--set", `image.tag=${tag},redis.image.tag=${tag},redis.exporter.image.tag=${tag}`,

@@ -26,17 +26,16 @@
 # when it cannot. no-new-privileges=false: the engine's default (daemon.json) is for services.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../../scripts/lib.sh" vm
 cache=$root/.cache/vm
 mkdir -p "$cache"
-
-die() { echo "vm: $*" >&2; exit 1; }
 
 image() {
   local tag
   tag=waitline-vm:$(sha256sum "$here/vm.Dockerfile" | cut -c1-12)
   if ! docker image inspect "$tag" >/dev/null 2>&1; then
-    echo "vm: building $tag" >&2
+    warn "building $tag"
     docker build -q -f "$here/vm.Dockerfile" -t "$tag" "$here" >/dev/null 2>&1 || die "building $tag failed"
   fi
   echo "$tag"
@@ -64,7 +63,7 @@ npm_cache() {
 
 default_subnet() {  # a /24 in 10.77.0.0/16 that no network here uses yet
   local used n
-  used=$(docker network inspect $(docker network ls -q) --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null)
+  used=$(docker network ls -q | xargs docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null)
   for n in $(seq 1 250); do
     [[ " $used " == *" 10.77.$n.0/24 "* ]] || { echo "10.77.$n.0/24"; return; }
   done
@@ -118,14 +117,12 @@ address() {
   docker container inspect "$1" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'
 }
 
-ssh_opts() {
-  echo "-i $(ssh_key) -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=5"
-}
-
-ssh_to() {
-  local name=$1; shift
-  # shellcheck disable=SC2046
-  ssh $(ssh_opts) "root@$(address "$name")" "$@"
+ssh_to() {  # name command...: the command is a string the VM's shell runs, as ssh always does
+  local name=$1 key
+  shift
+  key=$(ssh_key)
+  ssh -i "$key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes \
+    -o ConnectTimeout=5 "root@$(address "$name")" "$*"
 }
 
 down() {
@@ -149,6 +146,5 @@ case ${1:-} in
   ssh) shift; ssh_to "$@" ;;
   image) image ;;
   npm-cache) npm_cache ;;
-  ssh-opts) ssh_opts ;;
-  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+  *) usage_from_header "$0"; exit 2 ;;
 esac

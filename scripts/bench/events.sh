@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The live events section of `make bench` (scripts/bench.sh runs it): one waitline process holding
+# The live events section of `make bench` (scripts/bench/bench.sh runs it): one waitline process holding
 # 10,000 event streams on one queue, against a real Redis, all on 127.0.0.1.
 #
-#   scripts/bench-events.sh <waitline-binary> <event_fanout-binary> <markdown-out>
+#   scripts/bench/events.sh <waitline-binary> <event_fanout-binary> <markdown-out>
 #
 # Two kinds of streams, each in a fresh process (so that its memory is the streams'):
 #   phones   10,000 visitors' ticket streams (GET /tickets/{n}/events): what a waiting room holds;
@@ -15,9 +15,10 @@
 # BENCH_STREAMS (10000), BENCH_CALLS (20). Prints a summary; exit 1 when a measurement failed.
 set -euo pipefail
 
-die() { echo "bench-events: $*" >&2; exit 2; }
-[[ $# -eq 3 ]] || die "usage: $0 <waitline-binary> <event_fanout-binary> <markdown-out>"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh" bench-events 2
+[[ $# -eq 3 ]] || die "usage: $0 <waitline-binary> <event_fanout-binary> <markdown-out>"
 binary=$(realpath "$1"); fanout=$(realpath "$2"); output=$3
 [[ -x $binary && -x $fanout ]] || die "$1 or $2 is not an executable"
 duration=${BENCH_DURATION:-10}
@@ -26,7 +27,7 @@ wrk_threads=${BENCH_THREADS:-2}
 streams=${BENCH_STREAMS:-10000}
 calls=${BENCH_CALLS:-20}
 for tool in wrk redis-server redis-cli redis-benchmark curl awk; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup/install-deps.sh installs it)"
 done
 # Each process holds one descriptor per stream, and some more.
 (( $(ulimit -Hn) > streams + 1000 )) || die "the descriptor limit ($(ulimit -Hn)) is below $streams streams"
@@ -34,32 +35,17 @@ ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench-events.XXXXXX")
 redis_pid="" service_pid="" fanout_pid=""
-stop_pid() {
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local status=$?
   trap - EXIT
-  stop_pid "$fanout_pid"; stop_pid "$service_pid"; stop_pid "$redis_pid"
+  stop_pid "$child_pid"; stop_pid "$fanout_pid" 100; stop_pid "$service_pid" 100; stop_pid "$redis_pid" 100
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench-events: work directory kept: $work" >&2; else rm -rf "$work"; fi
   exit "$status"
 }
 trap cleanup EXIT
 
-port_in_use() { (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 200); do p=$((20000 + RANDOM % 30000)); port_in_use "$p" || { echo "$p"; return; }; done
-  die "no free port"
-}
 ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz") == 200 ]]; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-calc() { awk "BEGIN {$1}"; }
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
@@ -73,7 +59,7 @@ printf '%s\n' "$(openssl rand -hex 32)" >"$work/secret"
 
 # A fresh service on an empty queue: the settings of the main benchmark, room for the streams.
 start_service() {
-  stop_pid "$service_pid"; service_pid=""
+  stop_pid "$service_pid" 100; service_pid=""
   redis-cli -p "$redis_port" flushall >/dev/null
   api_port=$(free_port); admin_port=$(free_port)
   "$binary" --redis-port "$redis_port" --queue-name bench --listen "127.0.0.1:$api_port" \
@@ -87,11 +73,8 @@ start_service() {
 
 declare -A wrk_result
 wrk_run() { # name url script: wrk's figures into wrk_result (rps, p99_us, non2xx...); raw output in $work
-  BENCH_API_KEY=$key timeout $((duration + 30)) wrk -t "$wrk_threads" -c "$connections" -d "${duration}s" --latency \
-    -s "$here/bench/$3.lua" "$2" >"$work/wrk-$1.out" 2>&1 || die "wrk $1 failed: $(tail -3 "$work/wrk-$1.out")"
-  local line kv
-  line=$(grep '^BENCH_RESULT ' "$work/wrk-$1.out") || die "no BENCH_RESULT from wrk $1"
-  for kv in ${line#BENCH_RESULT }; do wrk_result[${kv%%=*}]=${kv#*=}; done
+  BENCH_API_KEY=$key run_wrk "$work/wrk-$1.out" wrk_result "" $((duration + 30)) \
+    wrk -t "$wrk_threads" -c "$connections" -d "${duration}s" --latency -s "$here/$3.lua" "$2"
   ((wrk_result[non2xx] == 0)) || die "wrk $1: ${wrk_result[non2xx]} answers were not 2xx"
 }
 
@@ -149,7 +132,6 @@ status_p99_us=${wrk_result[p99_us]}
 status_ratio=$(calc "printf \"%.2f\", $status_rps / $incr")
 
 met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; }
-num() { awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'; }
 {
   echo "## Live events: $(num "$streams") streams on one process"
   echo

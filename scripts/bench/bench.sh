@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of waitline (issue 2, acceptance 12; mission R5). `make bench` runs it.
 #
-#   scripts/bench.sh <waitline-binary>
+#   scripts/bench/bench.sh <waitline-binary>
 #
 # Starts its own redis-server (no persistence) and one waitline process on free loopback ports,
 # then measures in rounds. Each round measures the Redis ceiling with redis-benchmark (INCR, LPUSH,
@@ -20,20 +20,18 @@
 #   BENCH_REDIS_SECONDS  target length of each redis-benchmark   (3)
 #   BENCH_OUTPUT         the document to write                   (docs/benchmarks.md)
 #   BENCH_KEEP=1         keep the work directory (logs, raw wrk output)
-#   BENCH_PROXY=0        skip the proxy section (scripts/bench-proxy.sh: the Swarm stack, its own
+#   BENCH_PROXY=0        skip the proxy section (scripts/bench/proxy.sh: the Swarm stack, its own
 #                        project wlperf; needs the engine and the images, `make images`)
-#   BENCH_EVENTS=0       skip the live events section (scripts/bench-events.sh: 10,000 streams on
+#   BENCH_EVENTS=0       skip the live events section (scripts/bench/events.sh: 10,000 streams on
 #                        one process; needs tests/bench/event_fanout, built beside the binary)
 # Exit status: 0 when every phase ran without errors, 1 when a phase saw non-2xx answers or
 # socket errors (the document is still written and says so), 2 on a usage or setup problem.
 set -euo pipefail
 
-usage() { echo "usage: $0 <waitline-binary>" >&2; exit 2; }
-[[ $# -eq 1 ]] || usage
-die() { echo "bench: $*" >&2; exit 2; }
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh" bench 2
+[[ $# -eq 1 ]] || die "usage: $0 <waitline-binary>"
 binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 [[ -x $binary ]] || die "$1 is not an executable"
 
@@ -48,23 +46,14 @@ for v in rounds duration connections wrk_threads redis_seconds; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
 for tool in wrk redis-server redis-cli redis-benchmark curl awk; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup/install-deps.sh installs it)"
 done
 
 # ---------------------------------------------------------------------------------------------
 # Processes and clean-up. Long-running children run in the background and are waited for, so
 # that a signal reaches the trap at once and the trap can stop them by pid.
 work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench.XXXXXX")
-redis_pid="" service_pid="" child_pid=""
-
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+redis_pid="" service_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -75,27 +64,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# run_bounded SECONDS CMD...: run in the background, wait, kill it when it overstays.
-run_bounded() {
-  local limit=$1; shift
-  timeout --kill-after=5 "$limit" "$@" &
-  child_pid=$!
-  local rc=0
-  wait "$child_pid" || rc=$?
-  child_pid=""
-  return "$rc"
-}
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { # a loopback port nobody listens on, away from the usual ones
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 30000))
-    port_in_use "$p" || { echo "$p"; return 0; }
-  done
-  die "no free port found"
-}
 
 # CPU accounting, to tell how much of the machine the benchmark had: ticks (USER_HZ) used by the
 # whole machine (/proc/stat), by the service and Redis (/proc/<pid>/stat), and by the tools this
@@ -188,7 +156,7 @@ done
 rb_rps() { # csv-file test -> field (2 rps, 5 p50 ms, 7 p99 ms)
   awk -F'","' -v t="$2" -v f="$3" '{gsub(/^"|"$/, "")} $1 == t {print $f}' "$1"
 }
-run_bounded 60 redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 50000 -t incr --csv \
+run_child 60 redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 50000 -t incr --csv \
   >"$work/redis-calibrate.csv"
 calib=$(rb_rps "$work/redis-calibrate.csv" INCR 2)
 [[ -n $calib ]] || die "cannot parse redis-benchmark output: $(cat "$work/redis-calibrate.csv")"
@@ -198,7 +166,7 @@ declare -A ceil # <round>.INCR.rps, <round>.INCR.p50 (ms), <round>.INCR.p99 (ms)
 run_ceiling() { # round
   local t
   cpu_begin
-  run_bounded $((redis_seconds * 12 + 60)) redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" \
+  run_child $((redis_seconds * 12 + 60)) redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" \
     -n "$redis_requests" -t incr,lpush,rpop --csv >"$work/redis-benchmark-$1.csv"
   cpu_end ceiling
   for t in INCR LPUSH RPOP; do
@@ -213,28 +181,27 @@ run_ceiling() { # round
 # The service, one endpoint at a time.
 llen() { redis-cli -p "$redis_port" llen "queue_$queue" | tr -d '\r'; }
 declare -A res # <round>.<endpoint>.<figure>
-run_wrk() { # round name method path
-  local r=$1 name=$2 path=$4 line kv
+measure() { # round name method path
+  local r=$1 name=$2 path=$4
   local before after
   before=$(llen)
   echo "bench: round $r/$rounds, wrk $name: $3 $path, ${duration}s, $connections connections, $wrk_threads threads"
   cpu_begin
-  BENCH_API_KEY=$api_key run_bounded $((duration + 30)) wrk -t "$wrk_threads" -c "$connections" \
-    -d "${duration}s" --latency -s "$here/bench/$name.lua" "http://127.0.0.1:$api_port$path" \
+  BENCH_API_KEY=$api_key run_child $((duration + 30)) wrk -t "$wrk_threads" -c "$connections" \
+    -d "${duration}s" --latency -s "$here/$name.lua" "http://127.0.0.1:$api_port$path" \
     >"$work/wrk-$name-$r.out" 2>&1 || die "wrk $name failed: $(tail -5 "$work/wrk-$name-$r.out")"
   cpu_end "$name"
   after=$(llen)
-  line=$(grep '^BENCH_RESULT ' "$work/wrk-$name-$r.out") || die "no BENCH_RESULT from wrk $name"
-  for kv in ${line#BENCH_RESULT }; do res[$r.$name.${kv%%=*}]=${kv#*=}; done
+  wrk_figures "$work/wrk-$name-$r.out" res "$r.$name."
   res[$r.$name.queue_before]=$before
   res[$r.$name.queue_after]=$after
   res[$r.$name.socket_errors]=$((${res[$r.$name.connect_errors]} + ${res[$r.$name.read_errors]} + ${res[$r.$name.write_errors]} + ${res[$r.$name.timeouts]}))
 }
 for ((r = 1; r <= rounds; r++)); do
   run_ceiling "$r"
-  run_wrk "$r" take POST /get_ticket
-  run_wrk "$r" list GET /list_tickets
-  run_wrk "$r" call POST /call_ticket
+  measure "$r" take POST /get_ticket
+  measure "$r" list GET /list_tickets
+  measure "$r" call POST /call_ticket
 done
 
 # Peak resident memory of the service, then stop it before describing the machine.
@@ -246,18 +213,18 @@ log_bytes=$(stat -c %s "$work/service.log")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The same service as users meet it: through the proxy of the Swarm stack, next to it measured
-# directly in its container (scripts/bench-proxy.sh deploys its own project and removes it).
+# directly in its container (scripts/bench/proxy.sh deploys its own project and removes it).
 proxy_status=0
 if [[ ${BENCH_PROXY:-1} == 1 ]]; then
-  echo "bench: proxy section (scripts/bench-proxy.sh)"
-  "$here/bench-proxy.sh" "$work/proxy.md" || proxy_status=$?
+  echo "bench: proxy section (scripts/bench/proxy.sh)"
+  "$here/proxy.sh" "$work/proxy.md" || proxy_status=$?
 fi
 
 # Live events: 10,000 streams on one process (its own Redis and service; all on loopback).
 events_status=0
 if [[ ${BENCH_EVENTS:-1} == 1 ]]; then
-  echo "bench: live events section (scripts/bench-events.sh)"
-  "$here/bench-events.sh" "$binary" "$(dirname "$binary")/../tests/bench/event_fanout" "$work/events.md" ||
+  echo "bench: live events section (scripts/bench/events.sh)"
+  "$here/events.sh" "$binary" "$(dirname "$binary")/../tests/bench/event_fanout" "$work/events.md" ||
     events_status=$?
 fi
 
@@ -268,17 +235,11 @@ when=$(date -u '+%Y-%m-%d %H:%M UTC')
 wrk_version=$(wrk -v 2>&1 | awk 'NR==1{print $2}' || true)
 
 # ---------------------------------------------------------------------------------------------
-# Figures and goals. awk does the arithmetic.
-calc() { awk "BEGIN {$1}"; }
-ms() { calc "printf \"%.2f\", $1 / 1000"; }
-num() { # rounded, with thousands separators: 12,345
-  awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'
-}
+# Figures and goals (calc, ms, num and median: scripts/lib.sh).
 pct() { calc "printf \"%.0f %%\", 100 * $1 / $2"; }
 ratio() { calc "printf \"%.2f\", $1 / $2"; }
 ge() { calc "exit !($1 >= $2)"; }
 
-median() { sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; } # of stdin's lines
 of_rounds() { # key (after "<round>."), array name -> that figure of every round
   local -n of=$2
   local r
@@ -332,13 +293,13 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
 {
   echo "# Benchmarks"
   echo
-  echo "<!-- Generated by scripts/bench.sh on $when; do not edit by hand: run \`make bench\`. -->"
+  echo "<!-- Generated by scripts/bench/bench.sh on $when; do not edit by hand: run \`make bench\`. -->"
   echo
   echo "What one waitline process serves on this machine against a real Redis, next to what Redis"
   echo "itself serves to a non-pipelined client with as many connections (the *ceiling*: the service"
   echo "cannot beat the database it waits on). Goals from issue 2, acceptance 12 (mission R5)."
   echo
-  echo "Reproduce with \`make bench\` (it builds, then runs \`scripts/bench.sh build/src/waitline\`)."
+  echo "Reproduce with \`make bench\` (it builds, then runs \`scripts/bench/bench.sh build/src/waitline\`)."
   echo "The script starts its own \`redis-server\` (no persistence: \`--save \"\"\`, no AOF) and one"
   echo "service on free loopback ports, with an API key of scopes take, call and read, default worker"
   echo "threads ($threads here) and the **access log on**, its stdout written to a file as a container"
@@ -388,7 +349,7 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   if [[ -f $output ]] && grep -q '^| endpoint | requests' "$output"; then
     echo "### The previous run, for comparison"
     echo
-    echo "From the document this run replaces ($(sed -n 's/^<!-- Generated by scripts\/bench.sh on \(.*\); do not edit.*/\1/p' "$output" | head -1)," \
+    echo "From the document this run replaces ($(sed -n 's/^<!-- Generated by scripts\/[a-z/]*bench.sh on \(.*\); do not edit.*/\1/p' "$output" | head -1)," \
          "$(sed -n 's/^| waitline | .*\(revision [0-9a-f]*\).*/\1/p' "$output" | head -1)); the same phases, on the machine of that day:"
     echo
     awk '/^\| endpoint \| requests/ {t=1} t && !/^\|/ {exit} t' "$output"
@@ -466,7 +427,7 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   elif [[ ${BENCH_EVENTS:-1} == 1 ]]; then
     echo "## Live events"
     echo
-    echo "Not measured in this run: \`scripts/bench-events.sh\` failed (exit status $events_status)."
+    echo "Not measured in this run: \`scripts/bench/events.sh\` failed (exit status $events_status)."
     echo
   fi
   if [[ -s $work/proxy.md ]]; then
@@ -475,7 +436,7 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   elif [[ ${BENCH_PROXY:-1} == 1 ]]; then
     echo "## Through the proxy (Swarm stack)"
     echo
-    echo "Not measured in this run: \`scripts/bench-proxy.sh\` failed (exit status $proxy_status)."
+    echo "Not measured in this run: \`scripts/bench/proxy.sh\` failed (exit status $proxy_status)."
     echo
   fi
   echo "## Machine"

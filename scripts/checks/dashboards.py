@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static checks of the Grafana dashboards in observability/dashboards/ (part of `make test`).
 
-    python3 scripts/check-dashboards.py
+    python3 scripts/checks/dashboards.py
 
 Fails (exit 1, one line per problem) unless:
   - every *.json equals observability/dashboards/generate.py's output, the panel table of
@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "observability" / "dashboards"
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 import dashboard_queries  # noqa: E402  (the same substitution as the e2e test)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing waitline needs on Debian 12 (bookworm). Idempotent.
-#   scripts/install-deps.sh            everything: build, test, deploy (make deps, .ci/run)
-#   scripts/install-deps.sh --runtime  only what `make up` needs: the images are compiled inside
-#                                      Docker, so no toolchain on the machine (make up runs this)
+#   scripts/setup/install-deps.sh            everything: build, test, deploy (make deps, .ci/run)
+#   scripts/setup/install-deps.sh --runtime  only what `make up` needs: the images are compiled
+#                                            inside Docker, so no toolchain on the machine (make up
+#                                            runs this)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" deps 2
 
 packages=(
   build-essential cmake ninja-build pkg-config git    # toolchain
@@ -19,6 +22,7 @@ packages=(
   unzip                                               # helm and kubectl from their npm package's layer.zip
   graphviz                                            # dot: the docs' diagrams (make docs, make test-docs), in DejaVu Sans (fonts-dejavu-core)
   hunspell hunspell-fr                                # make test-docs: the French documents' spelling
+  shellcheck                                          # make test-scripts: every shell script checked
   chromium fonts-dejavu-core                          # the screens' tests: a real browser (driven by playwright-core)
   ansible-core openssh-client                         # the cluster suite: the playbook, over SSH
   curl ca-certificates
@@ -27,7 +31,7 @@ runtime_packages=(nodejs npm python3 docker.io debootstrap openssl git curl ca-c
 case ${1:-} in
   --runtime) packages=("${runtime_packages[@]}") ;;
   "") ;;
-  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+  *) die "usage: $0 [--runtime]" ;;
 esac
 
 missing=()
@@ -37,7 +41,7 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
+  say "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # waitline on Docker Swarm: deploy, inspect, scale and remove the platforms and the proxy.
 #
-#   scripts/swarm.sh up                          deploy (or update) every stack and wait until
+#   scripts/platform/swarm.sh up                 deploy (or update) every stack and wait until
 #                                                every service runs; print the URLs
-#   scripts/swarm.sh down                        remove the stacks; keep the Redis volumes (data)
-#   scripts/swarm.sh destroy                     down, then remove the Redis volumes too (tests)
-#   scripts/swarm.sh status                      services, replicas, budget, URLs
-#   scripts/swarm.sh scale PLATFORM QUEUE N      run N replicas of one queue service
-#   scripts/swarm.sh budget                      check the resource budget on the running services
-#   scripts/swarm.sh wait                        wait until every service runs all its replicas
-#   scripts/swarm.sh backup PLATFORM FILE        write a consistent snapshot of the platform's Redis
+#   scripts/platform/swarm.sh down               remove the stacks; keep the Redis volumes (data)
+#   scripts/platform/swarm.sh destroy            down, then remove the Redis volumes too (tests)
+#   scripts/platform/swarm.sh status             services, replicas, budget, URLs
+#   scripts/platform/swarm.sh scale PLATFORM QUEUE N  run N replicas of one queue service
+#   scripts/platform/swarm.sh budget             check the resource budget on the running services
+#   scripts/platform/swarm.sh wait               wait until every service runs all its replicas
+#   scripts/platform/swarm.sh backup PLATFORM FILE  write a consistent snapshot of the platform's Redis
 #                                                (RDB) to FILE, while it runs
-#   scripts/swarm.sh restore PLATFORM FILE       stop the platform's Redis, replace its data with
+#   scripts/platform/swarm.sh restore PLATFORM FILE  stop the platform's Redis, replace its data with
 #                                                the snapshot FILE, start it again
-#   scripts/swarm.sh render-monitoring PROFILE DIR   write the monitoring files as deployed with
+#   scripts/platform/swarm.sh render-monitoring PROFILE DIR  write the monitoring files as deployed with
 #                                                PROFILE (production or test) into DIR
 #
 # Stacks: <project>-dev, <project>-qualif, <project>-prod from deploy/swarm/platform.yml (one
@@ -21,7 +21,7 @@
 # <project>-edge (the proxy) from deploy/swarm/edge.yml, and <project>-monitoring (Prometheus,
 # Alertmanager, exporters; Grafana and cAdvisor where their images can be pulled) from
 # deploy/swarm/monitoring.yml with the files of observability/. Needs the engine in swarm mode
-# (scripts/docker-engine.sh), the images (scripts/images.sh) and the secrets (scripts/secrets.sh).
+# (scripts/setup/docker-engine.sh), the images (scripts/setup/images.sh) and the secrets (scripts/platform/secrets.sh).
 #
 # Environment (defaults in brackets):
 #   WAITLINE_PROJECT [waitline]   prefix of every stack, network, volume and secret: a second
@@ -39,7 +39,9 @@
 #   WAITLINE_REDIS_DATA_ROOT []   a shared filesystem mounted on every node: each platform's Redis
 #                                 keeps its data in <root>/<platform>/redis (deploy/swarm/redis-shared-storage.yml)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" swarm
+cd "$root"
 
 project=${WAITLINE_PROJECT:-waitline}
 secrets_dir=$(realpath -m "${WAITLINE_SECRETS_DIR:-.secrets/$project}")
@@ -53,15 +55,15 @@ https_suffix=""; [[ $https_port != 443 ]] && https_suffix=":$https_port"
 monitoring_profile=${WAITLINE_MONITORING_PROFILE:-production}
 monitoring_dir=$PWD/.cache/monitoring/$project
 
-# shellcheck source=../deploy/swarm/platforms.env
+# shellcheck source=deploy/swarm/platforms.env
 . deploy/swarm/platforms.env
 # shellcheck source=/dev/null
 [[ -z ${WAITLINE_SETTINGS_FILE:-} ]] || . "$WAITLINE_SETTINGS_FILE"
 redis_data_root=${WAITLINE_REDIS_DATA_ROOT:-}
 
-say() { echo "swarm: $*"; }
-die() { echo "swarm: $*" >&2; exit 1; }
 [[ $project =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "WAITLINE_PROJECT must be lowercase letters, digits and dashes"
+# What every stack file reads (${WAITLINE_PROJECT}, ${SECRETS_DIR}); stack_deploy sets ${WAITLINE_STACK}.
+export WAITLINE_PROJECT=$project SECRETS_DIR=$secrets_dir
 
 stacks() { for p in "${platforms[@]}"; do echo "$project-$p"; done; echo "$project-edge"; echo "$project-monitoring"; }
 digest() { sha256sum "$1" | cut -c1-12; }
@@ -140,7 +142,7 @@ live_budget() {
           [[ $rsc == 0 || $rsm == 0 ]] && missing+=("$name has no reservation")
           rc=$((rc + rsc * n)); rm=$((rm + rsm * n)) ;;
       esac
-    done < <(docker service inspect $ids --format "$fmt" | sed 's/<no value>/0/g')
+    done < <(xargs docker service inspect --format "$fmt" <<<"$ids" | sed 's/<no value>/0/g')
   done < <(stacks)
   printf 'dev+qualif limits: %s CPUs %s MiB (budget %s CPUs %s MiB); production+proxy+monitoring reservations: %s CPUs %s MiB\n' \
     "$(awk -v a=$nc 'BEGIN{print a/1e9}')" $((nm / 1048576)) "$NONPROD_BUDGET_CPUS" "$NONPROD_BUDGET_MEMORY_MB" \
@@ -149,7 +151,7 @@ live_budget() {
   ((${#missing[@]})) && { printf '  %s\n' "${missing[@]}"; ok=0; }
   awk -v a=$nc -v b="$NONPROD_BUDGET_CPUS" 'BEGIN{exit !(a/1e9 <= b + 1e-9)}' || { echo "  over the CPU budget"; ok=0; }
   ((nm / 1048576 <= NONPROD_BUDGET_MEMORY_MB)) || { echo "  over the memory budget"; ok=0; }
-  ((ok)) && echo "budget: ok" || { echo "budget: FAILED"; return 1; }
+  if ((ok)); then echo "budget: ok"; else echo "budget: FAILED"; return 1; fi
 }
 
 # --- deployment ----------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ stack_deploy() {  # stack compose-file...
   local stack=$1 file files=()
   shift
   for file; do files+=(-c "$file"); done
-  docker stack deploy --resolve-image never --prune "${files[@]}" "$stack" 2>&1 >/dev/null |
+  WAITLINE_STACK=$stack docker stack deploy --resolve-image never --prune "${files[@]}" "$stack" 2>&1 >/dev/null |
     { grep -v -e 'detach' -e 'future release' -e 'tasks will be created in the background' >&2 || true; }
 }
 
@@ -194,10 +196,10 @@ network_subnets() {  # network
 deploy_platform() {
   local p=$1 q key
   local stack=$project-$p
-  [[ -s $secrets_dir/$p/redis/users.acl ]] || die "no secrets in $secrets_dir: run scripts/secrets.sh"
+  [[ -s $secrets_dir/$p/redis/users.acl ]] || die "no secrets in $secrets_dir: run scripts/platform/secrets.sh"
   ensure_network "$project-$p-front"
   (
-    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack PLATFORM=$p SECRETS_DIR=$secrets_dir \
+    export PLATFORM=$p \
       HEALTHCHECK_TIMEOUT
     for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS QUEUE_LEGACY_GET \
                QUEUE_RATE_LIMIT_KEY QUEUE_RATE_LIMIT_KEY_BURST QUEUE_RATE_LIMIT_CLIENT QUEUE_RATE_LIMIT_CLIENT_BURST \
@@ -235,7 +237,6 @@ deploy_edge() {
   local stack=$project-edge
   ensure_network "$project-monitoring-front"
   (
-    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack SECRETS_DIR=$secrets_dir
     export WAITLINE_HTTP_PORT=$http_port WAITLINE_HTTPS_PORT=$https_port
     export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB "${!EDGE_LIMIT_@}"
     export TLS_CERT_DIGEST TLS_KEY_DIGEST MONITORING_HTPASSWD_DIGEST
@@ -286,78 +287,17 @@ wait_converged() {
 }
 
 # --- monitoring ----------------------------------------------------------------------------------
-# The files the monitoring stack mounts: copies of observability/ (never edited in place). The test
-# profile caps, on those copies, every duration that makes alerts slow to prove: scrape and
-# evaluation intervals, each rule's `for:`, Alertmanager's group_wait, group_interval and
-# repeat_interval. Only a "key: <duration>" line longer than its cap changes. A `for:` is first
-# divided by 12 (1m -> 5s, 2m -> 10s), then capped: alerts keep their order, so that a cause
-# (WaitlineRedisDown, 1m) still fires before its consequences (WaitlineErrorBudgetBurn, 2m) and
-# Alertmanager's inhibition holds as it does in production.
-test_profile_caps="scrape_interval=2s evaluation_interval=2s scrape_timeout=2s for=10s refresh_interval=2s group_wait=1s group_interval=2s repeat_interval=10s"
-test_profile_divisors="for=12"
-cap_durations() {  # "key=cap ..." "key=divisor ..." < yaml > yaml
-  awk -v caps="$1" -v divisors="${2:-}" '
-    function seconds(d,   total, n, unit) {
-      total = 0
-      while (match(d, /^[0-9]+(ms|[smhdwy])/)) {
-        n = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
-        unit = n; sub(/^[0-9]+/, "", unit)
-        total += (n + 0) * mult[unit]
-      }
-      return total
-    }
-    BEGIN {
-      mult["ms"] = 0.001; mult["s"] = 1; mult["m"] = 60; mult["h"] = 3600
-      mult["d"] = 86400; mult["w"] = 604800; mult["y"] = 31536000
-      n = split(caps, pairs, " ")
-      for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); cap[kv[1]] = kv[2] }
-      n = split(divisors, pairs, " ")
-      for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); divisor[kv[1]] = kv[2] }
-    }
-    {
-      line = $0
-      if (match(line, /^[ \t]*(- )?[a-z_]+:[ \t]+/)) {
-        head = substr(line, 1, RLENGTH); rest = substr(line, RLENGTH + 1)
-        key = head; gsub(/[- \t:]/, "", key)
-        if ((key in cap) && match(rest, /^([0-9]+(ms|[smhdwy]))+/)) {
-          value = substr(rest, 1, RLENGTH); tail = substr(rest, RLENGTH + 1)
-          if (key in divisor) {
-            scaled = int(seconds(value) / divisor[key] + 0.999)
-            if (scaled < 1) scaled = 1
-            if (scaled < seconds(value) && scaled < seconds(cap[key])) line = head scaled "s" tail
-          }
-          if (seconds(value) > seconds(cap[key]) && line == $0) line = head cap[key] tail
-        }
-      }
-      print line
-    }'
-}
-
+# The files the monitoring stack mounts: copies of observability/, shortened by the test profile
+# (scripts/platform/monitoring.py says how).
 render_monitoring() {  # profile out-dir
-  local profile=$1 out=$2 src=${WAITLINE_OBSERVABILITY_DIR:-observability} f rel
-  [[ $profile == production || $profile == test ]] || die "WAITLINE_MONITORING_PROFILE must be production or test"
-  rm -rf "$out"
-  mkdir -p "$out"
-  while IFS= read -r f; do
-    rel=${f#"$src"/}
-    mkdir -p "$out/$(dirname "$rel")"
-    if [[ $profile == test && $f == *.yml ]]; then
-      cap_durations "$test_profile_caps" "$test_profile_divisors" <"$f" >"$out/$rel"
-    else
-      cp "$f" "$out/$rel"
-    fi
-  done < <(find "$src/prometheus/prometheus.yml" "$src/prometheus/rules" "$src/alertmanager/alertmanager.yml" \
-             "$src/grafana/provisioning" "$src/dashboards" -type f \( -name '*.yml' -o -name '*.json' \) 2>/dev/null | sort)
-  for f in prometheus/prometheus.yml alertmanager/alertmanager.yml; do
-    [[ -s $out/$f ]] || die "missing $src/$f"
-  done
+  "$root/scripts/platform/monitoring.py" "$1" "$2" --source "${WAITLINE_OBSERVABILITY_DIR:-observability}"
 }
 
 # The second compose file of the monitoring stack: one config per rule file and per dashboard,
 # named by a digest of its name and content.
 monitoring_configs() {  # stack out-dir
   local stack=$1 out=$2 f d
-  echo "# generated by scripts/swarm.sh from observability/; do not edit"
+  echo "# generated by scripts/platform/swarm.sh from observability/; do not edit"
   echo 'version: "3.9"'
   echo "services:"
   echo "  prometheus:"
@@ -388,7 +328,7 @@ upstream_available() {
 
 deploy_monitoring() {
   local stack=$project-monitoring out=$monitoring_dir
-  [[ -e $secrets_dir/alertmanager/chat_webhook_url && -s $secrets_dir/grafana_admin_password ]] || die "no Alertmanager secrets in $secrets_dir: run scripts/secrets.sh"
+  [[ -e $secrets_dir/alertmanager/chat_webhook_url && -s $secrets_dir/grafana_admin_password ]] || die "no Alertmanager secrets in $secrets_dir: run scripts/platform/secrets.sh"
   render_monitoring "$monitoring_profile" "$out/files"
   monitoring_configs "$stack" "$out/files" >"$out/configs.yml"
   local grafana=0 cadvisor=0
@@ -399,7 +339,7 @@ deploy_monitoring() {
     say "cAdvisor: image $CADVISOR_IMAGE cannot be pulled here; running containers are counted from the Docker engine's metrics"
   fi
   (
-    export WAITLINE_PROJECT=$project WAITLINE_STACK=$stack SECRETS_DIR=$secrets_dir MONITORING_DIR=$out/files
+    export MONITORING_DIR=$out/files
     export PROMETHEUS_URL=https://prometheus.$domain$https_suffix/ ALERTMANAGER_URL=https://alertmanager.$domain$https_suffix/
     export GRAFANA_URL=https://grafana.$domain$https_suffix/
     export GRAFANA_REPLICAS=$grafana CADVISOR_REPLICAS=$cadvisor GRAFANA_IMAGE CADVISOR_IMAGE
@@ -569,5 +509,5 @@ case ${1:-} in
   backup) shift; cmd_backup "$@" ;;
   restore) shift; cmd_restore "$@" ;;
   render-monitoring) render_monitoring "${2:-}" "${3:?usage: swarm.sh render-monitoring PROFILE DIR}" ;;
-  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+  *) usage_from_header "$0"; exit 2 ;;
 esac

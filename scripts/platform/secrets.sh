@@ -32,9 +32,9 @@
 #   grafana_admin_password       Grafana's `admin` password (where Grafana runs), random
 # Nothing is printed but the directory and how many files were made.
 #
-#   scripts/secrets.sh device-add PLATFORM QUEUE NAME ROLE   one screen's own key (ROLE kiosk, desk
+#   scripts/platform/secrets.sh device-add PLATFORM QUEUE NAME ROLE  one screen's own key (ROLE kiosk, desk
 #                                or screen); prints the key once, to type into that screen
-#   scripts/secrets.sh device-remove PLATFORM QUEUE NAME     revokes it: the key and its sessions
+#   scripts/platform/secrets.sh device-remove PLATFORM QUEUE NAME  revokes it: the key and its sessions
 # Either takes effect with the next `make up` (the queue's key file is a Swarm secret: the queue
 # rolls onto the new one). A key per device lets one lost device be revoked alone.
 #
@@ -43,7 +43,9 @@
 # counter's page or application), "kiosk" (take, read: the ticket kiosk) and "screen" (read only:
 # the waiting-room display). A queue's key file made before the kiosk key existed gains it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" secrets 2
+cd "$root"
 
 project=${WAITLINE_PROJECT:-waitline}
 dir=${WAITLINE_SECRETS_DIR:-.secrets/$project}
@@ -98,33 +100,33 @@ role_scopes() {  # role
 
 device() {  # add|remove platform queue name [role]
   local action=$1 platform=$2 queue=$3 name=$4 role=${5:-} scopes key
-  [[ " ${platforms[*]} " == *" $platform "* ]] || { echo "secrets: PLATFORM must be one of ${platforms[*]} (got '$platform')" >&2; exit 2; }
-  [[ " ${queues[*]} " == *" $queue "* ]] || { echo "secrets: QUEUE must be one of ${queues[*]} (got '$queue')" >&2; exit 2; }
-  [[ $name =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || { echo "secrets: NAME must be 1 to 64 of A-Z a-z 0-9 _ . - (got '$name')" >&2; exit 2; }
+  [[ " ${platforms[*]} " == *" $platform "* ]] || die "PLATFORM must be one of ${platforms[*]} (got '$platform')"
+  [[ " ${queues[*]} " == *" $queue "* ]] || die "QUEUE must be one of ${queues[*]} (got '$queue')"
+  [[ $name =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || die "NAME must be 1 to 64 of A-Z a-z 0-9 _ . - (got '$name')"
   local file=$dir/$platform/$queue.keys keys_txt=$dir/$platform/api-keys.txt
-  [[ -s $file ]] || { echo "secrets: $file is missing: run scripts/secrets.sh (make up) first" >&2; exit 2; }
+  [[ -s $file ]] || die "$file is missing: run scripts/platform/secrets.sh (make up) first"
   if [[ $action == add ]]; then
-    scopes=$(role_scopes "$role") || { echo "secrets: ROLE must be kiosk, desk or screen (got '$role')" >&2; exit 2; }
-    grep -q "^$name " "$file" && { echo "secrets: $queue on $platform already has a key named $name" >&2; exit 2; }
+    scopes=$(role_scopes "$role") || die "ROLE must be kiosk, desk or screen (got '$role')"
+    grep -q "^$name " "$file" && die "$queue on $platform already has a key named $name"
     key=$(new_key)
     echo "$name $scopes $(sha256 "$key")" >>"$file"
     echo "$platform $queue $name $key" >>"$keys_txt"
     echo "secrets: key of $name ($role: $scopes) for $queue on $platform; type it into the device, then run make up:"
     echo "$key"
   else
-    grep -q "^$name " "$file" || { echo "secrets: $queue on $platform has no key named $name" >&2; exit 2; }
+    grep -q "^$name " "$file" || die "$queue on $platform has no key named $name"
     sed -i "/^$name /d" "$file"
     sed -i "/^$platform $queue $name /d" "$keys_txt"
     echo "secrets: key $name of $queue on $platform removed; run make up: its sessions end once the queue has rolled"
   fi
 }
 case ${1:-} in
-  device-add) [[ $# -eq 5 ]] || { echo "usage: $0 device-add PLATFORM QUEUE NAME ROLE" >&2; exit 2; }
+  device-add) [[ $# -eq 5 ]] || die "usage: $0 device-add PLATFORM QUEUE NAME ROLE"
               device add "$2" "$3" "$4" "$5"; exit 0 ;;
-  device-remove) [[ $# -eq 4 ]] || { echo "usage: $0 device-remove PLATFORM QUEUE NAME" >&2; exit 2; }
+  device-remove) [[ $# -eq 4 ]] || die "usage: $0 device-remove PLATFORM QUEUE NAME"
                  device remove "$2" "$3" "$4"; exit 0 ;;
   "") ;;
-  *) echo "usage: $0 [device-add PLATFORM QUEUE NAME ROLE | device-remove PLATFORM QUEUE NAME]" >&2; exit 2 ;;
+  *) die "usage: $0 [device-add PLATFORM QUEUE NAME ROLE | device-remove PLATFORM QUEUE NAME]" ;;
 esac
 
 # Before per-platform key files, one api-keys.txt held every platform's keys: split it, keep the keys.
@@ -218,10 +220,7 @@ if [[ ! -s $dir/monitoring_password ]]; then
   created=$((created + 1))
 fi
 if [[ ! -s $dir/monitoring.htpasswd ]]; then
-  # bcrypt, which nginx's auth_basic checks through the C library's crypt (libxcrypt).
-  python3 -W ignore::DeprecationWarning -c 'import crypt, sys
-print("monitoring:" + crypt.crypt(sys.stdin.read().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10)))' \
-    <"$dir/monitoring_password" >"$dir/monitoring.htpasswd"
+  scripts/platform/htpasswd.py monitoring <"$dir/monitoring_password" >"$dir/monitoring.htpasswd"
   created=$((created + 1))
 fi
 abs=$(realpath "$dir")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds waitline's images from deploy/docker/ and records their tags in .cache/images.env,
-# which scripts/swarm.sh deploys:
+# which scripts/platform/swarm.sh deploys:
 #   ${WAITLINE_REGISTRY}waitline         the service          (context: the repository root)
 #   ${WAITLINE_REGISTRY}waitline-redis   Redis with our conf  (context: deploy/docker)
 #   ${WAITLINE_REGISTRY}waitline-proxy   nginx with our conf  (context: deploy/docker)
@@ -8,11 +8,13 @@
 #                                        Debian's packages, one stage each of monitoring.Dockerfile
 # Each is tagged <version>-<12 digits of its image id> (and latest): the same sources give the same
 # tag, so deploying again changes nothing, and any change gives a new tag, so Swarm rolls it out.
-# Needs the engine, debian:bookworm-slim (scripts/base-image.sh) and node_modules (make assets).
+# Needs the engine, debian:bookworm-slim (scripts/setup/base-image.sh) and node_modules (make assets).
 #   WAITLINE_REGISTRY   e.g. registry.example:5000/ (with the slash); set it on several nodes
 #   WAITLINE_PUSH=1     push the tags there after building
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" images
+cd "$root"
 
 registry=${WAITLINE_REGISTRY:-}
 version=$(sed -n 's/^project(waitline VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
@@ -31,7 +33,7 @@ revision_of() {
 }
 source_url=${WAITLINE_SOURCE_URL:-$(git config --get remote.origin.url 2>/dev/null || echo "https://example.invalid/waitline")}
 
-[[ -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]] || { echo "images: node_modules is missing: run make assets" >&2; exit 1; }
+[[ -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]] || die "node_modules is missing: run make assets"
 
 build() {  # name dockerfile[:target] context input-paths...
   local name=$1 dockerfile=${2%%:*} context=$3 started=$SECONDS log revision target=()
@@ -39,11 +41,11 @@ build() {  # name dockerfile[:target] context input-paths...
   shift 3
   revision=$(revision_of "$@")
   log=$(mktemp)
-  echo "images: building $registry$name"
+  say "building $registry$name"
   if ! docker build -f "$dockerfile" "${target[@]}" -t "$registry$name:latest" \
       --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
       "$context" >"$log" 2>&1; then
-    tail -40 "$log" >&2; rm -f "$log"; echo "images: building $name failed" >&2; return 1
+    tail -40 "$log" >&2; rm -f "$log"; warn "building $name failed"; return 1
   fi
   rm -f "$log"
   local id tag
@@ -69,7 +71,7 @@ done
 
 mkdir -p .cache
 cat >.cache/images.env <<EOF
-# written by scripts/images.sh; read by scripts/swarm.sh
+# written by scripts/setup/images.sh; read by scripts/platform/swarm.sh
 WAITLINE_IMAGE=${built[0]}
 WAITLINE_REDIS_IMAGE=${built[1]}
 WAITLINE_PROXY_IMAGE=${built[2]}

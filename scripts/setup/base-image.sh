@@ -5,43 +5,45 @@
 # image is bootstrapped from Debian's mirror (minbase: essential packages and apt only) and
 # imported. Idempotent: does nothing for an image that exists.
 #
-#   scripts/base-image.sh [IMAGE...]    default: debian:bookworm-slim debian:forky-slim
+#   scripts/setup/base-image.sh [IMAGE...]  default: debian:bookworm-slim debian:forky-slim
 #   WAITLINE_DEBIAN_MIRROR   mirror to bootstrap from (default http://deb.debian.org/debian)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" base
 
 mirror=${WAITLINE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 (($#)) || set -- debian:bookworm-slim debian:forky-slim
 
 make_image() { # debian:<suite>-slim
-  local image=$1 suite root script
-  [[ $image =~ ^debian:([a-z]+)-slim$ ]] || { echo "base: $image is not debian:<suite>-slim" >&2; return 1; }
+  local image=$1 suite rootfs script
+  [[ $image =~ ^debian:([a-z]+)-slim$ ]] || { warn "$image is not debian:<suite>-slim"; return 1; }
   suite=${BASH_REMATCH[1]}
   if docker image inspect "$image" >/dev/null 2>&1; then
-    echo "base: $image is present"
+    say "$image is present"
     return
   fi
   if docker pull -q "$image" >/dev/null 2>&1; then
-    echo "base: pulled $image"
+    say "pulled $image"
     return
   fi
   command -v debootstrap >/dev/null || {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
   }
-  root=$(mktemp -d /tmp/waitline-rootfs.XXXXXX)
-  roots+=("$root")
-  echo "base: bootstrapping $image from $mirror (a minute or two)"
+  rootfs=$(mktemp -d /tmp/waitline-rootfs.XXXXXX)
+  roots+=("$rootfs")
+  say "bootstrapping $image from $mirror (a minute or two)"
   # bookworm's debootstrap has no script for releases after trixie; they bootstrap as sid does.
   script=/usr/share/debootstrap/scripts/$suite
   [[ -e $script ]] || script=/usr/share/debootstrap/scripts/sid
-  debootstrap --variant=minbase --merged-usr "$suite" "$root" "$mirror" "$script" >"$root.log" 2>&1 \
-    || { tail -20 "$root.log" >&2; rm -f "$root.log"; return 1; }
-  rm -f "$root.log"
+  debootstrap --variant=minbase --merged-usr "$suite" "$rootfs" "$mirror" "$script" >"$rootfs.log" 2>&1 \
+    || { tail -20 "$rootfs.log" >&2; rm -f "$rootfs.log"; return 1; }
+  rm -f "$rootfs.log"
 
   # What the official slim image does: the same apt sources (with security updates), no manuals,
   # docs or translations installed by later apt-get calls, and no package lists left in the layer.
-  rm -f "$root/etc/apt/sources.list"
-  cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
+  rm -f "$rootfs/etc/apt/sources.list"
+  cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
 URIs: ${mirror}
 Suites: ${suite} ${suite}-updates
@@ -54,7 +56,7 @@ Suites: ${suite}-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
@@ -64,22 +66,22 @@ path-exclude /usr/share/locale/*
 path-exclude /usr/share/lintian/*
 path-exclude /usr/share/linda/*
 EOF
-  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+  cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
-  echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/docker-no-languages"
-  find "$root/usr/share/doc" -mindepth 2 -not -name copyright -not -type d -delete 2>/dev/null || true
-  rm -rf "$root"/usr/share/{man,info,locale}/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
-         "$root"/var/cache/apt/archives/*.deb "$root"/var/log/* "$root"/tmp/*
+  echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
+  find "$rootfs/usr/share/doc" -mindepth 2 -not -name copyright -not -type d -delete 2>/dev/null || true
+  rm -rf "$rootfs"/usr/share/{man,info,locale}/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+         "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/* "$rootfs"/tmp/*
 
-  tar -C "$root" --numeric-owner -c . | docker import \
+  tar -C "$rootfs" --numeric-owner -c . | docker import \
     --change 'CMD ["bash"]' \
-    --change "LABEL org.opencontainers.image.description=\"debian $suite minbase, bootstrapped locally by scripts/base-image.sh\"" \
+    --change "LABEL org.opencontainers.image.description=\"debian $suite minbase, bootstrapped locally by scripts/setup/base-image.sh\"" \
     - "$image" >/dev/null
-  echo "base: created $image ($(docker image inspect "$image" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
+  say "created $image ($(docker image inspect "$image" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
 roots=()

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Checks the repository's Markdown and diagrams, so that a reader never follows a dead reference.
 
-    python3 scripts/check-docs.py            # check; exit 1 and one line per fault
-    python3 scripts/check-docs.py --render   # re-render every docs/**/diagrams/*.dot to its .svg and .png
-    python3 scripts/check-docs.py --root DIR # check another tree (the checker's own tests)
+    python3 scripts/checks/docs.py            # check; exit 1 and one line per fault
+    python3 scripts/checks/docs.py --render   # re-render every docs/**/diagrams/*.dot to its .svg and .png
+    python3 scripts/checks/docs.py --root DIR # check another tree (the checker's own tests)
 
 Checks, in every Markdown file of the repository (git's tracked and non-ignored files):
   - every relative link and image resolves to a file or folder inside the repository, and a
@@ -235,7 +235,7 @@ class Checker:
         if not self.diagram_sources():
             return
         if shutil.which("dot") is None:
-            self.faults.append(("Makefile", 0, "dot (Debian package graphviz) is missing: scripts/install-deps.sh installs it"))
+            self.faults.append(("Makefile", 0, "dot (Debian package graphviz) is missing: scripts/setup/install-deps.sh installs it"))
             return
         for source in self.diagram_sources():
             rendered = render(source)
@@ -328,7 +328,7 @@ def normalised(svg: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("--render", action="store_true", help="re-render every diagram's .svg and .png")
     arguments = parser.parse_args()
     checker = Checker(arguments.root)

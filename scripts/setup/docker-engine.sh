@@ -24,12 +24,16 @@
 #   5. on a one-node swarm, labels the node for what the stacks place by label (production, the
 #      proxy, each platform's Redis, the monitoring data) so every constraint can be met on one
 #      machine.
+# The playbook (deploy/ansible/site.yml) installs this script with lib.sh and engine-settings.py,
+# in the same layout, on every node.
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh" engine
 
 log_file=${WAITLINE_DOCKERD_LOG:-/var/log/waitline-dockerd.log}
 daemon_json=/etc/docker/daemon.json
 metrics_port=${WAITLINE_ENGINE_METRICS_PORT:-9323}
-say() { echo "engine: $*"; }
 
 if ! command -v dockerd >/dev/null; then
   say "installing docker.io"
@@ -76,48 +80,21 @@ restart_dockerd() {
   start_dockerd
 }
 
-# The IPv4 address of docker0, read from the interface itself (no iproute2 on a minimal Debian);
-# nothing when the bridge has none yet. dockerd creates the bridge at its first start, and
-# `docker network inspect bridge` may still report an empty gateway right after it answers.
-docker0_address() {
-  python3 - <<'PY'
-import fcntl, socket, struct
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", b"docker0"))  # SIOCGIFADDR
-    print(socket.inet_ntoa(raw[20:24]))
-except OSError:
-    pass
-PY
-}
+# docker0's IPv4 address and daemon.json's new content (engine-settings.py says how).
+settings=$here/engine-settings.py
 
-# daemon.json with our two settings, the operator's others kept (Debian ships no daemon.json).
-# Prints the file's new content, or nothing when it already says so.
-with_our_settings() {  # metrics address -> the new daemon.json when a setting of ours is missing
-  python3 - "$daemon_json" "$1" <<'PY'
-import json, os, sys
-path, addr = sys.argv[1], sys.argv[2]
-conf = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
-wanted = {"metrics-addr": addr, "no-new-privileges": True, "userland-proxy": False}
-if any(conf.get(k) != v for k, v in wanted.items()):
-    conf.update(wanted)
-    print(json.dumps(conf, indent=2))
-PY
-}
-
-fail() { echo "engine: $*" >&2; exit 1; }
-docker info >/dev/null 2>&1 || start_dockerd || fail "dockerd did not answer within 60 s; see $log_file"
+docker info >/dev/null 2>&1 || start_dockerd || die "dockerd did not answer within 60 s; see $log_file"
 
 gateway=""
 for _ in $(seq 1 30); do
-  gateway=$(docker0_address)
+  gateway=$("$settings" address docker0)
   [[ -n $gateway ]] && break
   sleep 1
 done
 # Never write an address that was not read: an empty one makes dockerd refuse to start.
 [[ $gateway =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] \
-  || fail "docker0 has no IPv4 address after 30 s; the engine's metrics cannot be served (see $log_file)"
-new_conf=$(with_our_settings "$gateway:$metrics_port")
+  || die "docker0 has no IPv4 address after 30 s; the engine's metrics cannot be served (see $log_file)"
+new_conf=$("$settings" daemon-json "$daemon_json" "$gateway:$metrics_port")
 if [[ -n $new_conf ]]; then
   say "serving the engine's metrics on $gateway:$metrics_port, no-new-privileges by default, no userland proxy ($daemon_json); restarting dockerd"
   mkdir -p "$(dirname "$daemon_json")"
@@ -128,7 +105,7 @@ if [[ -n $new_conf ]]; then
     # Put the previous file back so that the engine runs again, then say what went wrong.
     if [[ -n $previous ]]; then echo "$previous" >"$daemon_json"; else rm -f "$daemon_json"; fi
     start_dockerd || true
-    fail "dockerd did not come back with metrics-addr $gateway:$metrics_port, no-new-privileges and userland-proxy false; $daemon_json restored (see $log_file)"
+    die "dockerd did not come back with metrics-addr $gateway:$metrics_port, no-new-privileges and userland-proxy false; $daemon_json restored (see $log_file)"
   fi
 fi
 
@@ -142,8 +119,7 @@ elif [[ $state == inactive ]]; then
   # at (docs/deploy-swarm.md).
   docker swarm init --advertise-addr "${WAITLINE_ADVERTISE_ADDR:-127.0.0.1}" >/dev/null
 elif [[ $state != active ]]; then
-  echo "engine: this node's swarm state is '$state'; fix it (docker swarm leave --force?) and retry" >&2
-  exit 1
+  die "this node's swarm state is '$state'; fix it (docker swarm leave --force?) and retry"
 fi
 
 # On a one-node swarm this node is where everything runs: production, the proxy, the three
