@@ -38,7 +38,7 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 test: test-scripts test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
 
 bench: build images ## measure with wrk: the service against a real Redis, then through the proxy of a Swarm stack; writes docs/benchmarks.md
-	scripts/bench/bench.sh $(BUILD)/src/waitline
+	PYTHON=$(PYTHON) scripts/bench/bench.sh $(BUILD)/src/waitline
 
 clean: ## remove build directories
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -68,7 +68,7 @@ run_child() {
 }
 
 # --- wrk -------------------------------------------------------------------------------------
-# The figures scripts/bench/common.lua prints (BENCH_RESULT requests=... rps=... p99_us=...), from
+# The figures scripts/bench/result.lua prints (BENCH_RESULT requests=... rps=... p99_us=...), from
 # wrk's output file into the associative array named ARRAY, each key prefixed with PREFIX.
 wrk_figures() {  # output-file ARRAY [PREFIX]
   local -n into=$2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of waitline (issue 2, acceptance 12; mission R5). `make bench` runs it.
+# Benchmark of waitline: `make bench` runs it and writes docs/benchmarks.md.
 #
 #   scripts/bench/bench.sh <waitline-binary>
 #
@@ -7,7 +7,8 @@
 # then measures in rounds. Each round measures the Redis ceiling with redis-benchmark (INCR, LPUSH,
 # RPOP; non-pipelined), then drives the service with wrk, one endpoint after the other: take
 # (POST /get_ticket), list (GET /list_tickets, default limit 100, on the queue take filled), call
-# (POST /call_ticket, draining it). A ratio to the ceiling is taken within one round, where the
+# (POST /call_ticket, draining it), then the original Python app (scripts/bench/original_app.py,
+# on the same Redis, its own queue) on its take and list. A ratio is taken within one round, where the
 # machine was the same for both; the document gives each round's and their median, which one
 # disturbed round does not move. Writes docs/benchmarks.md and prints a summary.
 # Every process it starts is stopped on exit; all traffic stays on 127.0.0.1.
@@ -45,19 +46,23 @@ queue=bench
 for v in rounds duration connections wrk_threads redis_seconds; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
-for tool in wrk redis-server redis-cli redis-benchmark curl awk; do
+python=${PYTHON:-/usr/bin/python3}  # Debian's, where its packages are (make passes PYTHON)
+for tool in wrk redis-server redis-cli redis-benchmark curl awk "$python"; do
   command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup/install-deps.sh installs it)"
 done
+"$python" -c 'import fastapi, uvicorn, redis' 2>/dev/null ||
+  die "the original app needs python3-fastapi, python3-uvicorn and python3-redis (scripts/setup/install-deps.sh)"
+
 
 # ---------------------------------------------------------------------------------------------
 # Processes and clean-up. Long-running children run in the background and are waited for, so
 # that a signal reaches the trap at once and the trap can stop them by pid.
 work=$(mktemp -d "${TMPDIR:-/tmp}/waitline-bench.XXXXXX")
-redis_pid="" service_pid=""
+redis_pid="" service_pid="" original_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop_pid "$child_pid"; stop_pid "$service_pid"; stop_pid "$redis_pid"
+  stop_pid "$child_pid"; stop_pid "$service_pid"; stop_pid "$original_pid"; stop_pid "$redis_pid"
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
   exit "$status"
 }
@@ -66,8 +71,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # CPU accounting, to tell how much of the machine the benchmark had: ticks (USER_HZ) used by the
-# whole machine (/proc/stat), by the service and Redis (/proc/<pid>/stat), and by the tools this
-# shell ran and reaped (wrk, redis-benchmark: bash's `times`, which must run in this shell).
+# whole machine (/proc/stat), by the measured server (waitline, or the original app in its phases:
+# $measured_pid) and Redis (/proc/<pid>/stat), and by the tools this shell ran and reaped (wrk,
+# redis-benchmark: bash's `times`, which must run in this shell).
 clk_tck=$(getconf CLK_TCK)
 declare -A cpu # <phase>.{total,busy,service,redis,tools}: ticks over the phase, every round
 proc_ticks() { # pid -> utime + stime
@@ -79,7 +85,7 @@ cpu_sample() { # sets cpu_now to "total busy service redis tools"; `times` must 
   read -r total busy < <(awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, t - $5 - $6}' /proc/stat)
   times >"$work/times"
   tools=$(awk -v hz="$hz" 'NR == 2 {n = 0; for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); n += (a[1] * 60 + a[2]) * hz}; printf "%.0f", n}' "$work/times")
-  cpu_now="$total $busy $(proc_ticks "$service_pid") $(proc_ticks "$redis_pid") $tools"
+  cpu_now="$total $busy $(proc_ticks "$measured_pid") $(proc_ticks "$redis_pid") $tools"
 }
 cpu_begin() { cpu_sample; cpu_start=$cpu_now; }
 cpu_end() { # phase: adds the time since cpu_begin to the phase's
@@ -136,6 +142,7 @@ for _ in 1 2 3; do
   stop_pid "$service_pid"; service_pid=""
 done
 [[ -n $service_pid ]] || { tail -5 "$work/service.log" >&2; die "waitline did not become ready"; }
+measured_pid=$service_pid
 build_info=$(curl -s "http://127.0.0.1:$admin_port/metrics" | grep '^waitline_build_info' || true)
 version=$(sed -n 's/.*version="\([^"]*\)".*/\1/p' <<<"$build_info")
 revision=$(sed -n 's/.*revision="\([^"]*\)".*/\1/p' <<<"$build_info")
@@ -148,6 +155,23 @@ for probe in "POST /get_ticket" "GET /list_tickets" "POST /call_ticket"; do
     -H "Authorization: Bearer $api_key" "http://127.0.0.1:$api_port${probe#* }")
   [[ $code == 200 ]] || die "$probe answered $code: $(cat "$work/probe.out")"
 done
+
+# The original app on the same Redis, its own queue (so that its takes and waitline's do not mix).
+for _ in 1 2 3; do
+  original_port=$(free_port)
+  "$python" "$here/original_app.py" --redis-port "$redis_port" --queue-name original --port "$original_port" \
+    >"$work/original.log" 2>&1 &
+  original_pid=$!
+  for ((i = 0; i < 100; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$original_port/list_tickets" 2>/dev/null) == 200 ]] && break 2
+    kill -0 "$original_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_pid "$original_pid"; original_pid=""
+done
+[[ -n $original_pid ]] || { tail -5 "$work/original.log" >&2; die "the original app did not start"; }
+original_versions=$("$python" -c 'import fastapi, uvicorn, redis; print(f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, redis-py {redis.__version__}")')
+echo "bench: the original app on :$original_port ($original_versions)"
 
 # ---------------------------------------------------------------------------------------------
 # The ceiling: redis-benchmark on the same server, same connection count, no pipelining. Its
@@ -181,14 +205,14 @@ run_ceiling() { # round
 # The service, one endpoint at a time.
 llen() { redis-cli -p "$redis_port" llen "queue_$queue" | tr -d '\r'; }
 declare -A res # <round>.<endpoint>.<figure>
-measure() { # round name method path
-  local r=$1 name=$2 path=$4
+measure() { # round name method path [port script]: waitline's by default, or the original app's
+  local r=$1 name=$2 path=$4 port=${5:-$api_port} script=${6:-$2}
   local before after
   before=$(llen)
   echo "bench: round $r/$rounds, wrk $name: $3 $path, ${duration}s, $connections connections, $wrk_threads threads"
   cpu_begin
   BENCH_API_KEY=$api_key run_child $((duration + 30)) wrk -t "$wrk_threads" -c "$connections" \
-    -d "${duration}s" --latency -s "$here/$name.lua" "http://127.0.0.1:$api_port$path" \
+    -d "${duration}s" --latency -s "$here/$script.lua" "http://127.0.0.1:$port$path" \
     >"$work/wrk-$name-$r.out" 2>&1 || die "wrk $name failed: $(tail -5 "$work/wrk-$name-$r.out")"
   cpu_end "$name"
   after=$(llen)
@@ -202,7 +226,12 @@ for ((r = 1; r <= rounds; r++)); do
   measure "$r" take POST /get_ticket
   measure "$r" list GET /list_tickets
   measure "$r" call POST /call_ticket
+  measured_pid=$original_pid
+  measure "$r" original_take GET /get_ticket "$original_port" original
+  measure "$r" original_list GET /list_tickets "$original_port" original
+  measured_pid=$service_pid
 done
+stop_pid "$original_pid"; original_pid=""
 
 # Peak resident memory of the service, then stop it before describing the machine.
 vmhwm_kb=$(awk '/^VmHWM:/{print $2}' "/proc/$service_pid/status")
@@ -255,9 +284,12 @@ for t in INCR LPUSH RPOP; do
   for f in rps p50 p99; do ceil[$t.$f]=$(of_rounds "$t.$f" ceil | median); done
 done
 any_errors=0
-for e in take list call; do
+for e in take list call original_take original_list; do
   for ((r = 1; r <= rounds; r++)); do
-    res[$r.$e.ratio]=$(ratio "${res[$r.$e.rps]}" "${ceil[$r.${ceil_of[$e]}.rps]}")
+    case $e in
+      original_*) res[$r.$e.ratio]=$(ratio "${res[$r.${e#original_}.rps]}" "${res[$r.$e.rps]}") ;;  # waitline ÷ original
+      *) res[$r.$e.ratio]=$(ratio "${res[$r.$e.rps]}" "${ceil[$r.${ceil_of[$e]}.rps]}") ;;
+    esac
   done
   res[$e.ratio]=$(ratio "$(of_rounds "$e.ratio" res | median)" 1)
   res[$e.ratios]=$(of_rounds "$e.ratio" res | slashed)
@@ -272,7 +304,7 @@ vmhwm_mib=$(calc "printf \"%.1f\", $vmhwm_kb / 1024")
 
 goals=() # "goal|measured|met"
 verdict() { if "$@"; then echo met; else echo "**missed**"; fi; }
-# Issue 12: list at least 0.40 × INCR; take and call no slower than when it was filed (0.41 × INCR,
+# list at least 0.40 × INCR; take and call no slower than their reference (0.41 × INCR,
 # 0.46 × RPOP). The ratios are the medians of the rounds.
 goals+=("take ≥ 0.41 × INCR ceiling|${res[take.ratio]} ×|$(verdict ge "${res[take.ratio]}" 0.41)")
 goals+=("list ≥ 0.40 × INCR ceiling|${res[list.ratio]} ×|$(verdict ge "${res[list.ratio]}" 0.40)")
@@ -297,7 +329,8 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   echo
   echo "What one waitline process serves on this machine against a real Redis, next to what Redis"
   echo "itself serves to a non-pipelined client with as many connections (the *ceiling*: the service"
-  echo "cannot beat the database it waits on). Goals from issue 2, acceptance 12 (mission R5)."
+  echo "cannot beat the database it waits on), and next to the original Python app, measured in the"
+  echo "same run. Everything on this page was measured by that one run."
   echo
   echo "Reproduce with \`make bench\` (it builds, then runs \`scripts/bench/bench.sh build/src/waitline\`)."
   echo "The script starts its own \`redis-server\` (no persistence: \`--save \"\"\`, no AOF) and one"
@@ -317,8 +350,8 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   echo "     case of a screen showing a long queue, not an empty list (one Redis transaction: LLEN, LRANGE);"
   echo "   - **call**: \`POST /call_ticket\`, draining the queue take filled."
   echo
-  echo "wrk, redis-benchmark, Redis and the service share the machine's $cores cores, as the original app's"
-  echo "measurement did. Ratios compare requests per second to the ceiling named in each row, measured"
+  echo "wrk, redis-benchmark, Redis and the service share the machine's $cores cores (the original app too,"
+  echo "in its phases). Ratios compare requests per second to the ceiling named in each row, measured"
   echo "in the same round (the machine's state drifts between minutes: a ratio across rounds would carry"
   echo "that drift). Below, req/s, p50, p99 and the ceiling are the median of the rounds, the ratio the"
   echo "median of the rounds' own ratios (each listed), and counts are summed."
@@ -345,16 +378,6 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
     echo "Every call got a ticket."
   fi
   echo
-  # The previous run's table, kept for comparison (a change's before and after, side by side).
-  if [[ -f $output ]] && grep -q '^| endpoint | requests' "$output"; then
-    echo "### The previous run, for comparison"
-    echo
-    echo "From the document this run replaces ($(sed -n 's/^<!-- Generated by scripts\/[a-z/]*bench.sh on \(.*\); do not edit.*/\1/p' "$output" | head -1)," \
-         "$(sed -n 's/^| waitline | .*\(revision [0-9a-f]*\).*/\1/p' "$output" | head -1)); the same phases, on the machine of that day:"
-    echo
-    awk '/^\| endpoint \| requests/ {t=1} t && !/^\|/ {exit} t' "$output"
-    echo
-  fi
   echo "### The ceiling: Redis alone"
   echo
   echo "The median of the rounds:"
@@ -388,13 +411,18 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   echo
   echo "## Against the original Python app"
   echo
-  echo "The original (FastAPI, one uvicorn worker) as measured in the mission (2 cores, 50 connections)."
-  echo "Its \`/list_tickets\` returned a count only (one LLEN); waitline's returns up to 100 tickets."
+  echo "The original application rebuilt from its documented behaviour (\`scripts/bench/original_app.py\`:"
+  echo "$original_versions from Debian; one uvicorn worker, synchronous redis-py in plain"
+  echo "handlers, its access log on as waitline's is), on the same Redis with a queue of its own, measured"
+  echo "in each round right after waitline, with the same wrk settings ($connections connections, plain GET as it served"
+  echo "them). Its \`/list_tickets\` answers a count only (one LLEN); waitline's carries up to 100 tickets."
   echo
-  echo "| endpoint | original req/s | original p99 | waitline req/s | waitline p99 | throughput |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  echo "| take | ≈1,600 | ≈48 ms | $(num "${res[take.rps]}") | $(ms "${res[take.p99_us]}") ms | $(ratio "${res[take.rps]}" 1600) × |"
-  echo "| list | ≈2,500 | ≈35 ms | $(num "${res[list.rps]}") | $(ms "${res[list.p99_us]}") ms | $(ratio "${res[list.rps]}" 2500) × |"
+  echo "| endpoint | original req/s | original p99 | waitline req/s | waitline p99 | waitline ÷ original | in each round | original CPU per request |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for e in take list; do
+    o=original_$e
+    echo "| $e | $(num "${res[$o.rps]}") | $(ms "${res[$o.p99_us]}") ms | $(num "${res[$e.rps]}") | $(ms "${res[$e.p99_us]}") ms | **${res[$o.ratio]} ×** | ${res[$o.ratios]} | $(calc "printf \"%.0f\", ${cpu[$o.service]} * 1e6 / $clk_tck / ${res[$o.requests]}") µs |"
+  done
   echo
   echo "## Memory"
   echo
@@ -409,16 +437,16 @@ list_queue_min=$(of_rounds list.queue_before res | sort -g | head -1)
   echo "(user + system time of the service over the requests it answered; ${clk_tck} Hz ticks, so approximate)"
   echo "depends much less on the machine's other load than req/s does."
   echo
-  echo "| phase | machine busy | service | Redis | wrk / redis-benchmark | other processes | service CPU per request |"
+  echo "| phase | machine busy | service (waitline or the original) | Redis | wrk / redis-benchmark | other processes | service CPU per request |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for ph in ceiling take list call; do
+  for ph in ceiling take list call original_take original_list; do
     t=${cpu[$ph.total]}
     ((t > 0)) || continue
     other=$(( ${cpu[$ph.busy]} - ${cpu[$ph.service]} - ${cpu[$ph.redis]} - ${cpu[$ph.tools]} ))
     ((other > 0)) || other=0
     per_request="–"
     [[ $ph == ceiling ]] || per_request="$(calc "printf \"%.0f\", ${cpu[$ph.service]} * 1e6 / $clk_tck / ${res[$ph.requests]}") µs"
-    echo "| $ph | $(pct "${cpu[$ph.busy]}" "$t") | $(pct "${cpu[$ph.service]}" "$t") | $(pct "${cpu[$ph.redis]}" "$t") | $(pct "${cpu[$ph.tools]}" "$t") | $(pct "$other" "$t") | $per_request |"
+    echo "| ${ph/_/ } | $(pct "${cpu[$ph.busy]}" "$t") | $(pct "${cpu[$ph.service]}" "$t") | $(pct "${cpu[$ph.redis]}" "$t") | $(pct "${cpu[$ph.tools]}" "$t") | $(pct "$other" "$t") | $per_request |"
   done
   echo
   if [[ -s $work/events.md ]]; then
@@ -475,6 +503,10 @@ for ph in ceiling take list call; do
     "$(pct "${cpu[$ph.redis]}" "$t")" "$(pct "${cpu[$ph.tools]}" "$t")" "$(pct "$other" "$t")"
 done
 echo
+for e in take list; do
+  printf 'original %s: %.0f req/s, p99 %s ms; waitline %s x the original\n' "$e" "${res[original_$e.rps]}" \
+    "$(ms "${res[original_$e.p99_us]}")" "${res[original_$e.ratio]}"
+done
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-28s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
 echo "wrote $output"
 ((any_errors == 0 && proxy_status == 0 && events_status == 0)) || { echo "bench: errors during the run (see the document)" >&2; exit 1; }

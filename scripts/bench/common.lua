@@ -1,19 +1,9 @@
--- Shared by take.lua, list.lua and call.lua (loaded with dofile): the API key header and a
--- done() that prints one machine-readable line for scripts/bench/bench.sh to parse.
+-- Shared by take.lua, list.lua and call.lua (loaded with dofile): the API key header, and
+-- result.lua's done().
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "result.lua")
 local key = os.getenv("BENCH_API_KEY")
 if key == nil or key == "" then
-  error("BENCH_API_KEY is not set: scripts/bench/bench.sh passes the key it created")
+  error("BENCH_API_KEY is not set: the bench scripts pass the key they created")
 end
 wrk.headers["Authorization"] = "Bearer " .. key
-
--- summary.errors.status is wrk's count of responses with a status of 400 or more.
-function done(summary, latency, requests)
-  local e = summary.errors
-  local seconds = summary.duration / 1e6
-  io.write(string.format(
-    "BENCH_RESULT requests=%d duration_s=%.3f rps=%.1f mean_us=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d " ..
-    "non2xx=%d connect_errors=%d read_errors=%d write_errors=%d timeouts=%d\n",
-    summary.requests, seconds, summary.requests / seconds, latency.mean,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    e.status, e.connect, e.read, e.write, e.timeout))
-end

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The proxy section of `make bench` (issue 12, item 9): waitline as users meet it, through the
+# The proxy section of `make bench`: waitline as users meet it, through the
 # HTTPS proxy of the Swarm stack, side by side with the same service measured directly.
 #
 #   scripts/bench/proxy.sh FRAGMENT     write the section (Markdown) to FRAGMENT; print a summary
@@ -341,8 +341,8 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo
   echo "Load average before $load_before, after $load_after."
   echo
-  # Its links are relative to scripts/bench/; the section lands in docs/.
-  sed "s#](\.\./\.\./docs/#](#g" "$here/proxy-findings.md"
+  echo "Where a proxied request's time goes, and why the stack is configured as it is: [the proxy's"
+  echo "cost: findings](proxy-findings.md) (measured by hand, each with its date and method)."
 } >"$fragment"
 
 echo

@@ -16,6 +16,7 @@ packages=(
   redis-server redis-tools                            # the real Redis the tests run against
   prometheus prometheus-alertmanager                  # promtool and amtool: check /metrics, rules, routes
   wrk                                                 # make bench
+  python3-fastapi python3-uvicorn python3-redis       # make bench: the original app, measured in the same run
   nodejs npm                                          # Swagger UI assets and the OpenAPI validator
   python3 python3-pytest python3-requests python3-yaml # end-to-end tests, observability checks
   docker.io debootstrap openssl                       # the Swarm stack: engine, base image, secrets
