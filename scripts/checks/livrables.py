@@ -20,12 +20,13 @@ on-call in French too. A fault is printed as `file:line: kind: message`, kind be
             state of a branch;
   figures   a figure the repository can compute and the text gets wrong: the number of alert rules,
             runbooks, dashboards, platforms and queues; CPU and MiB figures of a platform's
-            component against deploy/swarm/platforms.env; a setting quoted NAME=value or by name;
-            the port of a URL (only the proxy publishes ports; 127.0.0.1 is a port-forward); a
-            port number; a panel's title quoted where panels are spoken of; a .secrets/ path that scripts/platform/secrets.sh does not make; a --flag or
-            WAITLINE_ variable that neither the service (src/) nor the scripts know; a count table
-            that disagrees with the table it counts (the plan's findings); a document dated before
-            a date it quotes;
+            component against the platforms' description (deploy/platforms.conf); a setting quoted
+            NAME=value or by name; the port of a URL (only the proxy publishes ports; 127.0.0.1 is
+            a port-forward); a port number; a panel's title quoted where panels are spoken of; a
+            .secrets/ path that scripts/platform/secrets.sh does not make; a --flag or WAITLINE_
+            variable that neither the service (src/) nor the scripts know; a count table that
+            disagrees with the table it counts (the plan's findings); a document dated before a
+            date it quotes;
   markup    what these checks cannot read, or a reader cannot: a code span across two lines, a
             table row with more or fewer cells than its header, a table cell of more than 90 words.
 Make targets, links and repository paths are scripts/checks/docs.py's business.
