@@ -30,10 +30,12 @@ build-asan: assets ## build the service and tests with AddressSanitizer and UBSa
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAITLINE_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# --no-tests=error: a build configured without its tests (CMAKE_ARGS, a stale cache) fails here
+# instead of passing having run nothing.
 test-native: build build-asan ## unit and integration tests (ctest), plain and under sanitizers
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --no-tests=error --output-on-failure -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS)
+	  ctest --no-tests=error --output-on-failure -j $(JOBS)
 
 test: test-scripts test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
 
@@ -135,8 +137,9 @@ test-scripts: ## shellcheck on every shell script of the repository: zero findin
 # spelling, language and figures (scripts/checks/livrables.py) ---------------------------------------
 .PHONY: docs test-docs
 
-docs: ## re-render every diagram docs/**/diagrams/*.dot to the .svg and .png beside it (commit them)
+docs: build ## re-render every diagram docs/**/diagrams/*.dot to the .svg and .png beside it, and docs/service.md's settings table (commit them)
 	$(PYTHON) scripts/checks/docs.py --render
+	$(BUILD)/tests/docs/settings_table --write docs/service.md
 
 test-docs: ## links, anchors, make targets, paths, diagrams; the French documents' spelling (hunspell-fr), language and figures against the repository
 	$(PYTHON) scripts/checks/docs.py

@@ -120,7 +120,7 @@ std::string_view public_prefix(const http::Request& request) {
   return plain ? prefix : std::string_view{};
 }
 
-Api::Api(ApiParts parts, ApiSettings settings) : parts_(parts), settings_(settings) {}
+Api::Api(ApiParts parts, ApiOptions options) : parts_(parts), options_(options) {}
 
 std::vector<Route> Api::routes() {
   auto bind = [this](auto member) {
@@ -149,9 +149,9 @@ std::vector<Route> Api::routes() {
       {verb::get, "/docs", std::nullopt, bind(&Api::document)},
       {verb::get, "/docs/", std::nullopt, bind(&Api::document)},
       {verb::get, "/docs/", std::nullopt, bind(&Api::document), {.prefix = true, .label = "/docs/{asset}"}},
-      {verb::get, "/openapi.json", std::nullopt, bind(&Api::document)},
+      {verb::get, "/openapi.json", std::nullopt, bind(&Api::openapi)},
   };
-  if (settings_.legacy_get) {
+  if (options_.legacy_get) {
     routes.push_back({verb::get, "/get_ticket", auth::take, bind(&Api::take), {.idempotent = true, .deprecated_on_get = true}});
     routes.push_back({verb::get, "/call_ticket", auth::call, bind(&Api::call), {.idempotent = true, .deprecated_on_get = true}});
   }
@@ -173,6 +173,15 @@ asio::awaitable<http::Reply> Api::document(const Exchange& exchange) {
   response.set(field::cache_control, asset->immutable ? "public, max-age=86400" : "no-cache");
   response.set("Content-Security-Policy", docs::content_security_policy);
   response.body().assign(asset->body);
+  co_return response;
+}
+
+asio::awaitable<http::Reply> Api::openapi(const Exchange&) {
+  http::Response response{http::Status::ok, 11};
+  response.set(field::content_type, "application/json");
+  response.set(field::cache_control, "no-cache");
+  response.set("Content-Security-Policy", docs::content_security_policy);
+  response.body().assign(parts_.openapi);
   co_return response;
 }
 
@@ -386,11 +395,11 @@ asio::awaitable<http::Reply> Api::open_session(const Exchange& exchange) {
   http::Response response{http::Status::no_content, 11};
   if (!exchange.key) co_return response;  // authentication is off: there is nothing to remember
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  const auth::Session session{exchange.key->name, exchange.key->scopes, now + settings_.session_ttl,
+  const auth::Session session{exchange.key->name, exchange.key->scopes, now + options_.session_ttl,
                               auth::key_tag(exchange.key->hash)};
   const bool https = exchange.request["X-Forwarded-Proto"] == "https";
   response.set(field::set_cookie, session_cookie_line(exchange.request, parts_.secrets.current()->session_token(session),
-                                                      settings_.session_ttl, https));
+                                                      options_.session_ttl, https));
   co_return response;
 }
 

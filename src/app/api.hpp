@@ -1,8 +1,9 @@
 // The public API: the queue's endpoints, its live events, the visitor's own ticket, browser
 // sessions, the people's screens and the documentation, as rows for the request pipeline.
 //
+//   const std::string document = docs::openapi({.legacy_get = true, .authentication = true});
 //   Api api({.queue = queue, .hub = hub, .lane = 0, .secrets = secrets, .telemetry = telemetry,
-//            .draining = draining}, {.legacy_get = true});
+//            .draining = draining, .openapi = document}, {.legacy_get = true});   // app/options.hpp
 //   Pipeline pipeline(api.routes(), telemetry, {.listener = Listener::api, .keys = &keys});
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/options.hpp"
 #include "app/pipeline.hpp"
 #include "app/telemetry.hpp"
 #include "auth/tokens.hpp"
@@ -21,14 +23,6 @@
 #include "queue/queue.hpp"
 
 namespace waitline::app {
-
-struct ApiSettings {
-  bool legacy_get = true;  // GET on /get_ticket and /call_ticket, as the original accepted
-  // How long a browser session lasts (the cookie's Max-Age and the token's expiry).
-  std::chrono::seconds session_ttl = auth::max_session_ttl;
-  // An idle stream gets a comment line this often; a ticket's stream also reads its status again.
-  std::chrono::milliseconds keepalive = events::Options{}.keepalive;
-};
 
 // What the API works with; everything outlives it. One Api per lane (a worker thread).
 struct ApiParts {
@@ -38,11 +32,12 @@ struct ApiParts {
   const auth::SecretStore& secrets;
   Telemetry& telemetry;
   const std::atomic<bool>& draining;  // set when the process shuts down: new work gets 503
+  std::string_view openapi;           // the OpenAPI document of these settings (docs::openapi)
 };
 
 class Api {
  public:
-  Api(ApiParts parts, ApiSettings settings);
+  Api(ApiParts parts, ApiOptions options);
 
   std::vector<Route> routes();
 
@@ -64,6 +59,7 @@ class Api {
   boost::asio::awaitable<http::Reply> show_session(const Exchange& exchange);
   boost::asio::awaitable<http::Reply> close_session(const Exchange& exchange);
   boost::asio::awaitable<http::Reply> document(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> openapi(const Exchange& exchange);
   boost::asio::awaitable<http::Reply> page(const Exchange& exchange);
   // `changes`: the operation changes the queue, so an unknown outcome must be said so.
   http::Response failed(queue::Failure failure, std::string_view detail, bool changes) const;
@@ -72,7 +68,7 @@ class Api {
   std::string status_json(std::int64_t ticket, const queue::TicketStatus& status) const;
 
   ApiParts parts_;
-  ApiSettings settings_;
+  ApiOptions options_;
 };
 
 // The public prefix the proxy stripped (X-Forwarded-Prefix: "/rubis"), or "" when there is none or

@@ -391,7 +391,7 @@ asio::awaitable<http::Reply> Api::events(const Exchange& exchange) {
   }
   co_return http::Reply{stream_head(),
                         std::make_unique<QueueStream>(StreamParts{parts_.queue, parts_.hub, parts_.lane,
-                                                                  parts_.telemetry, settings_.keepalive},
+                                                                  parts_.telemetry, parts_.hub.options().keepalive},
                                                       std::move(slot), std::move(first), cursor, *interest)};
 }
 
@@ -419,7 +419,7 @@ asio::awaitable<http::Reply> Api::ticket_events(const Exchange& exchange) {
   auto render = [this, ticket = *n](const queue::TicketStatus& s) { return status_json(ticket, s); };
   co_return http::Reply{stream_head(),
                         std::make_unique<TicketStream>(StreamParts{parts_.queue, parts_.hub, parts_.lane,
-                                                                   parts_.telemetry, settings_.keepalive},
+                                                                   parts_.telemetry, parts_.hub.options().keepalive},
                                                        std::move(slot), std::move(subscription), *n,
                                                        std::move(*status.value), render)};
 }

@@ -76,33 +76,42 @@ bool parse_bool(std::string_view text, std::string_view source) {
 std::string to_text(const std::string& text) { return text.empty() ? "(none)" : text; }
 std::string to_text(bool value) { return value ? "true" : "false"; }
 std::string to_text(std::integral auto number) { return std::to_string(number); }
-std::string to_text(milliseconds duration) { return format_duration(duration); }
+template <class Rep, class Period>
+std::string to_text(std::chrono::duration<Rep, Period> duration) {
+  return format_duration(std::chrono::duration_cast<milliseconds>(duration));
+}
 std::string to_text(const Endpoint& endpoint) { return format_endpoint(endpoint); }
 
+// Where a setting lives in Config: a member, or a member of a component's options (&C::redis,
+// &redis::Options::host).
+template <auto... members>
+struct At {
+  static auto& in(Config& config) { return (config .* ... .* members); }
+  static const auto& in(const Config& config) { return (config .* ... .* members); }
+};
+
 // One kind of setting per value type: how a value is checked and stored, shown, and bounded.
-template <auto member>
+template <class At>
 struct Field {
-  static std::string show(const Config& config) { return to_text(config.*member); }
+  static std::string show(const Config& config) { return to_text(At::in(config)); }
   static std::string range() { return {}; }
 };
 
-template <auto member>
-struct Text : Field<member> {
-  static void assign(Config& config, std::string_view value, std::string_view) {
-    config.*member = value;
-  }
+template <class At>
+struct Text : Field<At> {
+  static void assign(Config& config, std::string_view value, std::string_view) { At::in(config) = value; }
 };
 
-template <auto member>
-struct Host : Field<member> {
+template <class At>
+struct Host : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     if (value.empty()) fail(source, "the host is empty");
-    config.*member = value;
+    At::in(config) = value;
   }
 };
 
-template <auto member>
-struct QueueName : Field<member> {
+template <class At>
+struct QueueName : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     constexpr std::size_t max_length = 64;
     if (value.empty()) fail(source, "the queue name is empty");
@@ -115,65 +124,76 @@ struct QueueName : Field<member> {
     if (!std::ranges::all_of(value, allowed)) {
       fail(source, quoted(value) + " is not a queue name (letters, digits and _ . : - only)");
     }
-    config.*member = value;
+    At::in(config) = value;
   }
 };
 
-template <auto member>
-struct Port : Field<member> {
+template <class At>
+struct Port : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
-    config.*member = parse_port(value, source);
+    At::in(config) = parse_port(value, source);
   }
 };
 
-template <auto member>
-struct Address : Field<member> {
+template <class At>
+struct Address : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
-    config.*member = parse_endpoint(value, source);
+    At::in(config) = parse_endpoint(value, source);
   }
 };
 
-template <auto member, std::uint64_t min, std::uint64_t max>
-struct Count : Field<member> {
+template <class At, std::uint64_t min, std::uint64_t max>
+struct Count : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     const auto count = to_unsigned(value);
     if (!count) fail(source, quoted(value) + " is not a whole number (" + range() + ")");
     if (*count < min || *count > max) {
       fail(source, quoted(value) + " is out of range (" + range() + ")");
     }
-    config.*member = static_cast<std::remove_reference_t<decltype(config.*member)>>(*count);
+    auto& member = At::in(config);
+    member = static_cast<std::remove_reference_t<decltype(member)>>(*count);
   }
   static std::string range() { return std::to_string(min) + " to " + std::to_string(max); }
 };
 
-template <auto member, std::int64_t min_ms, std::int64_t max_ms>
-struct Duration : Field<member> {
+// A member counted in seconds takes whole seconds only, so that what is accepted is what is kept.
+template <class At, std::int64_t min_ms, std::int64_t max_ms>
+struct Duration : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     const auto duration = parse_duration(value, source);
     if (duration < milliseconds(min_ms) || duration > milliseconds(max_ms)) {
       fail(source, quoted(value) + " is out of range (" + range() + ")");
     }
-    config.*member = duration;
+    auto& member = At::in(config);
+    using Kept = std::remove_reference_t<decltype(member)>;
+    if (std::chrono::duration_cast<Kept>(duration) != duration) {
+      fail(source, quoted(value) + " is not a whole number of " + unit_name<Kept>());
+    }
+    member = std::chrono::duration_cast<Kept>(duration);
   }
   static std::string range() {
     return format_duration(milliseconds(min_ms)) + " to " + format_duration(milliseconds(max_ms));
   }
+  template <class Kept>
+  static std::string unit_name() {
+    return std::is_same_v<Kept, std::chrono::seconds> ? "seconds" : "milliseconds";
+  }
 };
 
-template <auto member>
-struct Networks : Field<member> {
+template <class At>
+struct Networks : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     if (!ratelimit::parse_networks(value)) {
       fail(source, quoted(value) + " is not a comma-separated list of addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)");
     }
-    config.*member = value;
+    At::in(config) = value;
   }
 };
 
-template <auto member>
-struct Switch : Field<member> {
+template <class At>
+struct Switch : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
-    config.*member = parse_bool(value, source);
+    At::in(config) = parse_bool(value, source);
   }
 };
 
@@ -192,80 +212,89 @@ constexpr Setting setting(std::string_view flag, std::string_view value_name,
   return {flag, value_name, help, Kind::assign, Kind::show, Kind::range};
 }
 
+// The settings, in --help's order: each with the member it fills, its flag and its help line.
 using C = Config;
+using R = redis::Options;
+using H = http::Limits;
+using Q = queue::Options;
+using E = events::Options;
+using L = ratelimit::Options;
+using A = app::ApiOptions;
 constexpr Setting settings[] = {
-    setting<Host<&C::redis_host>>("redis-host", "HOST",
-                                  "Redis server's host name or address, as in the original app."),
-    setting<Port<&C::redis_port>>("redis-port", "PORT",
-                                  "Redis server's TCP port, as in the original app."),
-    setting<QueueName<&C::queue_name>>(
+    setting<Host<At<&C::redis, &R::host>>>("redis-host", "HOST",
+                                           "Redis server's host name or address, as in the original app."),
+    setting<Port<At<&C::redis, &R::port>>>("redis-port", "PORT",
+                                           "Redis server's TCP port, as in the original app."),
+    setting<QueueName<At<&C::queue_name>>>(
         "queue-name", "NAME",
         "The one queue this process serves: Redis keys ticket_number_NAME and queue_NAME."),
-    setting<Address<&C::listen>>("listen", "ADDR:PORT",
-                                 "API listener: ticket endpoints and /docs, behind the proxy."),
-    setting<Address<&C::admin_listen>>(
+    setting<Address<At<&C::listen>>>("listen", "ADDR:PORT",
+                                     "API listener: ticket endpoints and /docs, behind the proxy."),
+    setting<Address<At<&C::admin_listen>>>(
         "admin-listen", "ADDR:PORT",
         "Admin listener: /livez /readyz /metrics; never expose it through the proxy."),
-    setting<Count<&C::threads, 0, 256>>("threads", "N", "Worker threads; 0: one per CPU of the container's limit (or of the host)."),
-    setting<Text<&C::redis_username>>("redis-username", "NAME",
-                                      "Redis ACL user; none uses Redis's default user."),
-    setting<Text<&C::redis_password_file>>(
+    setting<Count<At<&C::threads>, 0, 256>>(
+        "threads", "N", "Worker threads; 0: one per CPU of the container's limit (or of the host)."),
+    setting<Text<At<&C::redis, &R::username>>>("redis-username", "NAME",
+                                               "Redis ACL user; none uses Redis's default user."),
+    setting<Text<At<&C::redis_password_file>>>(
         "redis-password-file", "PATH",
         "File holding the Redis password, so it stays out of the environment; none: no AUTH."),
-    setting<Duration<&C::redis_timeout, 10, 60'000>>(
-        "redis-timeout", "DURATION", "A slower Redis reply fails the request: 503, or 504 for a change."),
-    setting<Text<&C::api_keys_file>>(
+    setting<Duration<At<&C::redis, &R::timeout>, 10, 60'000>>(
+        "redis-timeout", "DURATION",
+        "A Redis reply later than this: 504 for take, call, recall; 503 for reads."),
+    setting<Text<At<&C::api_keys_file>>>(
         "api-keys-file", "PATH",
         "API keys (name, scopes, SHA-256), reloaded without a restart; see hash-key."),
-    setting<Switch<&C::insecure_no_auth>>(
+    setting<Switch<At<&C::insecure_no_auth>>>(
         "insecure-no-auth", "",
         "Serve without API keys: local development only; one of this or a key file."),
-    setting<Switch<&C::legacy_get>>(
+    setting<Switch<At<&C::api, &A::legacy_get>>>(
         "legacy-get", "", "Also take and call tickets on GET, as the original app did."),
-    setting<Switch<&C::access_log>>("access-log", "", "Log one line per request."),
-    setting<Duration<&C::header_timeout, 100, 600'000>>(
+    setting<Switch<At<&C::access_log>>>("access-log", "", "Log one line per request."),
+    setting<Duration<At<&C::http, &H::header_timeout>, 100, 600'000>>(
         "header-timeout", "DURATION",
         "A request head must arrive within this; slow clients are cut off."),
-    setting<Duration<&C::idle_timeout, 100, 3'600'000>>(
+    setting<Duration<At<&C::http, &H::idle_timeout>, 100, 3'600'000>>(
         "idle-timeout", "DURATION", "A keep-alive connection idle this long is closed."),
-    setting<Duration<&C::shutdown_timeout, 0, 600'000>>(
+    setting<Duration<At<&C::shutdown_timeout>, 0, 600'000>>(
         "shutdown-timeout", "DURATION", "After SIGTERM, in-flight requests get this long to end."),
-    setting<Count<&C::max_header_bytes, 1024, 1'048'576>>(
-        "max-header-bytes", "N", "Largest request head accepted; a larger one is refused."),
-    setting<Count<&C::max_body_bytes, 0, 16'777'216>>(
+    setting<Count<At<&C::http, &H::max_header_bytes>, 1024, 1'048'576>>(
+        "max-header-bytes", "N", "Largest request head accepted; beyond: 431 (414 for the URL)."),
+    setting<Count<At<&C::http, &H::max_body_bytes>, 0, 16'777'216>>(
         "max-body-bytes", "N", "Largest request body accepted; a larger one gets 413."),
-    setting<Count<&C::max_connections, 1, 1'000'000>>(
+    setting<Count<At<&C::http, &H::max_connections>, 1, 1'000'000>>(
         "max-connections", "N",
         "Open connections per listener at most; more are closed at once."),
-    setting<Duration<&C::idempotency_ttl, 1'000, 7 * 86'400'000>>(
+    setting<Duration<At<&C::queue, &Q::idempotency_ttl>, 1'000, 7 * 86'400'000>>(
         "idempotency-ttl", "DURATION",
         "How long a keyed take or call replays its first outcome."),
-    setting<Count<&C::max_queue_length, 0, 100'000'000>>(
+    setting<Count<At<&C::queue, &Q::max_length>, 0, 100'000'000>>(
         "max-queue-length", "N",
         "Tickets waiting at most (take: 409 queue_full); 0: none."),
-    setting<Count<&C::events_retention, 100, 10'000'000>>(
+    setting<Count<At<&C::queue, &Q::events_retention>, 100, 10'000'000>>(
         "events-retention", "N",
         "Events kept for reconnecting clients (and called tickets' counters)."),
-    setting<Count<&C::max_event_streams, 0, 1'000'000>>(
+    setting<Count<At<&C::events, &E::max_streams>, 0, 1'000'000>>(
         "max-event-streams", "N", "Live event streams open at once (beyond: 503); 0: no streams."),
-    setting<Duration<&C::events_keepalive, 1'000, 300'000>>(
+    setting<Duration<At<&C::events, &E::keepalive>, 1'000, 300'000>>(
         "events-keepalive", "DURATION", "An idle event stream gets a comment line this often."),
-    setting<Text<&C::ticket_secret_file>>(
+    setting<Text<At<&C::ticket_secret_file>>>(
         "ticket-secret-file", "PATH",
         "Secret signing ticket links and sessions (line 1 signs, 2 still verifies); none: random."),
-    setting<Duration<&C::session_ttl, 1'000, 43'200'000>>(
+    setting<Duration<At<&C::api, &A::session_ttl>, 1'000, 43'200'000>>(
         "session-ttl", "DURATION", "How long a browser session (POST /session) lasts."),
-    setting<Count<&C::rate_limit_key, 0, 1'000'000>>(
+    setting<Count<At<&C::rate_limits, &L::key, &ratelimit::Rate::per_second>, 0, 1'000'000>>(
         "rate-limit-key", "RATE",
         "Requests per second per API key (beyond: 429); 0: no limit."),
-    setting<Count<&C::rate_limit_key_burst, 1, 1'000'000>>(
+    setting<Count<At<&C::rate_limits, &L::key, &ratelimit::Rate::burst>, 1, 1'000'000>>(
         "rate-limit-key-burst", "N", "Requests an API key may send at once."),
-    setting<Count<&C::rate_limit_client, 0, 1'000'000>>(
+    setting<Count<At<&C::rate_limits, &L::client, &ratelimit::Rate::per_second>, 0, 1'000'000>>(
         "rate-limit-client", "RATE",
         "Requests per second per client address (beyond: 429); 0: no limit."),
-    setting<Count<&C::rate_limit_client_burst, 1, 1'000'000>>(
+    setting<Count<At<&C::rate_limits, &L::client, &ratelimit::Rate::burst>, 1, 1'000'000>>(
         "rate-limit-client-burst", "N", "Requests a client address may send at once."),
-    setting<Networks<&C::trusted_proxies>>(
+    setting<Networks<At<&C::rate_limits, &L::trusted_proxies>>>(
         "trusted-proxies", "CIDRS",
         "Proxies (CIDRs, comma list) whose X-Forwarded-For names the client."),
 };
@@ -444,6 +473,18 @@ Endpoint parse_endpoint(std::string_view text, std::string_view what) {
   return {host.empty() ? "0.0.0.0" : std::string(host), parse_port(port, what)};
 }
 
+std::vector<SettingText> describe() {
+  const Config defaults;
+  std::vector<SettingText> texts;
+  for (const Setting& setting : settings) {
+    const std::string range = setting.range();
+    texts.push_back({"--" + std::string(setting.flag), environment_name(setting), std::string(setting.value_name),
+                     setting.show(defaults),
+                     std::string(setting.help) + (range.empty() ? "" : " Range: " + range + ".")});
+  }
+  return texts;
+}
+
 std::string help_text() {
   constexpr std::size_t flag_width = 32;
   constexpr std::size_t environment_width = 30;
@@ -466,15 +507,11 @@ std::string help_text() {
       "=true/false (also 1/0, yes/no, on/off).\n"
       "\n" +
       column("Flags:", flag_width) + column("Environment:", environment_width) + "Default:\n";
-  const Config defaults;
-  for (const Setting& setting : settings) {
-    const std::string value =
-        setting.value_name.empty() ? "[=BOOL]" : " " + std::string(setting.value_name);
-    text += column("  --" + std::string(setting.flag) + value, flag_width) +
-            column(environment_name(setting), environment_width) + setting.show(defaults) + "\n";
-    const std::string range = setting.range();
-    text += "      " + std::string(setting.help) +
-            (range.empty() ? "" : " Range: " + range + ".") + "\n";
+  for (const SettingText& setting : describe()) {
+    const std::string value = setting.value_name.empty() ? "[=BOOL]" : " " + setting.value_name;
+    text += column("  " + setting.flag + value, flag_width) + column(setting.variable, environment_width) +
+            setting.default_value + "\n";
+    text += "      " + setting.help + "\n";
   }
   return text;
 }

@@ -87,6 +87,7 @@ class Hub {
   Hub& operator=(const Hub&) = delete;
 
   const std::string& queue() const noexcept { return queue_; }
+  const Options& options() const noexcept { return options_; }
   // The event loop of lane `lane`, before any subscription there.
   void attach(std::size_t lane, boost::asio::any_io_executor executor) { lanes_.at(lane).executor = std::move(executor); }
   // The newest event read so far (a subscription from here gets only what comes next).

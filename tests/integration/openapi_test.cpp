@@ -55,17 +55,39 @@ class OpenApi : public KeyedServiceTest {
   }
 };
 
+// The operations of a document: path -> its methods.
+std::map<std::string, std::set<std::string>> operations_of(const json::object& document) {
+  std::map<std::string, std::set<std::string>> operations;
+  for (const auto& [path, item] : document.at("paths").as_object()) {
+    for (const auto& [method, operation] : item.as_object()) {
+      if (std::find(kMethods.begin(), kMethods.end(), std::string(method)) != kMethods.end()) {
+        operations[std::string(path)].insert(std::string(method));
+      }
+    }
+  }
+  return operations;
+}
+
+// Runs the OpenAPI validator on a document served with the settings `switched_off` names
+// (--no-auth...); returns its exit status.
+int validate(const TempDir& dir, const std::string& body, const std::vector<std::string>& switched_off = {}) {
+  const std::string file = dir.write("served-openapi.json", body);
+  std::vector<std::string> command{"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs"};
+  command.insert(command.end(), switched_off.begin(), switched_off.end());
+  command.push_back(file);
+  const RunResult validated = run(command);
+  EXPECT_EQ(validated.status == 0, validated.output.find(" passed, 0 failed") != std::string::npos)
+      << validated.output;
+  return validated.status;
+}
+
 TEST_F(OpenApi, TheServedDocumentPassesTheOpenApiValidator) {
   const Response response = client.get("/openapi.json");
   ASSERT_EQ(response.status, 200u);
-  // What is served is the repository's document, byte for byte.
-  EXPECT_EQ(response.body, read_text(std::string(WAITLINE_SOURCE_DIR) + "/src/docs/openapi.json"));
-
-  const std::string file = dir.write("served-openapi.json", response.body);
-  const RunResult validated =
-      run({"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs", file});
-  EXPECT_EQ(validated.status, 0) << validated.output;
-  EXPECT_NE(validated.output.find(" passed, 0 failed"), std::string::npos) << validated.output;
+  // With legacy GET, keys and limits on, every operation of the repository's document is served.
+  const json::object repository = parse_object(read_text(std::string(WAITLINE_SOURCE_DIR) + "/src/docs/openapi.json"));
+  EXPECT_EQ(operations_of(parse_object(response.body)), operations_of(repository));
+  EXPECT_EQ(validate(dir, response.body), 0);
 }
 
 TEST_F(OpenApi, TheValidatorRejectsABrokenDocument) {
@@ -95,15 +117,24 @@ std::string concrete(const std::string& path, const std::string& ticket_url) {
 // The documented success of an operation: its 2xx status, and whether it is a stream.
 std::pair<unsigned, bool> success_of(const json::object& document, const json::object& operation);
 
+// Each documented operation answers its documented success, and every other method 405 with an
+// Allow that lists exactly the documented ones. `key` holds every scope (ignored without keys).
+void every_operation_is_served(HttpClient& client, std::uint16_t port, const json::object& document,
+                               const std::string& key);
+
 TEST_F(OpenApi, EveryDocumentedOperationIsServedAndEveryOtherMethodIsRefused) {
-  const json::object document = spec();
+  every_operation_is_served(client, service.port(), spec(), key.key);
+}
+
+void every_operation_is_served(HttpClient& client, std::uint16_t port, const json::object& document,
+                               const std::string& key) {
   const json::object& paths = document.at("paths").as_object();
   ASSERT_GE(paths.size(), 5u);
   // A queue with a called ticket (to recall) and a waiting one (whose link opens /tickets/{n}).
-  ASSERT_EQ(client.post("/get_ticket", bearer(key.key)).status, 200u);
-  ASSERT_EQ(client.post("/call_ticket?counter=3", bearer(key.key)).status, 200u);
+  ASSERT_EQ(client.post("/get_ticket", bearer(key)).status, 200u);
+  ASSERT_EQ(client.post("/call_ticket?counter=3", bearer(key)).status, 200u);
   const std::string ticket_url =
-      std::string(parse_object(client.post("/get_ticket", bearer(key.key)).body).at("ticket_url").as_string());
+      std::string(parse_object(client.post("/get_ticket", bearer(key)).body).at("ticket_url").as_string());
   for (const auto& [path, item] : paths) {
     std::set<std::string> documented;
     for (const auto& [method, operation] : item.as_object()) {
@@ -126,15 +157,15 @@ TEST_F(OpenApi, EveryDocumentedOperationIsServedAndEveryOtherMethodIsRefused) {
         const auto [status, stream] = success_of(document, item.as_object().at(method).as_object());
         if (stream) {
           // An endless body: the head says what it is, the rest is the events tests' business.
-          SseClient events(service.port(), target, bearer(key.key));
+          SseClient events(port, target, bearer(key));
           EXPECT_EQ(events.status(), status);
           EXPECT_TRUE(events.head().header("Content-Type").starts_with("text/event-stream"));
           continue;
         }
-        const Response response = send(client, method, target, key.key);
+        const Response response = send(client, method, target, key);
         EXPECT_EQ(response.status, status) << response.body;
       } else {
-        const Response response = send(client, method, target, key.key);
+        const Response response = send(client, method, target, key);
         EXPECT_TRUE(is_error(response, 405, "method_not_allowed"));
         // Allow lists exactly the documented methods.
         std::set<std::string> allowed;
@@ -294,6 +325,61 @@ TEST_F(OpenApi, RealAnswersHaveDocumentedStatusesAndFitTheirSchemas) {
     const json::value& schema = content.at("application/json").at("schema");
     EXPECT_EQ(mismatch(document, schema, parse_json(response.body), "body"), "") << response.body;
   }
+}
+
+// --- The document follows the settings -----------------------------------------------------------
+
+// Every status some operation of `document` answers.
+std::set<std::string> statuses_of(const json::object& document) {
+  std::set<std::string> statuses;
+  for (const auto& [path, item] : document.at("paths").as_object()) {
+    for (const auto& [method, operation] : item.as_object()) {
+      if (const auto* responses = operation.as_object().if_contains("responses")) {
+        for (const auto& [status, response] : responses->as_object()) statuses.insert(std::string(status));
+      }
+    }
+  }
+  return statuses;
+}
+
+TEST(OpenApiSettings, WithoutLegacyGetKeysOrLimitsTheDocumentListsOnlyWhatIsServed) {
+  RedisServer redis;
+  TempDir dir;
+  Service service({.redis_port = redis.port(),
+                   .extra_args = {"--insecure-no-auth", "--legacy-get=false", "--max-queue-length=0"}});
+  HttpClient client(service.port());
+  const Response response = client.get("/openapi.json");
+  ASSERT_EQ(response.status, 200u);
+  const json::object document = parse_object(response.body);
+  const auto operations = operations_of(document);
+  EXPECT_EQ(operations.at("/get_ticket"), std::set<std::string>{"post"});
+  EXPECT_EQ(operations.at("/call_ticket"), std::set<std::string>{"post"});
+  EXPECT_TRUE(is_error(client.get("/get_ticket"), 405, "method_not_allowed"));
+  EXPECT_FALSE(document.contains("security"));
+  const auto statuses = statuses_of(document);
+  for (const char* never : {"401", "403", "409", "429"}) EXPECT_FALSE(statuses.contains(never)) << never;
+  EXPECT_EQ(validate(dir, response.body, {"--no-legacy-get", "--no-auth", "--no-rate-limits", "--no-max-queue-length"}), 0);
+  // The validator knows what those settings remove: the full document does not pass as theirs.
+  EXPECT_EQ(validate(dir, read_text(std::string(WAITLINE_SOURCE_DIR) + "/src/docs/openapi.json"),
+                     {"--no-legacy-get", "--no-auth", "--no-rate-limits", "--no-max-queue-length"}),
+            1);
+  every_operation_is_served(client, service.port(), document, "no-key-needed");
+}
+
+TEST(OpenApiSettings, TheLimitsInForceAreSaidInTheDocument) {
+  RedisServer redis;
+  Service service({.redis_port = redis.port(),
+                   .extra_args = {"--insecure-no-auth", "--rate-limit-client=7", "--rate-limit-client-burst=9",
+                                  "--max-queue-length=250"}});
+  HttpClient client(service.port());
+  const json::object document = parse_object(client.get("/openapi.json").body);
+  const std::string description(document.at("info").at("description").as_string());
+  EXPECT_NE(description.find("7 requests a second per client address (a burst of 9 at once)"), std::string::npos)
+      << description;
+  EXPECT_NE(description.find("at most 250 waiting tickets"), std::string::npos) << description;
+  const auto statuses = statuses_of(document);
+  EXPECT_TRUE(statuses.contains("429"));
+  EXPECT_TRUE(statuses.contains("409"));
 }
 
 // --- Swagger UI ----------------------------------------------------------------------------------

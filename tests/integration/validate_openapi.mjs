@@ -2,11 +2,14 @@
 // Validates waitline's OpenAPI document, then checks that it describes the API we serve.
 //
 //   node tests/integration/validate_openapi.mjs src/docs/openapi.json
+//   node tests/integration/validate_openapi.mjs --no-legacy-get --no-auth served-openapi.json
 //
 // First @apidevtools/swagger-parser validates the file against the OpenAPI 3.0 schema (and every
 // $ref); then each of waitline's promises is checked on its own line: the endpoints, their
-// scopes and errors, the `limit` bounds, the schemas, the security. Exits 0 when every check
-// passes, 1 when any fails, 2 on a usage error. Needs `npm ci` at the repository root; works from
+// scopes and errors, the `limit` bounds, the schemas, the security. The flags name the settings
+// of the service that served the document (--legacy-get=false, --insecure-no-auth, no rate limit,
+// --max-queue-length=0): what they switch off must be absent, the rest present. Exits 0 when
+// every check passes, 1 when any fails, 2 on a usage error. Needs `npm ci` at the repository root; works from
 // any working directory (modules resolve from this file's location).
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -14,11 +17,18 @@ import path from "node:path";
 
 const require = createRequire(import.meta.url);
 
-if (process.argv.length !== 3) {
-  console.error("usage: node validate_openapi.mjs <openapi.json>");
+const switches = ["--no-legacy-get", "--no-auth", "--no-rate-limits", "--no-max-queue-length"];
+const argv = process.argv.slice(2);
+const given = argv.slice(0, -1);
+if (argv.length < 1 || argv.at(-1).startsWith("--") || !given.every((flag) => switches.includes(flag))) {
+  console.error(`usage: node validate_openapi.mjs [${switches.join("] [")}] <openapi.json>`);
   process.exit(2);
 }
-const file = path.resolve(process.argv[2]);
+const file = path.resolve(argv.at(-1));
+const legacyGet = !given.includes("--no-legacy-get");
+const auth = !given.includes("--no-auth");
+const rateLimits = !given.includes("--no-rate-limits");
+const maxQueueLength = !given.includes("--no-max-queue-length");
 
 let SwaggerParser;
 try {
@@ -85,28 +95,60 @@ check("servers is [{url: \".\"}] (relative, works under a path prefix)",
 check("info.description says the admin endpoints are not part of this API",
       ["/livez", "/readyz", "/metrics"].every((p) => raw.info?.description?.includes(p)));
 
-// Security.
+// Security: keys and session cookies, or (--no-auth) no requirement anywhere.
 const schemes = raw.components?.securitySchemes ?? {};
+const globalSecurity = raw.security ?? [];
+const operations = Object.entries(raw.paths ?? {}).flatMap(([route, item]) =>
+  ["get", "put", "post", "delete", "options", "head", "patch", "trace"].filter((m) => has(item, m))
+    .map((m) => [`${m.toUpperCase()} ${route}`, item[m]]));
+const answering = (status) => operations.filter(([, op]) => has(op.responses, status)).map(([name]) => name);
+if (!auth) {
+  check("without keys: no security scheme, no security requirement",
+        Object.keys(schemes).length === 0 && globalSecurity.length === 0 &&
+        operations.every(([, op]) => (op.security ?? []).length === 0),
+        `securitySchemes: ${json(Object.keys(schemes))}, security: ${json(raw.security)}`);
+  for (const status of ["401", "403"]) {
+    check(`without keys: no operation answers ${status}`, answering(status).length === 0, answering(status).join(", "));
+  }
+}
+
 const bearerNames = Object.keys(schemes)
   .filter((name) => schemes[name].type === "http" && schemes[name].scheme?.toLowerCase() === "bearer");
-check("a bearer security scheme (type http, scheme bearer) exists", bearerNames.length > 0,
-      `securitySchemes: ${json(Object.keys(schemes))}`);
-const globalSecurity = raw.security ?? [];
 const cookieNames = Object.keys(schemes)
   .filter((name) => schemes[name].type === "apiKey" && schemes[name].in === "cookie");
-check("a session cookie scheme (type apiKey, in cookie, waitline_session) exists",
-      cookieNames.length === 1 && schemes[cookieNames[0]].name === "waitline_session");
-check("globally, a bearer key or the session cookie is required (one of them)",
-      globalSecurity.length === 2 &&
-      globalSecurity.every((req) => Object.keys(req).length === 1) &&
-      globalSecurity.some((req) => bearerNames.includes(Object.keys(req)[0])) &&
-      globalSecurity.some((req) => cookieNames.includes(Object.keys(req)[0])),
-      `security: ${json(raw.security)}`);
+if (auth) {
+  check("a bearer security scheme (type http, scheme bearer) exists", bearerNames.length > 0,
+        `securitySchemes: ${json(Object.keys(schemes))}`);
+  check("a session cookie scheme (type apiKey, in cookie, waitline_session) exists",
+        cookieNames.length === 1 && schemes[cookieNames[0]].name === "waitline_session");
+  check("globally, a bearer key or the session cookie is required (one of them)",
+        globalSecurity.length === 2 &&
+        globalSecurity.every((req) => Object.keys(req).length === 1) &&
+        globalSecurity.some((req) => bearerNames.includes(Object.keys(req)[0])) &&
+        globalSecurity.some((req) => cookieNames.includes(Object.keys(req)[0])),
+        `security: ${json(raw.security)}`);
+}
+
+// Limits: 429 and the RateLimit fields only with a rate limit, 409 only with a maximum length.
+const rateLimitFields = JSON.stringify(raw).match(/"RateLimit(-Policy)?"/g) ?? [];
+if (rateLimits) {
+  check("with rate limits: every operation lists 429", answering("429").length === operations.length,
+        `not ${operations.map(([name]) => name).filter((name) => !answering("429").includes(name)).join(", ")}`);
+} else {
+  check("without rate limits: no operation answers 429", answering("429").length === 0, answering("429").join(", "));
+  check("without rate limits: no RateLimit field", rateLimitFields.length === 0, `${rateLimitFields.length} found`);
+}
+if (maxQueueLength) {
+  check("with a maximum queue length: POST /get_ticket lists 409", has(raw.paths?.["/get_ticket"]?.post?.responses, "409"));
+} else {
+  check("without a maximum queue length: no operation answers 409", answering("409").length === 0,
+        answering("409").join(", "));
+}
 
 // Endpoints: method, path, the scope it needs (null: public; "": any valid key), its success.
+const legacy = [["get", "/get_ticket", "take"], ["get", "/call_ticket", "call"]];
 const expected = [
-  ["post", "/get_ticket", "take"], ["get", "/get_ticket", "take"],
-  ["post", "/call_ticket", "call"], ["get", "/call_ticket", "call"],
+  ["post", "/get_ticket", "take"], ["post", "/call_ticket", "call"], ...(legacyGet ? legacy : []),
   ["post", "/recall", "call"],
   ["get", "/list_tickets", "read"],
   ["get", "/last_called", "read"],
@@ -146,7 +188,11 @@ for (const [method, route, scope, success = "200 application/json"] of expected)
     check(`${name} answers ${status} without a body`, has(responses, status) && !has(resolve(responses[status]), "content"));
   }
 
-  if (scope === null) {
+  if (!auth) {
+    check(`${name} needs no key`, (op.security ?? []).length === 0 && !has(op, "x-required-scope"));
+    const missing = ["500", "503"].filter((code) => scope !== null && scope !== "" && !has(responses, code));
+    check(`${name} lists 500, 503`, missing.length === 0, `missing ${missing.join(", ")}`);
+  } else if (scope === null) {
     check(`${name} needs no key (security: [])`, Array.isArray(op.security) && op.security.length === 0,
           `security: ${json(op.security)}`);
   } else if (scope === "") {
@@ -175,9 +221,9 @@ for (const [method, route, scope, success = "200 application/json"] of expected)
 }
 
 // Error responses: the headers each needs.
-const responseFor = (status) => resolve(raw.paths?.["/get_ticket"]?.get?.responses?.[status]);
-check("401 documents WWW-Authenticate", has(responseFor("401")?.headers, "WWW-Authenticate"));
-check("405 documents Allow", has(responseFor("405")?.headers, "Allow"));
+const responseFor = (status, method = "post") => resolve(raw.paths?.["/get_ticket"]?.[method]?.responses?.[status]);
+if (auth) check("401 documents WWW-Authenticate", has(responseFor("401")?.headers, "WWW-Authenticate"));
+if (legacyGet) check("405 documents Allow", has(responseFor("405", "get")?.headers, "Allow"));
 const retryAfter = resolve(responseFor("503")?.headers?.["Retry-After"]);
 check("503 documents Retry-After as integer seconds", resolve(retryAfter?.schema)?.type === "integer");
 
@@ -248,7 +294,7 @@ for (const name of ["Ticket", "Call", "TicketList", "TicketStatus", "LastCalled"
         errorsOf(schemas[name].example, schemas[name]).join("; ") || "no example");
 }
 check("Call.ticket is nullable (calling an empty queue)", schemas.Call?.properties?.ticket?.nullable === true);
-check("GET /call_ticket and POST /call_ticket and /recall take a counter (query, 1-32 characters)",
+check("POST /call_ticket and /recall take a counter (query, 1-32 characters)",
       ["/call_ticket", "/recall"].every((route) => (raw.paths?.[route]?.post?.parameters ?? []).map(resolve)
         .some((p) => p?.name === "counter" && p?.in === "query" && resolve(p.schema)?.pattern === "^[A-Za-z0-9_.-]{1,32}$")));
 check("the event streams document Last-Event-ID (header) and last_event_id (query)",

@@ -80,41 +80,41 @@ struct Sample {
 
 const std::vector<Sample>& samples() {
   static const std::vector<Sample> all = {
-      {"redis-host", "redis.internal", [](auto& c) { return c.redis_host == "redis.internal"; }},
-      {"redis-port", "6380", [](auto& c) { return c.redis_port == 6380; }},
+      {"redis-host", "redis.internal", [](auto& c) { return c.redis.host == "redis.internal"; }},
+      {"redis-port", "6380", [](auto& c) { return c.redis.port == 6380; }},
       {"queue-name", "rubis", [](auto& c) { return c.queue_name == "rubis"; }},
       {"listen", "127.0.0.1:9000",
        [](auto& c) { return c.listen == Endpoint{"127.0.0.1", 9000}; }},
       {"admin-listen", "127.0.0.1:9001",
        [](auto& c) { return c.admin_listen == Endpoint{"127.0.0.1", 9001}; }},
       {"threads", "4", [](auto& c) { return c.threads == 4; }},
-      {"redis-username", "waitline", [](auto& c) { return c.redis_username == "waitline"; }},
+      {"redis-username", "waitline", [](auto& c) { return c.redis.username == "waitline"; }},
       {"redis-password-file", "/run/secrets/redis",
        [](auto& c) { return c.redis_password_file == "/run/secrets/redis"; }},
-      {"redis-timeout", "250ms", [](auto& c) { return c.redis_timeout == 250ms; }},
+      {"redis-timeout", "250ms", [](auto& c) { return c.redis.timeout == 250ms; }},
       {"api-keys-file", "/run/keys", [](auto& c) { return c.api_keys_file == "/run/keys"; }},
       {"insecure-no-auth", "true", [](auto& c) { return c.insecure_no_auth; }},
-      {"legacy-get", "false", [](auto& c) { return !c.legacy_get; }},
+      {"legacy-get", "false", [](auto& c) { return !c.api.legacy_get; }},
       {"access-log", "off", [](auto& c) { return !c.access_log; }},
-      {"header-timeout", "5s", [](auto& c) { return c.header_timeout == 5s; }},
-      {"idle-timeout", "2m", [](auto& c) { return c.idle_timeout == 2min; }},
+      {"header-timeout", "5s", [](auto& c) { return c.http.header_timeout == 5s; }},
+      {"idle-timeout", "2m", [](auto& c) { return c.http.idle_timeout == 2min; }},
       {"shutdown-timeout", "0s", [](auto& c) { return c.shutdown_timeout == 0s; }},
-      {"max-header-bytes", "16384", [](auto& c) { return c.max_header_bytes == 16384; }},
-      {"max-body-bytes", "0", [](auto& c) { return c.max_body_bytes == 0; }},
-      {"max-connections", "512", [](auto& c) { return c.max_connections == 512; }},
-      {"idempotency-ttl", "2h", [](auto& c) { return c.idempotency_ttl == 2h; }},
-      {"max-queue-length", "0", [](auto& c) { return c.max_queue_length == 0; }},
-      {"rate-limit-key", "20", [](auto& c) { return c.rate_limit_key == 20; }},
-      {"rate-limit-key-burst", "40", [](auto& c) { return c.rate_limit_key_burst == 40; }},
-      {"rate-limit-client", "50", [](auto& c) { return c.rate_limit_client == 50; }},
-      {"rate-limit-client-burst", "75", [](auto& c) { return c.rate_limit_client_burst == 75; }},
+      {"max-header-bytes", "16384", [](auto& c) { return c.http.max_header_bytes == 16384; }},
+      {"max-body-bytes", "0", [](auto& c) { return c.http.max_body_bytes == 0; }},
+      {"max-connections", "512", [](auto& c) { return c.http.max_connections == 512; }},
+      {"idempotency-ttl", "2h", [](auto& c) { return c.queue.idempotency_ttl == 2h; }},
+      {"max-queue-length", "0", [](auto& c) { return c.queue.max_length == 0; }},
+      {"rate-limit-key", "20", [](auto& c) { return c.rate_limits.key.per_second == 20; }},
+      {"rate-limit-key-burst", "40", [](auto& c) { return c.rate_limits.key.burst == 40; }},
+      {"rate-limit-client", "50", [](auto& c) { return c.rate_limits.client.per_second == 50; }},
+      {"rate-limit-client-burst", "75", [](auto& c) { return c.rate_limits.client.burst == 75; }},
       {"trusted-proxies", "10.0.0.0/8, fd00::/8,127.0.0.1",
-       [](auto& c) { return c.trusted_proxies == "10.0.0.0/8, fd00::/8,127.0.0.1"; }},
-      {"events-retention", "500", [](auto& c) { return c.events_retention == 500; }},
-      {"max-event-streams", "10000", [](auto& c) { return c.max_event_streams == 10000; }},
-      {"events-keepalive", "1s", [](auto& c) { return c.events_keepalive == 1s; }},
+       [](auto& c) { return c.rate_limits.trusted_proxies == "10.0.0.0/8, fd00::/8,127.0.0.1"; }},
+      {"events-retention", "500", [](auto& c) { return c.queue.events_retention == 500; }},
+      {"max-event-streams", "10000", [](auto& c) { return c.events.max_streams == 10000; }},
+      {"events-keepalive", "1s", [](auto& c) { return c.events.keepalive == 1s; }},
       {"ticket-secret-file", "/run/secrets/ticket", [](auto& c) { return c.ticket_secret_file == "/run/secrets/ticket"; }},
-      {"session-ttl", "1h", [](auto& c) { return c.session_ttl == 1h; }},
+      {"session-ttl", "1h", [](auto& c) { return c.api.session_ttl == 1h; }},
   };
   return all;
 }
@@ -133,15 +133,15 @@ std::vector<std::string> authentication_for(const Sample& sample) {
 
 TEST(Config, DefaultsMatchTheOriginalApp) {
   const Config config = parse({keys_flag});
-  EXPECT_EQ(config.redis_host, "127.0.0.1");
-  EXPECT_EQ(config.redis_port, 6379);
+  EXPECT_EQ(config.redis.host, "127.0.0.1");
+  EXPECT_EQ(config.redis.port, 6379);
   EXPECT_EQ(config.queue_name, "DEFAULT");
   EXPECT_EQ(config.listen, (Endpoint{"0.0.0.0", 8000}));
-  EXPECT_TRUE(config.legacy_get);
+  EXPECT_TRUE(config.api.legacy_get);
 }
 
 TEST(Config, FirstArgumentIsAFlagNotTheProgramName) {
-  EXPECT_EQ(parse({"--redis-port=6380", keys_flag}).redis_port, 6380);
+  EXPECT_EQ(parse({"--redis-port=6380", keys_flag}).redis.port, 6380);
 }
 
 TEST(Config, EveryFlagHasAnEnvironmentVariable) {
@@ -164,27 +164,27 @@ TEST(Config, FlagValueMayBeTheNextArgument) {
   const Config config =
       parse({"--redis-host", "redis.internal", "--redis-port", "6380", keys_flag, "--queue-name",
              "rubis", "--listen", "[::1]:9000", "--redis-timeout", "2s"});
-  EXPECT_EQ(config.redis_host, "redis.internal");
-  EXPECT_EQ(config.redis_port, 6380);
+  EXPECT_EQ(config.redis.host, "redis.internal");
+  EXPECT_EQ(config.redis.port, 6380);
   EXPECT_EQ(config.queue_name, "rubis");
   EXPECT_EQ(config.listen, (Endpoint{"::1", 9000}));
-  EXPECT_EQ(config.redis_timeout, 2s);
+  EXPECT_EQ(config.redis.timeout, 2s);
 }
 
 TEST(Config, FlagWinsOverEnvironment) {
   const Config config = parse({keys_flag, "--redis-port", "6381", "--legacy-get=false"},
                               {"WAITLINE_REDIS_PORT=6380", "WAITLINE_LEGACY_GET=true"});
-  EXPECT_EQ(config.redis_port, 6381);
-  EXPECT_FALSE(config.legacy_get);
+  EXPECT_EQ(config.redis.port, 6381);
+  EXPECT_FALSE(config.api.legacy_get);
 }
 
 TEST(Config, FlagOverridesABadEnvironmentVariableWithoutAnError) {
   const Config config = parse({keys_flag, "--redis-port=6380"}, {"WAITLINE_REDIS_PORT=tcp://x"});
-  EXPECT_EQ(config.redis_port, 6380);
+  EXPECT_EQ(config.redis.port, 6380);
 }
 
 TEST(Config, LastOfARepeatedFlagWins) {
-  EXPECT_EQ(parse({keys_flag, "--redis-port=6380", "--redis-port=6381"}).redis_port, 6381);
+  EXPECT_EQ(parse({keys_flag, "--redis-port=6380", "--redis-port=6381"}).redis.port, 6381);
 }
 
 TEST(Config, UnknownWaitlineVariablesAreIgnored) {
@@ -192,7 +192,7 @@ TEST(Config, UnknownWaitlineVariablesAreIgnored) {
   const Config config =
       parse({keys_flag}, {"WAITLINE_SERVICE_HOST=10.0.0.1", "WAITLINE_PORT=tcp://10.0.0.1:8000",
                           "WAITLINE_PORT_8000_TCP_PORT=8000", "WAITLINE_REDIS_HOSTNAME=x"});
-  EXPECT_EQ(config.redis_host, "127.0.0.1");
+  EXPECT_EQ(config.redis.host, "127.0.0.1");
 }
 
 TEST(Config, SwitchStandingAloneIsTrue) {
@@ -203,12 +203,12 @@ TEST(Config, SwitchStandingAloneIsTrue) {
 
 TEST(Config, SwitchAcceptsBooleanWordsInAnyCase) {
   for (const std::string word : {"true", "1", "yes", "on", "TRUE", "Yes", "oN"}) {
-    EXPECT_TRUE(parse({keys_flag, "--legacy-get=false", "--legacy-get=" + word}).legacy_get)
+    EXPECT_TRUE(parse({keys_flag, "--legacy-get=false", "--legacy-get=" + word}).api.legacy_get)
         << word;
     EXPECT_TRUE(parse({keys_flag}, {"WAITLINE_ACCESS_LOG=" + word}).access_log) << word;
   }
   for (const std::string word : {"false", "0", "no", "off", "FALSE", "No", "Off"}) {
-    EXPECT_FALSE(parse({keys_flag, "--legacy-get=" + word}).legacy_get) << word;
+    EXPECT_FALSE(parse({keys_flag, "--legacy-get=" + word}).api.legacy_get) << word;
     EXPECT_FALSE(parse({keys_flag}, {"WAITLINE_ACCESS_LOG=" + word}).access_log) << word;
   }
 }
@@ -282,8 +282,14 @@ TEST(Config, DurationOutOfRangeIsRejected) {
   EXPECT_TRUE(contains(usage_error({keys_flag, "--header-timeout=11m"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--idle-timeout=61m"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--shutdown-timeout=601s"}), "out of range"));
-  EXPECT_EQ(parse({keys_flag, "--idle-timeout=60m"}).idle_timeout, 1h);
+  EXPECT_EQ(parse({keys_flag, "--idle-timeout=60m"}).http.idle_timeout, 1h);
   EXPECT_EQ(parse({keys_flag, "--shutdown-timeout=10m"}).shutdown_timeout, 10min);
+}
+
+TEST(Config, ADurationKeptInSecondsTakesWholeSeconds) {
+  EXPECT_EQ(parse({keys_flag, "--session-ttl=90000ms"}).api.session_ttl, 90s);
+  EXPECT_EQ(usage_error({keys_flag, "--session-ttl=1500ms"}),
+            R"(--session-ttl: "1500ms" is not a whole number of seconds)");
 }
 
 TEST(Config, TrustedProxiesAreAddressesOrCidrs) {
@@ -292,7 +298,7 @@ TEST(Config, TrustedProxiesAreAddressesOrCidrs) {
                          "is not a comma-separated list of addresses or CIDRs"))
         << proxies;
   }
-  EXPECT_EQ(parse({keys_flag, "--trusted-proxies=::1,192.168.0.0/16"}).trusted_proxies, "::1,192.168.0.0/16");
+  EXPECT_EQ(parse({keys_flag, "--trusted-proxies=::1,192.168.0.0/16"}).rate_limits.trusted_proxies, "::1,192.168.0.0/16");
 }
 
 TEST(Config, CountsOutOfRangeAreRejected) {
