@@ -117,8 +117,8 @@ k8s-diff: assets ## what make k8s-deploy would change on the cluster: make k8s-d
 k8s-template: assets ## the manifests of one platform, rendered: make k8s-template PLATFORM=prod
 	scripts/platform/k8s.sh template "$(PLATFORM)"
 
-test-k8s: assets ## offline checks of the chart and cluster manifests: helm lint, schemas, policies
-	scripts/platform/k8s.sh validate
+test-k8s: assets build ## offline checks of the chart and cluster manifests: helm lint, schemas, policies; the helm test's script against the service
+	WAITLINE_BINARY=$(abspath $(BUILD))/src/waitline scripts/platform/k8s.sh validate
 
 # --- Observability: rules, alert routes, dashboards (docs/livrables/guide-observabilite.md) -----------
 .PHONY: test-observability

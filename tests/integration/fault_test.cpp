@@ -1,9 +1,10 @@
-// Faults between the service and Redis, made real: a relay that keeps Redis's replies back, one
-// that cuts the connection right after a command went through, and Redis SIGKILLed under load.
-// What they prove: an answer says "retry" (503 + Retry-After) only when nothing happened; when a
-// command may have run the answer is 504 outcome_unknown; and with an Idempotency-Key a retry
-// learns the outcome: every ticket that leaves the queue is reported to exactly one client, and a
-// retried take adds exactly one ticket.
+// Faults between the service and Redis, made real: a relay that keeps Redis's replies back (and
+// delivers them late, on the connection the service may have given up), one that cuts the
+// connection right after a command went through, and Redis SIGKILLed under load. What they prove:
+// an answer says "retry" (503 + Retry-After) only when nothing happened; when a command may have
+// run the answer is 504 outcome_unknown; a late reply never answers another request; and with an
+// Idempotency-Key a retry learns the outcome: every ticket that leaves the queue is reported to
+// exactly one client, and a retried take adds exactly one ticket.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -114,6 +115,104 @@ TEST_F(Fault, ACutAfterTheCommandGives504AndTheKeyedRetryReplays) {
   EXPECT_EQ(retried.header("Idempotent-Replayed"), "true");
   EXPECT_EQ(ticket_of(retried), 3);
   EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), "3");
+}
+
+TEST_F(Fault, AReplyDeliveredLateOnTheTimedOutConnectionNeverAnswersAnotherRequest) {
+  ASSERT_EQ(ticket_of(client.post("/get_ticket")), 1);
+  relay.set(Relay::Mode::hold_replies);
+  EXPECT_TRUE(is_error(client.post("/get_ticket", with_key("late-1")), 504, "outcome_unknown"));
+  ASSERT_GE(relay.held(), 1) << "Redis ran the take (ticket 2) and its reply is held";
+  relay.set(Relay::Mode::pass);  // ticket 2's reply now goes, late, to the connection it belongs to
+  ASSERT_TRUE(eventually([&] { return relay.late() + relay.lost() == relay.held(); }));
+  await_ready(service);
+  // The next take is answered by its own reply, never by the late one.
+  const Response next = client.post("/get_ticket");
+  ASSERT_EQ(next.status, 200u) << next.body;
+  EXPECT_EQ(ticket_of(next), 3);
+  const Response retried = client.post("/get_ticket", with_key("late-1"));
+  ASSERT_EQ(retried.status, 200u) << retried.body;
+  EXPECT_EQ(ticket_of(retried), 2);
+  EXPECT_EQ(retried.header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), "3");
+  std::cout << "late reply: " << relay.held() << " held, " << relay.late() << " delivered late on their connection, "
+            << relay.lost() << " lost (the service had closed it)\n";
+}
+
+// Keyed takers while the relay holds Redis's replies past --redis-timeout, then lets them through
+// late, several times. Whatever reaches the service late, on whichever connection, every answer
+// to a key names that key's ticket, no two keys share a ticket, and each key took one.
+TEST(FaultLate, LateRepliesUnderLoadNeitherAnswerTheWrongRequestNorDoubleAnAcknowledgement) {
+  RedisServer redis;
+  Relay relay{redis.port()};
+  Service service = service_behind(relay);
+  ASSERT_EQ(HttpClient(service.port()).post("/call_ticket").status, 200u);  // Redis learns the call script
+  ASSERT_EQ(HttpClient(service.port()).post("/get_ticket", with_key("warm-up")).status, 200u);  // and the take's
+  constexpr int takers = 4, holds = 4;
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::map<std::string, std::set<std::int64_t>> answered;  // key -> the tickets its 200 answers named
+  int replays = 0, unknown = 0, unavailable = 0, other = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < takers; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient client(service.port());
+      for (int i = 0; !stop; ++i) {
+        const std::string key = "late-" + std::to_string(t) + "-" + std::to_string(i);
+        // Asked until answered 200, and once more: that replay must name the same ticket.
+        for (int answers = 0; answers < 2;) {
+          Response r;
+          try {
+            r = client.post("/get_ticket", with_key(key));
+          } catch (const std::exception&) {
+            std::this_thread::sleep_for(20ms);
+            continue;
+          }
+          {
+            std::lock_guard lock(mutex);
+            if (r.status == 200) {
+              answered[key].insert(ticket_of(r));
+              replays += r.header("Idempotent-Replayed") == "true";
+              ++answers;
+              continue;
+            }
+            if (r.status == 504) {
+              ++unknown;
+            } else if (r.status == 503) {
+              ++unavailable;
+            } else {
+              ++other;
+              ADD_FAILURE() << r.status << " " << r.body;
+            }
+          }
+          std::this_thread::sleep_for(10ms);
+        }
+      }
+    });
+  }
+  for (int hold = 0; hold < holds; ++hold) {
+    std::this_thread::sleep_for(200ms);
+    relay.set(Relay::Mode::hold_replies);
+    std::this_thread::sleep_for(450ms);  // past the 300 ms timeout: the service gives up, Redis ran them
+    relay.set(Relay::Mode::pass);
+  }
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  ASSERT_TRUE(eventually([&] { return relay.late() + relay.lost() == relay.held(); }));
+
+  std::set<std::int64_t> tickets;
+  for (const auto& [key, named] : answered) {
+    EXPECT_EQ(named.size(), 1u) << key << " was answered with several tickets";
+    for (const auto ticket : named) EXPECT_TRUE(tickets.insert(ticket).second) << "ticket " << ticket << " answered twice";
+  }
+  EXPECT_EQ(std::stoll(redis.cli({"GET", "ticket_number_rubis"})), static_cast<std::int64_t>(answered.size()) + 1)
+      << "a take doubled, or one was lost";
+  std::cout << "late replies under load: " << answered.size() << " keyed takes, " << holds << " holds, "
+            << relay.held() << " replies held, " << relay.late() << " delivered late, " << relay.lost() << " lost; "
+            << unknown << " x 504, " << unavailable << " x 503, " << replays << " replays, " << other << " other\n";
+  EXPECT_GT(relay.held(), 0);
+  EXPECT_GT(unknown, 0) << "no take was left without its reply";
+  EXPECT_EQ(other, 0);
 }
 
 TEST(FaultWithoutRedis, NothingSentMeans503WithRetryAfterAndNothingStored) {

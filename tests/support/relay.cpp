@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <string>
 #include <system_error>
 
 namespace waitline::test {
@@ -29,6 +30,14 @@ bool send_all(int fd, const char* data, std::size_t size) {
     size -= static_cast<std::size_t>(n);
   }
   return true;
+}
+
+// The peer has closed its end (EOF waiting to be read, or an error): nothing sent now reaches it.
+bool peer_closed(int fd) {
+  pollfd peer{fd, POLLIN, 0};
+  if (::poll(&peer, 1, 0) <= 0) return false;
+  char byte = 0;
+  return (peer.revents & (POLLHUP | POLLERR)) != 0 || ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 }  // namespace
@@ -82,9 +91,19 @@ void Relay::accept_loop() {
 
 void Relay::relay(int client, int server) {
   std::array<char, 16384> buffer;
+  std::string held;  // Redis's replies kept back, in order
+  int held_reads = 0;
   for (bool open = true; open && !stopping_;) {
+    if (!held.empty() && mode_ != Mode::hold_replies) {
+      // Late, but on the connection they belong to and before anything newer.
+      open = !peer_closed(client) && send_all(client, held.data(), held.size());
+      (open ? late_ : lost_) += held_reads;
+      held.clear();
+      held_reads = 0;
+      if (!open) break;
+    }
     std::array<pollfd, 2> fds{pollfd{client, POLLIN, 0}, pollfd{server, POLLIN, 0}};
-    if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
+    if (::poll(fds.data(), fds.size(), 20) < 0 && errno != EINTR) break;
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(client, buffer.data(), buffer.size(), 0);
       if (n <= 0 || !send_all(server, buffer.data(), static_cast<std::size_t>(n))) break;
@@ -96,11 +115,16 @@ void Relay::relay(int client, int server) {
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(server, buffer.data(), buffer.size(), 0);
       if (n <= 0) break;
-      // Held replies are read (so Redis never blocks) and thrown away: they never arrive.
-      if (mode_ != Mode::hold_replies) open = send_all(client, buffer.data(), static_cast<std::size_t>(n));
-      else ++held_;
+      if (mode_ == Mode::hold_replies) {
+        held.append(buffer.data(), static_cast<std::size_t>(n));
+        ++held_reads;
+        ++held_;
+      } else {
+        open = send_all(client, buffer.data(), static_cast<std::size_t>(n));
+      }
     }
   }
+  lost_ += held_reads;  // the connection ended with replies still held
   ::close(client);
   ::close(server);
 }
