@@ -5,7 +5,8 @@
 
 namespace waitline::app {
 
-// Serves the API and admin listeners until SIGTERM or SIGINT; SIGHUP reloads the API keys.
+// Serves the API and admin listeners until SIGTERM or SIGINT (app/process.hpp); SIGHUP reloads
+// the API keys and the ticket secret. Exit status 2 for a file the settings name that cannot be used.
 int serve(const config::Config& config);
 
 // Exit 0 when the local admin listener says ready: the container health check, without curl.

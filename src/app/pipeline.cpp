@@ -43,8 +43,8 @@ std::string_view method_label(verb method) {
   return method == verb::unknown ? std::string_view("other") : std::string_view(boost::beast::http::to_string(method));
 }
 
-// One access-log line. A request the server refused before it could be read has no id and no
-// method (both null), and carries its error code instead of a duration and a key.
+// One access-log line. A request the server could not read has no id and no method (both
+// null), and carries its error code instead of a duration and a key.
 struct AccessEntry {
   Listener listener;
   std::string_view request_id{};
@@ -273,6 +273,7 @@ http::Response Pipeline::reject(http::Status status, std::string_view code, std:
   return response;
 }
 
-void Pipeline::refused(std::string_view reason) { telemetry_.refused(reason); }
+// Counted with the requests a limit refused: the connection was refused by one.
+void Pipeline::closed_unanswered(std::string_view reason) { telemetry_.refused(reason); }
 
 }  // namespace waitline::app

@@ -85,7 +85,7 @@ class Pipeline final : public http::Handler {
 
   boost::asio::awaitable<http::Reply> handle(http::Request& request, std::string_view client) override;
   http::Response reject(http::Status status, std::string_view code, std::string_view message) override;
-  void refused(std::string_view reason) override;
+  void closed_unanswered(std::string_view reason) override;
 
  private:
   boost::asio::awaitable<http::Reply> answer(const http::Request& request, std::string_view client,

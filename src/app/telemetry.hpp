@@ -25,8 +25,8 @@ class Telemetry final : public queue::Observer, public events::Observer {
   // alerts mean by traffic); the admin listener's (probes, scrapes) have their own series.
   void request(Listener listener, std::string_view route, std::string_view method, unsigned status,
                std::chrono::nanoseconds took);
-  // reason: rate_limit_key, rate_limit_client, queue_full, connection_limit, header_timeout,
-  // event_streams.
+  // A request or connection a limit turned away (waitline_requests_refused_total{reason}):
+  // rate_limit_key, rate_limit_client, queue_full, connection_limit, header_timeout, event_streams.
   void refused(std::string_view reason) { refused_.with({reason}).inc(); }
   void redis_command(std::string_view label, std::chrono::nanoseconds took);
   void redis_up(bool up) { redis_up_.set(up ? 1 : 0); }

@@ -3,7 +3,7 @@
 //   Router<Handler> router;
 //   router.add(verb::post, "/get_ticket", take);
 //   router.add(verb::get, "/tickets/{n}/events", ticket_events);   // {n}: any one path segment
-//   router.add_prefix(verb::get, "/docs/", "/docs/{asset}", asset);
+//   router.add_prefix(verb::get, "/docs/", "/docs/{asset}", document);
 //   auto match = router.find(verb::get, "/tickets/42/events");     // match.params == {"42"}
 //
 // The route label (the registered path, or its template) is what metrics and logs use, so that

@@ -202,7 +202,7 @@ asio::awaitable<void> Server::accept_loop() {
       if (sessions_.size() >= limits_.max_connections) {
         boost::system::error_code ignored;
         socket.close(ignored);
-        lane.handler.refused("connection_limit");
+        lane.handler.closed_unanswered("connection_limit");
         continue;
       }
     }
@@ -277,7 +277,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
       session->idle = false;
       buffer.commit(n);
       if (ec == asio::error::operation_aborted && draining_) continue;  // bytes may have arrived meanwhile
-      if (ec == beast::error::timeout && fresh && !draining_) handler.refused("header_timeout");
+      if (ec == beast::error::timeout && fresh && !draining_) handler.closed_unanswered("header_timeout");
       if (ec) break;
     }
 

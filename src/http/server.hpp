@@ -83,7 +83,7 @@ class Handler {
   virtual Response reject(Status status, std::string_view code, std::string_view message) = 0;
   // A connection closed unanswered: "connection_limit" (over Limits::max_connections) or
   // "header_timeout" (a new connection that sent nothing within Limits::header_timeout).
-  virtual void refused(std::string_view reason) = 0;
+  virtual void closed_unanswered(std::string_view reason) = 0;
 };
 
 struct Lane {

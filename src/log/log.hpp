@@ -1,7 +1,7 @@
 // Structured logs: one JSON object per line on stdout.
 //
 //   log::info("redis connected", {{"host", host}, {"port", port}});
-//   log::access(line);   // an already formatted request line, see http::Server
+//   log::access(line);   // an already formatted request line, see app::Pipeline
 //
 // Events are written at once; access lines are buffered and flushed every 200 ms or when the
 // buffer fills, so that logging every request costs no system call per request.

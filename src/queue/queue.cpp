@@ -425,8 +425,9 @@ std::optional<std::int64_t> status_of(const Reply& r) {
   return status;
 }
 
+// The outcome of a script that declined the change (its status says why): nothing was changed.
 template <class T>
-Outcome<T> refused(std::int64_t status) {
+Outcome<T> declined(std::int64_t status) {
   switch (status) {
     case full: return {Failure::full, "the queue is full", {}};
     case nothing_to_recall: return {Failure::nothing_to_recall, "no ticket to recall", {}};
@@ -453,7 +454,7 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
       observer_.refused_full();
       observer_.waiting(*to_int(e[2]));
     }
-    co_return refused<Taken>(*status);
+    co_return declined<Taken>(*status);
   }
   const std::int64_t pace = *to_int(e[3]), last = *to_int(e[4]), at = *to_int(e[5]);
   Taken taken{*to_int(e[1]), *to_int(e[2]), std::nullopt, *status == replayed};
@@ -479,7 +480,7 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (status == key_reused) co_return refused<Called>(*status);
+  if (status == key_reused) co_return declined<Called>(*status);
   if (!status || *status > replayed || e.size() < 7 || e.size() > 8 || !to_int(e[1]) || *to_int(e[1]) < 0 ||
       std::any_of(e.begin() + 2, e.begin() + 6, not_a_number) ||
       e[6].type != Reply::Type::bulk)
@@ -516,7 +517,7 @@ asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempote
   if (!r) co_return carry<Recalled>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (status == key_reused || status == nothing_to_recall) co_return refused<Recalled>(*status);
+  if (status == key_reused || status == nothing_to_recall) co_return declined<Recalled>(*status);
   if (!status || *status > replayed || e.size() != 4 || !to_int(e[1]) || e[2].type != Reply::Type::bulk || !to_int(e[3]))
     co_return malformed<Recalled>("recall");
   co_return Outcome<Recalled>{Failure::none, {}, {*to_int(e[3]), *to_int(e[1]), e[2].text, *status == replayed}};

@@ -46,7 +46,7 @@ enum class Failure : std::uint8_t {
   none,
   unavailable,        // not sent to Redis, or Redis did not run it (LOADING, OOM...): nothing happened
   unknown,            // sent, and no reply came: it may have happened
-  internal,           // Redis refused or answered something we cannot read: a bug or foreign data
+  internal,           // Redis answered an error, or something we cannot read: a bug or foreign data
   full,               // take: the queue holds Options::max_length tickets; nothing was stored
   key_reused,         // the idempotency key belongs to another operation (take, call, recall)
   nothing_to_recall,  // recall: that counter (or the queue) has called no ticket

@@ -14,7 +14,8 @@ void append_decimal(std::string& out, std::size_t n) {
   out.append(buf, end);
 }
 
-// The line starting at `pos` without its CRLF, or npos-length view when incomplete.
+// Sets `line` to the line starting at `pos` (without its CRLF) and `next` past it; false while
+// the line is incomplete.
 bool read_line(std::string_view data, std::size_t pos, std::string_view& line, std::size_t& next) {
   auto end = data.find("\r\n", pos);
   if (end == std::string_view::npos) return false;
@@ -115,7 +116,7 @@ std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, Parse p
         return next;
       }
       if (count < 0 || count > max_bulk) throw ProtocolError("redis: bad array length");
-      // Its elements are one level deeper: past the limit they are refused as generic ones are.
+      // Its elements are one level deeper: past the limit they are rejected as generic ones are.
       if (parse == Parse::integer_arrays && depth < max_depth) {
         auto end = parse_integers(data, next, count, out);
         if (end != not_integers) return end;

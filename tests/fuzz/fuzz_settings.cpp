@@ -83,7 +83,7 @@ std::string variable(std::string_view setting) {
 }
 
 struct Outcome {
-  enum { accepted, refused, help } kind = accepted;
+  enum { accepted, rejected, help } kind = accepted;
   config::Config config;
   std::string message;
 };
@@ -99,7 +99,7 @@ Outcome parse(const std::vector<std::string>& args, const std::vector<std::strin
   try {
     outcome.config = config::parse(static_cast<int>(argv.size()), argv.data(), envp.data(), use);
   } catch (const config::UsageError& e) {
-    outcome.kind = Outcome::refused;
+    outcome.kind = Outcome::rejected;
     outcome.message = e.what();
   } catch (const config::HelpRequested&) {
     outcome.kind = Outcome::help;
@@ -138,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const Outcome outcome = parse(args, environment);
   const bool help_asked = std::ranges::any_of(args, [](const auto& a) { return a == "--help" || a == "-h"; });
   check((outcome.kind == Outcome::help) == help_asked, "help is given exactly when asked for");
-  if (outcome.kind == Outcome::refused) {
+  if (outcome.kind == Outcome::rejected) {
     check(!outcome.message.empty(), "a usage error says what is wrong");
     check(outcome.message.find_first_of("\r\n") == std::string::npos, "a usage error is one line");
     return 0;
