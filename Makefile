@@ -8,7 +8,7 @@ BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: help deps assets build build-asan unit test test-native bench clean
+.PHONY: help deps assets build build-asan unit test test-native test-static bench clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,23 @@ test-native: build build-asan ## unit and integration tests (ctest), plain and u
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --no-tests=error --output-on-failure -j $(JOBS)
 
-test: test-scripts test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
+# clang-format (.clang-format) over the C++ of src/ and tests/, then clang-tidy (.clang-tidy) over every
+# translation unit of src/ with the build's compile commands (cmake/clang-tidy-commands.cmake), JOBS at
+# a time: both must find nothing. The findings are in $(BUILD)/clang-tidy.log.
+CXX_FILES = $(shell git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp')
+TIDY_UNITS = $(shell git ls-files 'src/*.cpp')
+test-static: build ## clang-format and clang-tidy over the C++ code: zero findings
+	clang-format --dry-run --Werror $(CXX_FILES)
+	@echo "clang-format: $(words $(CXX_FILES)) files, 0 to reformat"
+	cmake -DBUILD=$(abspath $(BUILD)) -P cmake/clang-tidy-commands.cmake
+	@echo "clang-tidy -p $(BUILD)/clang-tidy --quiet <each of $(words $(TIDY_UNITS)) files of src/>, $(JOBS) at a time"
+	@status=0; printf '%s\n' $(TIDY_UNITS) | xargs -P $(JOBS) -n 1 clang-tidy -p $(BUILD)/clang-tidy --quiet \
+	  >$(BUILD)/clang-tidy.log 2>&1 || status=$$?; \
+	  grep -E ': (warning|error): ' $(BUILD)/clang-tidy.log || true; \
+	  echo "clang-tidy: $$(grep -cE ': (warning|error): ' $(BUILD)/clang-tidy.log) findings in $(words $(TIDY_UNITS)) translation units"; \
+	  exit $$status
+
+test: test-scripts test-static test-docs test-native test-fuzz test-e2e test-k8s test-observability test-pristine test-cluster ## every test: what CI runs
 
 bench: build images ## measure with wrk: the service against a real Redis, then through the proxy of a Swarm stack; writes docs/benchmarks.md
 	PYTHON=$(PYTHON) scripts/bench/bench.sh $(BUILD)/src/waitline

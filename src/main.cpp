@@ -1,4 +1,6 @@
 // waitline: a "take a number" queue over HTTP, backed by Redis.
+#include <unistd.h>  // environ
+
 #include <cstring>
 #include <iostream>
 #include <string_view>
@@ -6,7 +8,6 @@
 #include "app/app.hpp"
 #include "config/config.hpp"
 
-extern char** environ;
 
 int main(int argc, char** argv) {
   using namespace waitline;

@@ -30,7 +30,7 @@ Admin::Admin(Telemetry& telemetry, std::function<bool()> redis_connected, const 
 std::vector<Route> Admin::routes() {
   return {
       {verb::get, "/livez", std::nullopt,
-       answer_with([] { return text(http::Status::ok, "application/json", "{\"status\":\"ok\"}"); })},
+       answer_with([] { return text(http::Status::ok, "application/json", R"({"status":"ok"})"); })},
       {verb::get, "/readyz", std::nullopt, answer_with([this] { return readyz(); })},
       {verb::get, "/metrics", std::nullopt, answer_with([this] {
          return text(http::Status::ok, "text/plain; version=0.0.4; charset=utf-8", telemetry_.render());

@@ -56,10 +56,10 @@ class Api {
   boost::asio::awaitable<http::Reply> events(const Exchange& exchange);         // api_streams.cpp
   boost::asio::awaitable<http::Reply> ticket_events(const Exchange& exchange);  // api_streams.cpp
   boost::asio::awaitable<http::Reply> open_session(const Exchange& exchange);
-  boost::asio::awaitable<http::Reply> show_session(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> show_session(const Exchange& exchange) const;
   boost::asio::awaitable<http::Reply> close_session(const Exchange& exchange);
   boost::asio::awaitable<http::Reply> document(const Exchange& exchange);
-  boost::asio::awaitable<http::Reply> openapi(const Exchange& exchange);
+  boost::asio::awaitable<http::Reply> openapi(const Exchange& exchange) const;
   boost::asio::awaitable<http::Reply> page(const Exchange& exchange);
   // `changes`: the operation changes the queue, so an unknown outcome must be said so.
   http::Response failed(queue::Failure failure, std::string_view detail, bool changes) const;

@@ -90,7 +90,7 @@ void Telemetry::waited(std::chrono::milliseconds waited, std::optional<std::int6
   if (estimate_seconds) estimate_error_.observe(std::abs(real - static_cast<double>(*estimate_seconds)));
 }
 
-void Telemetry::reader_state(bool up, std::string_view) { reader_up_.set(up ? 1 : 0); }
+void Telemetry::reader_state(bool up, std::string_view /*reason*/) { reader_up_.set(up ? 1 : 0); }
 
 void Telemetry::redis_command(std::string_view label, std::chrono::nanoseconds took) {
   redis_duration_.with({label}).observe(seconds(took));

@@ -117,7 +117,7 @@ std::string to_hex(const Digest& digest) {
 unsigned parse_scopes(std::string_view text) {
   unsigned scopes = 0;
   for (const std::string_view word : split(text, ',')) {
-    const auto named =
+    const auto* const named =
         std::ranges::find_if(scope_names, [&](const auto& entry) { return entry.second == word; });
     if (word == "*") {
       scopes |= all_scopes;

@@ -81,7 +81,7 @@ struct Signer::Key {
   }
 };
 
-Signer::Signer(std::vector<std::string> secrets) {
+Signer::Signer(const std::vector<std::string>& secrets) {
   if (secrets.empty()) throw std::invalid_argument("a signer needs at least one secret");
   for (const auto& secret : secrets) keys_.push_back(std::make_unique<Key>(secret));
 }
@@ -147,7 +147,7 @@ std::optional<Session> Signer::open_session(std::string_view token, std::chrono:
   // signer; it is read as carefully all the same.
   std::vector<std::string_view> fields;
   std::string_view rest = *payload;
-  for (std::size_t nl; (nl = rest.find('\n')) != std::string_view::npos; rest.remove_prefix(nl + 1))
+  for (std::size_t nl = 0; (nl = rest.find('\n')) != std::string_view::npos; rest.remove_prefix(nl + 1))
     fields.push_back(rest.substr(0, nl));
   fields.push_back(rest);
   if (fields.size() != 4) return std::nullopt;

@@ -46,7 +46,7 @@ struct Session {
 class Signer {
  public:
   // `secrets`: the signing one first. Throws std::invalid_argument when empty.
-  explicit Signer(std::vector<std::string> secrets);
+  explicit Signer(const std::vector<std::string>& secrets);
   ~Signer();
   Signer(const Signer&) = delete;
   Signer& operator=(const Signer&) = delete;

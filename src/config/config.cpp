@@ -99,7 +99,7 @@ struct Field {
 
 template <class At>
 struct Text : Field<At> {
-  static void assign(Config& config, std::string_view value, std::string_view) { At::in(config) = value; }
+  static void assign(Config& config, std::string_view value, std::string_view /*source*/) { At::in(config) = value; }
 };
 
 template <class At>
@@ -266,7 +266,7 @@ constexpr Setting settings[] = {
     setting<Count<At<&C::http, &H::max_connections>, 1, 1'000'000>>(
         "max-connections", "N",
         "Open connections per listener at most; more are closed at once."),
-    setting<Duration<At<&C::queue, &Q::idempotency_ttl>, 1'000, 7 * 86'400'000>>(
+    setting<Duration<At<&C::queue, &Q::idempotency_ttl>, 1'000, 604'800'000>>(  // 1 s to 7 days
         "idempotency-ttl", "DURATION",
         "How long a keyed take or call replays its first outcome."),
     setting<Count<At<&C::queue, &Q::max_length>, 0, 100'000'000>>(
@@ -307,7 +307,7 @@ std::string environment_name(const Setting& setting) {
 }
 
 const Setting* find_flag(std::string_view flag) {
-  const auto found = std::ranges::find(settings, flag, &Setting::flag);
+  const auto* const found = std::ranges::find(settings, flag, &Setting::flag);
   return found == std::end(settings) ? nullptr : found;
 }
 
@@ -350,7 +350,7 @@ std::vector<Assignment> read_environment(const char* const* envp) {
   for (const Setting& setting : settings) {
     const std::string prefix = environment_name(setting) + "=";
     // The first definition wins, as with getenv().
-    for (auto entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
+    for (const auto* entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
       const std::string_view variable = *entry;
       if (variable.starts_with(prefix)) {
         assignments.push_back({&setting, std::string(variable.substr(prefix.size())),

@@ -111,7 +111,7 @@ void Hub::publish(std::vector<queue::Event> events) {
   wake_interested(std::move(batch));
 }
 
-void Hub::wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames) {
+void Hub::wake_interested(const std::shared_ptr<const std::vector<FramePtr>>& frames) {
   unsigned present = 0;
   for (const auto& frame : *frames) present |= 1u << static_cast<unsigned>(frame->event.type);
   for (auto& lane : lanes_) {

@@ -85,6 +85,7 @@ class Hub {
   Hub(std::string queue, std::size_t lanes, Options options, Observer& observer);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
+  ~Hub() = default;
 
   const std::string& queue() const noexcept { return queue_; }
   const Options& options() const noexcept { return options_; }
@@ -108,6 +109,8 @@ class Hub {
     Slot() = default;
     explicit Slot(Hub* hub) : hub_(hub) {}
     Slot(Slot&& other) noexcept : hub_(std::exchange(other.hub_, nullptr)) {}
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
     Slot& operator=(Slot&&) = delete;
     ~Slot();
     explicit operator bool() const noexcept { return hub_ != nullptr; }
@@ -137,7 +140,7 @@ class Hub {
   void publish(std::vector<queue::Event> events);
   void wake_all();
   // Wakes, on each lane, the subscriptions that want one of `frames`; no other is looked at.
-  void wake_interested(std::shared_ptr<const std::vector<FramePtr>> frames);
+  void wake_interested(const std::shared_ptr<const std::vector<FramePtr>>& frames);
 
   const std::string queue_;
   const Options options_;

@@ -60,7 +60,7 @@ class Router {
  private:
   enum class Kind { exact, prefix, pattern };
   struct Route {
-    verb method;
+    verb method = verb::unknown;
     std::string path;
     std::string label;
     Kind kind;

@@ -31,7 +31,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk = 4096;
 constexpr std::chrono::seconds write_timeout{30};
 constexpr std::chrono::milliseconds linger_timeout{500};
-constexpr std::size_t linger_bytes = 64 * 1024;
+constexpr std::size_t linger_bytes = std::size_t{64} * 1024;
 // After a drain began, how long a new connection may take to send its first request.
 constexpr std::chrono::milliseconds first_request_grace{1000};
 // A stream's socket buffers this much at most in the kernel, and a write of a stream must be taken
@@ -45,7 +45,7 @@ constexpr std::chrono::seconds stream_write_timeout{10};
 asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  std::array<char, 4096> sink;
+  std::array<char, 4096> sink{};
   std::size_t discarded = 0;
   stream.expires_after(linger_timeout);
   while (discarded < linger_bytes) {
@@ -213,7 +213,7 @@ asio::awaitable<void> Server::accept_loop() {
     }
     auto executor = session->stream.get_executor();
     asio::co_spawn(executor, serve(session, lane.handler),
-                   [this, id = next_session_id_](std::exception_ptr error) {
+                   [this, id = next_session_id_](const std::exception_ptr& error) {
                      if (error) {
                        try {
                          std::rethrow_exception(error);

@@ -33,7 +33,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <string_view>
 #include <vector>
 
 #include "http/limits.hpp"
@@ -67,6 +66,7 @@ class Stream {
 };
 
 // A handler's answer: a response, or a response's head and the stream that writes its body.
+// NOLINTNEXTLINE(bugprone-exception-escape): moving Beast's message may allocate (its allocator does not propagate)
 struct Reply {
   Reply(Response r) : response(std::move(r)) {}  // NOLINT: implicit, a plain answer is a Reply
   Reply(Response head, std::unique_ptr<Stream> body) : response(std::move(head)), stream(std::move(body)) {}

@@ -51,7 +51,7 @@ void append_fixed(std::string& out, double number, int decimals) {
 
 void append_time(std::string& out, std::int64_t ms_since_epoch) {
   // Floor division, so that a time before 1970 keeps its milliseconds in 0-999.
-  std::time_t seconds = static_cast<std::time_t>(ms_since_epoch / 1000);
+  auto seconds = static_cast<std::time_t>(ms_since_epoch / 1000);
   std::int64_t ms = ms_since_epoch % 1000;
   if (ms < 0) ms += 1000, --seconds;
   std::tm utc{};

@@ -13,10 +13,12 @@
 namespace waitline::log {
 namespace {
 
-constexpr std::size_t flush_threshold = 64 * 1024;
+constexpr std::size_t flush_threshold = std::size_t{64} * 1024;
 
-std::mutex output_mutex;
-std::string access_buffer;
+// The process has one standard output, written by every thread: its lock and its buffer are the
+// process's too.
+std::mutex output_mutex;    // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+std::string access_buffer;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 void write_all(std::string_view data) {
   while (!data.empty()) {
@@ -42,7 +44,7 @@ void append_timestamp(std::string& out) {
   // so a line costs only its three digits of milliseconds.
   struct Second {
     std::chrono::sys_seconds at{std::chrono::seconds(-1)};
-    char text[32];  // "2026-11-26T06:40:45.
+    char text[32]{};  // "2026-11-26T06:40:45.
     std::size_t size = 0;
   };
   thread_local Second second;

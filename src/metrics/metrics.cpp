@@ -182,12 +182,12 @@ struct LabelValues {
   std::initializer_list<std::string_view> values;
 
   friend bool operator<(const std::vector<std::string>& key, const LabelValues& probe) {
-    return std::lexicographical_compare_three_way(key.begin(), key.end(), probe.values.begin(),
-                                                  probe.values.end()) < 0;
+    return std::is_lt(std::lexicographical_compare_three_way(key.begin(), key.end(), probe.values.begin(),
+                                                             probe.values.end()));
   }
   friend bool operator<(const LabelValues& probe, const std::vector<std::string>& key) {
-    return std::lexicographical_compare_three_way(probe.values.begin(), probe.values.end(),
-                                                  key.begin(), key.end()) < 0;
+    return std::is_lt(std::lexicographical_compare_three_way(probe.values.begin(), probe.values.end(),
+                                                             key.begin(), key.end()));
   }
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <ranges>
 #include <string_view>
 
 namespace waitline::queue {
@@ -246,9 +247,8 @@ return reply
 
 // Redis error replies that mean "not now" rather than "never".
 bool is_transient(std::string_view error) {
-  for (std::string_view prefix : {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "OOM", "TRYAGAIN", "NOAUTH", "NOPERM"})
-    if (error.starts_with(prefix)) return true;
-  return false;
+  constexpr std::string_view transient[] = {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "OOM", "TRYAGAIN", "NOAUTH", "NOPERM"};
+  return std::ranges::any_of(transient, [&](std::string_view prefix) { return error.starts_with(prefix); });
 }
 
 std::optional<std::int64_t> to_int(const Reply& r) {
@@ -517,7 +517,7 @@ asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempote
   if (!r) co_return carry<Recalled>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (status == key_reused || status == nothing_to_recall) co_return declined<Recalled>(*status);
+  if (status && (*status == key_reused || *status == nothing_to_recall)) co_return declined<Recalled>(*status);
   if (!status || *status > replayed || e.size() != 4 || !to_int(e[1]) || e[2].type != Reply::Type::bulk || !to_int(e[3]))
     co_return malformed<Recalled>("recall");
   co_return Outcome<Recalled>{Failure::none, {}, {*to_int(e[3]), *to_int(e[1]), e[2].text, *status == replayed}};
@@ -632,9 +632,9 @@ asio::awaitable<Outcome<Snapshot>> TicketQueue::snapshot(std::int64_t tickets) {
     co_return malformed<Snapshot>("snapshot");
   Snapshot snapshot;
   snapshot.waiting = *to_int(e[0]);
-  for (auto t = e[1].elements.rbegin(); t != e[1].elements.rend(); ++t) {
-    auto n = to_int(*t);
-    if (!n) co_return malformed<Snapshot>("snapshot (a ticket that is not a number: " + t->text + ")");
+  for (const auto& ticket : e[1].elements | std::views::reverse) {
+    auto n = to_int(ticket);
+    if (!n) co_return malformed<Snapshot>("snapshot (a ticket that is not a number: " + ticket.text + ")");
     if (static_cast<std::int64_t>(snapshot.tickets.size()) < tickets) snapshot.tickets.push_back(*n);
   }
   for (const auto& text : e[2].elements) {

@@ -67,6 +67,7 @@ struct EventId {
   std::uint64_t seq = 0;
   static std::optional<EventId> parse(std::string_view text) noexcept;
   std::string text() const;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 mistakes the defaulted comparison's 0
   friend auto operator<=>(const EventId&, const EventId&) = default;
 };
 

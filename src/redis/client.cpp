@@ -29,7 +29,7 @@ using clock = std::chrono::steady_clock;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds first_backoff{50};
-constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t read_chunk = std::size_t{16} * 1024;
 }  // namespace
 
 // Whoever awaits a command: completing it resumes them on their own executor, never inline on
@@ -58,7 +58,7 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
     std::unique_ptr<Waiter> waiter;
   };
 
-  Connection(asio::any_io_executor executor, Options opts, LatencyObserver latency, StateObserver state)
+  Connection(const asio::any_io_executor& executor, Options opts, LatencyObserver latency, StateObserver state)
       : strand(asio::make_strand(executor)),
         options(std::move(opts)),
         on_latency(std::move(latency)),
@@ -92,7 +92,7 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
     if (on_state) on_state(connected, reason);
   }
 
-  void submit(std::string label, Parse parse, std::size_t skipped, std::string encoded, std::unique_ptr<Waiter> waiter) {
+  void submit(std::string label, Parse parse, std::size_t skipped, const std::string& encoded, std::unique_ptr<Waiter> waiter) {
     if (!up.load(std::memory_order_relaxed)) {
       waiter->complete(Result{Status::unavailable, {}, "not connected to redis"});
       return;
@@ -156,7 +156,7 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
     co_return std::get<0>(outcome);
   }
 
-  asio::awaitable<void> timeout_after(std::chrono::milliseconds delay) {
+  asio::awaitable<void> timeout_after(std::chrono::milliseconds delay) const {
     asio::steady_timer timer(strand);
     timer.expires_after(delay);
     co_await timer.async_wait(use_tuple);
@@ -292,7 +292,7 @@ Client::Client(asio::any_io_executor executor, Options options, LatencyObserver 
     : connection_(std::make_shared<Connection>(std::move(executor), std::move(options), std::move(on_latency),
                                                std::move(on_state))) {}
 
-Client::~Client() { stop(); }
+Client::~Client() { stop(); }  // NOLINT(bugprone-exception-escape): see client.hpp
 
 void Client::start() {
   auto c = connection_;
@@ -345,7 +345,7 @@ asio::awaitable<Result> Client::send(std::string_view label, std::string encoded
         }
         asio::dispatch(c->strand, [c, parse, skipped, w = std::move(waiter), name = std::move(name),
                                    bytes = std::move(bytes)]() mutable {
-          c->submit(std::move(name), parse, skipped, std::move(bytes), std::move(w));
+          c->submit(std::move(name), parse, skipped, bytes, std::move(w));
         });
       },
       asio::use_awaitable, std::string(label), std::move(encoded));

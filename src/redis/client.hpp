@@ -48,7 +48,8 @@ class Client {
  public:
   Client(boost::asio::any_io_executor executor, Options options, LatencyObserver on_latency = {},
          StateObserver on_state = {});
-  ~Client();
+  // Stops the connection; posting that to its strand allocates, and failing to is fatal anyway.
+  ~Client();  // NOLINT(bugprone-exception-escape)
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
