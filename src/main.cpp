@@ -8,7 +8,6 @@
 #include "app/app.hpp"
 #include "config/config.hpp"
 
-
 int main(int argc, char** argv) {
   using namespace waitline;
   std::string_view command = argc > 1 ? argv[1] : "";

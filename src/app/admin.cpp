@@ -43,8 +43,11 @@ http::Response Admin::readyz() const {
   bool draining = draining_.load();
   bool ready = redis && !draining;
   std::string body;
-  json::Object(body).text("status", ready ? "ready" : "not ready").boolean("redis", redis)
-      .boolean("shutting_down", draining).close();
+  json::Object(body)
+      .text("status", ready ? "ready" : "not ready")
+      .boolean("redis", redis)
+      .boolean("shutting_down", draining)
+      .close();
   return text(ready ? http::Status::ok : http::Status::service_unavailable, "application/json", std::move(body));
 }
 

@@ -5,9 +5,9 @@
 #include <optional>
 
 #include "docs/docs.hpp"
-#include "pages/pages.hpp"
 #include "json/json.hpp"
 #include "log/log.hpp"
+#include "pages/pages.hpp"
 
 namespace waitline::app {
 
@@ -152,8 +152,10 @@ std::vector<Route> Api::routes() {
       {verb::get, "/openapi.json", std::nullopt, bind(&Api::openapi)},
   };
   if (options_.legacy_get) {
-    routes.push_back({verb::get, "/get_ticket", auth::take, bind(&Api::take), {.idempotent = true, .deprecated_on_get = true}});
-    routes.push_back({verb::get, "/call_ticket", auth::call, bind(&Api::call), {.idempotent = true, .deprecated_on_get = true}});
+    routes.push_back(
+        {verb::get, "/get_ticket", auth::take, bind(&Api::take), {.idempotent = true, .deprecated_on_get = true}});
+    routes.push_back(
+        {verb::get, "/call_ticket", auth::call, bind(&Api::call), {.idempotent = true, .deprecated_on_get = true}});
   }
   return routes;
 }
@@ -254,7 +256,8 @@ asio::awaitable<http::Reply> Api::take(const Exchange& exchange) {
   url += "?token=";
   url += parts_.secrets.current()->ticket_token(parts_.queue.name(), t.ticket);
   auto more = [&](json::Object& object) {
-    object.number("ahead", t.waiting - 1).number_or_null("estimated_wait_seconds", t.estimate_seconds)
+    object.number("ahead", t.waiting - 1)
+        .number_or_null("estimated_wait_seconds", t.estimate_seconds)
         .text("ticket_url", url);
   };
   co_return replay_marked(ticket_response(parts_.queue.name(), t.ticket, t.waiting, message, more), t.replayed);
@@ -319,8 +322,12 @@ asio::awaitable<http::Reply> Api::list(const Exchange& exchange) {
   json::append_int(message, l.waiting);
   message += " people are waiting";
   std::string body;
-  json::Object(body).text("queue", parts_.queue.name()).number("waiting", l.waiting).raw("tickets", tickets)
-      .text("message", message).close();
+  json::Object(body)
+      .text("queue", parts_.queue.name())
+      .number("waiting", l.waiting)
+      .raw("tickets", tickets)
+      .text("message", message)
+      .close();
   co_return json_response(http::Status::ok, std::move(body));
 }
 
@@ -335,8 +342,12 @@ asio::awaitable<http::Reply> Api::last_called(const Exchange& /*exchange*/) {
     if (!last.counter.empty()) message += ", to counter " + last.counter;
   }
   std::string body;
-  json::Object(body).text("queue", parts_.queue.name()).number_or_null("ticket", last.ticket)
-      .text_or_null("counter", last.counter).text("message", message).close();
+  json::Object(body)
+      .text("queue", parts_.queue.name())
+      .number_or_null("ticket", last.ticket)
+      .text_or_null("counter", last.counter)
+      .text("message", message)
+      .close();
   co_return json_response(http::Status::ok, std::move(body));
 }
 
@@ -399,8 +410,9 @@ asio::awaitable<http::Reply> Api::open_session(const Exchange& exchange) {
   const auth::Session session{exchange.key->name, exchange.key->scopes, now + options_.session_ttl,
                               auth::key_tag(exchange.key->hash)};
   const bool https = exchange.request["X-Forwarded-Proto"] == "https";
-  response.set(field::set_cookie, session_cookie_line(exchange.request, parts_.secrets.current()->session_token(session),
-                                                      options_.session_ttl, https));
+  response.set(field::set_cookie,
+               session_cookie_line(exchange.request, parts_.secrets.current()->session_token(session),
+                                   options_.session_ttl, https));
   co_return response;
 }
 

@@ -28,7 +28,7 @@ namespace waitline::app {
 struct ApiParts {
   queue::TicketQueue& queue;  // on this lane's Redis connection
   events::Hub& hub;
-  std::size_t lane;           // this lane's index in the hub
+  std::size_t lane;  // this lane's index in the hub
   const auth::SecretStore& secrets;
   Telemetry& telemetry;
   const std::atomic<bool>& draining;  // set when the process shuts down: new work gets 503

@@ -58,8 +58,14 @@ std::string snapshot_json(std::string_view queue, const queue::Snapshot& s, bool
     call.close();
   }
   std::string data;
-  json::Object(data).text("queue", queue).number("waiting", s.waiting).raw("tickets", tickets + "]")
-      .raw("calls", calls + "]").boolean("reset", reset).time("at", s.at_ms).close();
+  json::Object(data)
+      .text("queue", queue)
+      .number("waiting", s.waiting)
+      .raw("tickets", tickets + "]")
+      .raw("calls", calls + "]")
+      .boolean("reset", reset)
+      .time("at", s.at_ms)
+      .close();
   return data;
 }
 
@@ -79,7 +85,9 @@ struct StreamParts {
 // Counts the stream while it lives, with the reason it ended.
 class Counted {
  public:
-  Counted(Telemetry& telemetry, StreamKind kind) : telemetry_(telemetry), kind_(kind) { telemetry_.stream_opened(kind_); }
+  Counted(Telemetry& telemetry, StreamKind kind) : telemetry_(telemetry), kind_(kind) {
+    telemetry_.stream_opened(kind_);
+  }
   ~Counted() { telemetry_.stream_closed(kind_, end); }
   Counted(const Counted&) = delete;
   Counted& operator=(const Counted&) = delete;
@@ -102,8 +110,12 @@ class QueueStream final : public http::Stream {
  public:
   QueueStream(StreamParts parts, events::Hub::Slot slot, std::string first, queue::EventId cursor,
               events::Interest interest)
-      : parts_(parts), slot_(std::move(slot)), counted_(parts.telemetry, StreamKind::queue),
-        first_(std::move(first)), cursor_(cursor), interest_(interest) {}
+      : parts_(parts),
+        slot_(std::move(slot)),
+        counted_(parts.telemetry, StreamKind::queue),
+        first_(std::move(first)),
+        cursor_(cursor),
+        interest_(interest) {}
 
   void client_gone() override {
     gone_ = true;
@@ -225,8 +237,13 @@ class TicketStream final : public http::Stream {
   using Render = std::function<std::string(const queue::TicketStatus&)>;
   TicketStream(StreamParts parts, events::Hub::Slot slot, std::unique_ptr<events::Subscription> subscription,
                std::int64_t ticket, queue::TicketStatus status, Render render)
-      : parts_(parts), slot_(std::move(slot)), counted_(parts.telemetry, StreamKind::ticket),
-        subscription_(std::move(subscription)), ticket_(ticket), status_(std::move(status)), render_(std::move(render)) {}
+      : parts_(parts),
+        slot_(std::move(slot)),
+        counted_(parts.telemetry, StreamKind::ticket),
+        subscription_(std::move(subscription)),
+        ticket_(ticket),
+        status_(std::move(status)),
+        render_(std::move(render)) {}
 
   void client_gone() override {
     gone_ = true;
@@ -275,7 +292,8 @@ class TicketStream final : public http::Stream {
         status_ = std::move(*status.value);
       } else if (status_.state == queue::TicketState::waiting && status_.last_call_ms >= 0) {
         const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch()).count();
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
         status_.estimate_seconds = queue::estimate_wait(status_.ahead, status_.pace_ms, now - status_.last_call_ms);
       }
       std::string now = render_(status_);
@@ -314,7 +332,7 @@ class TicketStream final : public http::Stream {
   std::int64_t ticket_;
   queue::TicketStatus status_;
   Render render_;
-  std::string last_;  // the status last sent
+  std::string last_;   // the status last sent
   bool gone_ = false;  // the client left
   const std::string retry_ = events::retry(spread_delay());
 };

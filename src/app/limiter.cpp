@@ -49,8 +49,8 @@ std::optional<http::Response> RateLimiter::admit(std::string_view key_name, std:
     telemetry_.refused(reason);
     auto response = error_response(http::Status::too_many_requests, "rate_limited",
                                    "too many requests from this " + std::string(whose) + ": at most " +
-                                       std::to_string(rate.per_second) + " a second, " +
-                                       std::to_string(rate.burst) + " at once; retry after Retry-After seconds");
+                                       std::to_string(rate.per_second) + " a second, " + std::to_string(rate.burst) +
+                                       " at once; retry after Retry-After seconds");
     response.set(boost::beast::http::field::retry_after, std::to_string(decision.wait_seconds));
     response.set("RateLimit-Policy", policy_);
     response.set("RateLimit", state);

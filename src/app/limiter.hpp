@@ -27,8 +27,8 @@ class RateLimiter final : public Admission {
   RateLimiter(const ratelimit::Options& options, Telemetry& telemetry, Now now = ratelimit::Clock::now);
 
   bool active() const { return keys_ || clients_; }
-  std::optional<http::Response> admit(std::string_view key_name, std::string_view peer,
-                                      std::string_view forwarded_for, http::Response& headers) override;
+  std::optional<http::Response> admit(std::string_view key_name, std::string_view peer, std::string_view forwarded_for,
+                                      http::Response& headers) override;
 
  private:
   Telemetry& telemetry_;

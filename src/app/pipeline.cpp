@@ -85,7 +85,8 @@ http::Response unauthorized(auth::Verdict verdict, unsigned scope) {
     case auth::Verdict::unknown:
       return error_response(http::Status::unauthorized, "unauthorized", "the API key is not valid");
     default:
-      return error_response(http::Status::forbidden, "forbidden", "this API key lacks the scope " + auth::format_scopes(scope));
+      return error_response(http::Status::forbidden, "forbidden",
+                            "this API key lacks the scope " + auth::format_scopes(scope));
   }
 }
 
@@ -208,15 +209,20 @@ asio::awaitable<http::Reply> Pipeline::handle(http::Request& request, std::strin
   const auto took = clock::now() - started;
   telemetry_.request(settings_.listener, match.route, method_label(request.method()), response.result_int(), took);
   if (settings_.access_log) {
-    log_access({.listener = settings_.listener, .request_id = id, .method = request.method_string(),
-                .route = match.route, .status = response.result_int(), .took = took, .key = key_name});
+    log_access({.listener = settings_.listener,
+                .request_id = id,
+                .method = request.method_string(),
+                .route = match.route,
+                .status = response.result_int(),
+                .took = took,
+                .key = key_name});
   }
   co_return reply;
 }
 
-asio::awaitable<http::Reply> Pipeline::answer(const http::Request& request, std::string_view client,
-                                              const Route& route, std::string_view query,
-                                              std::span<const std::string_view> params, std::string_view& key_name,
+asio::awaitable<http::Reply> Pipeline::answer(const http::Request& request, std::string_view client, const Route& route,
+                                              std::string_view query, std::span<const std::string_view> params,
+                                              std::string_view& key_name,
                                               std::shared_ptr<const auth::KeyTable>& table) {
   Exchange exchange{request, query, params};
   if (settings_.keys && route.scope) {
@@ -268,7 +274,8 @@ http::Response Pipeline::reject(http::Status status, std::string_view code, std:
   if (status == http::Status::request_timeout) telemetry_.refused("header_timeout");
   auto response = error_response(status, code, message);
   if (settings_.access_log) {
-    log_access({.listener = settings_.listener, .route = "unmatched", .status = static_cast<unsigned>(status), .error = code});
+    log_access(
+        {.listener = settings_.listener, .route = "unmatched", .status = static_cast<unsigned>(status), .error = code});
   }
   return response;
 }

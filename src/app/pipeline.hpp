@@ -35,10 +35,10 @@ enum class Credential : std::uint8_t { none, bearer, session };
 // What a handler gets: the request, and what the pipeline learned about it.
 struct Exchange {
   const http::Request& request;
-  std::string_view query;                    // after '?', undecoded
+  std::string_view query;                      // after '?', undecoded
   std::span<const std::string_view> params{};  // what the route template's {...} matched
   std::string_view key_name{};                 // the API key's name; empty when public or auth is off
-  const auth::Key* key = nullptr;            // that key (valid until the answer is sent)
+  const auth::Key* key = nullptr;              // that key (valid until the answer is sent)
   Credential credential = Credential::none;
   std::string_view idempotency_key{};  // the checked Idempotency-Key; empty when absent
 };
@@ -46,9 +46,9 @@ struct Exchange {
 using Handle = std::function<boost::asio::awaitable<http::Reply>(const Exchange&)>;
 
 struct RouteOptions {
-  bool prefix = false;              // `path` is a prefix; `label` names the route in metrics
+  bool prefix = false;  // `path` is a prefix; `label` names the route in metrics
   std::string_view label = {};
-  bool idempotent = false;          // reads Idempotency-Key (other routes ignore it)
+  bool idempotent = false;  // reads Idempotency-Key (other routes ignore it)
   // The original's state-changing GET: answered with `Deprecation: true`, and no HEAD.
   bool deprecated_on_get = false;
 };
@@ -73,10 +73,10 @@ struct Admission {
 
 struct PipelineSettings {
   Listener listener = Listener::api;
-  const auth::KeyStore* keys = nullptr;  // null: no authentication (admin, or --insecure-no-auth)
+  const auth::KeyStore* keys = nullptr;        // null: no authentication (admin, or --insecure-no-auth)
   const auth::SecretStore* secrets = nullptr;  // opens session cookies; null: none accepted
   bool access_log = true;
-  Admission* admission = nullptr;        // null: no limits
+  Admission* admission = nullptr;  // null: no limits
 };
 
 class Pipeline final : public http::Handler {
@@ -88,10 +88,9 @@ class Pipeline final : public http::Handler {
   void closed_unanswered(std::string_view reason) override;
 
  private:
-  boost::asio::awaitable<http::Reply> answer(const http::Request& request, std::string_view client,
-                                             const Route& route, std::string_view query,
-                                             std::span<const std::string_view> params, std::string_view& key_name,
-                                             std::shared_ptr<const auth::KeyTable>& table);
+  boost::asio::awaitable<http::Reply> answer(const http::Request& request, std::string_view client, const Route& route,
+                                             std::string_view query, std::span<const std::string_view> params,
+                                             std::string_view& key_name, std::shared_ptr<const auth::KeyTable>& table);
 
   http::Router<Route> router_;
   Telemetry& telemetry_;

@@ -32,8 +32,8 @@ std::string read_secret_file(const std::string& path, std::string_view flag) {
   // stdio, as the key file: a read error (e.g. of a directory, which opens fine) is ferror(),
   // where an ifstream iterator would throw from inside libstdc++.
   const auto cannot_read = [&] {
-    return StartupError(std::string(flag) + ": cannot read \"" + path + "\": " +
-                        std::generic_category().message(errno));
+    return StartupError(std::string(flag) + ": cannot read \"" + path +
+                        "\": " + std::generic_category().message(errno));
   };
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) throw cannot_read();
@@ -72,17 +72,25 @@ asio::awaitable<void> every(asio::steady_timer& timer, std::chrono::milliseconds
 
 struct Process::Worker {
   Worker(Process& process, std::size_t index)
-      : redis(io.get_executor(), process.redis_options_,
-              [&process](std::string_view label, std::chrono::nanoseconds took) {
-                process.telemetry_.redis_command(label, took);
-              },
-              [&process, index](bool up, std::string_view reason) { process.redis_state(index, up, reason); }),
+      : redis(
+            io.get_executor(), process.redis_options_,
+            [&process](std::string_view label, std::chrono::nanoseconds took) {
+              process.telemetry_.redis_command(label, took);
+            },
+            [&process, index](bool up, std::string_view reason) { process.redis_state(index, up, reason); }),
         queue(redis, process.cfg_.queue_name, process.cfg_.queue, process.telemetry_),
-        api({.queue = queue, .hub = process.hub_, .lane = index, .secrets = process.secrets_,
-             .telemetry = process.telemetry_, .draining = process.draining_, .openapi = process.openapi_},
+        api({.queue = queue,
+             .hub = process.hub_,
+             .lane = index,
+             .secrets = process.secrets_,
+             .telemetry = process.telemetry_,
+             .draining = process.draining_,
+             .openapi = process.openapi_},
             process.cfg_.api),
         pipeline(api.routes(), process.telemetry_,
-                 {.listener = Listener::api, .keys = process.keys_.get(), .secrets = &process.secrets_,
+                 {.listener = Listener::api,
+                  .keys = process.keys_.get(),
+                  .secrets = &process.secrets_,
                   .access_log = process.cfg_.access_log,
                   .admission = process.limiter_.active() ? &process.limiter_ : nullptr}) {
     process.hub_.attach(index, io.get_executor());
@@ -111,7 +119,8 @@ Process::Process(const config::Config& cfg)
       events_redis_(main_io().get_executor(), events_redis_options(), {},
                     [this](bool up, std::string_view reason) { redis_state(threads_, up, reason); }),
       events_queue_(events_redis_, cfg.queue_name, cfg.queue, telemetry_),
-      admin_(telemetry_, [this] { return all_connected(); }, draining_),
+      admin_(
+          telemetry_, [this] { return all_connected(); }, draining_),
       admin_pipeline_(admin_.routes(), telemetry_, {.listener = Listener::admin, .access_log = cfg.access_log}),
       api_server_(lanes(), cfg.listen, cfg.http),
       admin_server_({{main_io(), admin_pipeline_}}, cfg.admin_listen, cfg.http),
@@ -133,8 +142,9 @@ void Process::warn_about_settings() const {
     log::warn("authentication is OFF (--insecure-no-auth): anyone who reaches the API can take and call tickets");
   }
   if (cfg_.ticket_secret_file.empty()) {
-    log::warn("no --ticket-secret-file: ticket links and sessions are signed with a secret of this process only; "
-              "other replicas do not accept them and a restart voids them");
+    log::warn(
+        "no --ticket-secret-file: ticket links and sessions are signed with a secret of this process only; "
+        "other replicas do not accept them and a restart voids them");
   }
 }
 
@@ -163,14 +173,20 @@ int Process::run() {
 }
 
 void Process::start_timers() {
-  asio::co_spawn(main_io(), every(flush_timer_, log_flush_interval, []() -> asio::awaitable<void> {
-    log::flush();
-    co_return;
-  }), asio::detached);
-  asio::co_spawn(main_io(), every(refresh_timer_, waiting_refresh_interval, [this]() -> asio::awaitable<void> {
-    auto& worker = *workers_.front();
-    if (worker.redis.connected()) co_await worker.queue.size();
-  }), asio::detached);
+  asio::co_spawn(main_io(),
+                 every(flush_timer_, log_flush_interval,
+                       []() -> asio::awaitable<void> {
+                         log::flush();
+                         co_return;
+                       }),
+                 asio::detached);
+  asio::co_spawn(main_io(),
+                 every(refresh_timer_, waiting_refresh_interval,
+                       [this]() -> asio::awaitable<void> {
+                         auto& worker = *workers_.front();
+                         if (worker.redis.connected()) co_await worker.queue.size();
+                       }),
+                 asio::detached);
 }
 
 std::vector<std::unique_ptr<Process::Worker>> Process::make_workers() {

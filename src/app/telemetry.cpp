@@ -30,9 +30,10 @@ Telemetry::Telemetry(std::string_view queue_name)
                                           "Round trip of Redis commands as this service sees it, by command.",
                                           {"command"})),
       redis_up_(registry_.gauge("waitline_redis_up", "1 when the connection to Redis is ready, else 0.", {}).with({})),
-      waiting_(registry_.gauge("waitline_queue_waiting", "Tickets waiting in the queue, as of the last Redis answer.",
-                               {"queue"})
-                   .with({queue_name})),
+      waiting_(
+          registry_
+              .gauge("waitline_queue_waiting", "Tickets waiting in the queue, as of the last Redis answer.", {"queue"})
+              .with({queue_name})),
       issued_(registry_.counter("waitline_tickets_issued_total", "Tickets issued by this process.", {"queue"})
                   .with({queue_name})),
       called_(registry_.counter("waitline_tickets_called_total", "Tickets called by this process.", {"queue"})
@@ -41,28 +42,33 @@ Telemetry::Telemetry(std::string_view queue_name)
       reloads_(registry_.counter("waitline_api_keys_reloads_total", "Reloads of the key file, by result.", {"result"})),
       reloads_ok_(reloads_.with({"success"})),
       reloads_failed_(reloads_.with({"failure"})),
-      streams_(registry_.gauge("waitline_event_streams", "Live event streams open in this process, by kind.", {"kind"})),
+      streams_(
+          registry_.gauge("waitline_event_streams", "Live event streams open in this process, by kind.", {"kind"})),
       queue_streams_(streams_.with({"queue"})),
       ticket_streams_(streams_.with({"ticket"})),
       streams_closed_(registry_.counter("waitline_event_streams_closed_total",
                                         "Live event streams ended, by reason: client (it left), slow (it did not read "
                                         "fast enough and was cut off), shutdown, error (the database failed).",
                                         {"kind", "reason"})),
-      events_received_(registry_.counter("waitline_events_received_total",
-                                         "Events this process read from the queue's stream and fanned out.", {"queue"})
+      events_received_(registry_
+                           .counter("waitline_events_received_total",
+                                    "Events this process read from the queue's stream and fanned out.", {"queue"})
                            .with({queue_name})),
-      reader_up_(registry_.gauge("waitline_events_reader_up",
-                                 "1 when this process follows the queue's event stream in Redis, else 0.", {})
+      reader_up_(registry_
+                     .gauge("waitline_events_reader_up",
+                            "1 when this process follows the queue's event stream in Redis, else 0.", {})
                      .with({})),
-      wait_(registry_.histogram("waitline_wait_seconds",
-                                "How long tickets waited, from their take to their call (tickets taken through "
-                                "this service).",
-                                {"queue"}, wait_buckets)
+      wait_(registry_
+                .histogram("waitline_wait_seconds",
+                           "How long tickets waited, from their take to their call (tickets taken through "
+                           "this service).",
+                           {"queue"}, wait_buckets)
                 .with({queue_name})),
-      estimate_error_(registry_.histogram("waitline_wait_estimate_error_seconds",
-                                          "How far the wait estimate given at a take was from the real wait, in "
-                                          "either direction.",
-                                          {"queue"}, wait_buckets)
+      estimate_error_(registry_
+                          .histogram("waitline_wait_estimate_error_seconds",
+                                     "How far the wait estimate given at a take was from the real wait, in "
+                                     "either direction.",
+                                     {"queue"}, wait_buckets)
                           .with({queue_name})) {
   registry_.gauge("waitline_build_info", "Version and revision of this build; always 1.", {"version", "revision"})
       .with({WAITLINE_VERSION, WAITLINE_REVISION})
@@ -74,7 +80,9 @@ void Telemetry::request(Listener listener, std::string_view route, std::string_v
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, status);
   const bool api = listener == Listener::api;
-  (api ? requests_ : admin_requests_).with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
+  (api ? requests_ : admin_requests_)
+      .with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))})
+      .inc();
   (api ? request_duration_ : admin_request_duration_).with({route}).observe(seconds(took));
 }
 

@@ -18,8 +18,7 @@
 namespace waitline::auth {
 namespace {
 
-constexpr std::pair<Scope, std::string_view> scope_names[] = {
-    {take, "take"}, {call, "call"}, {read, "read"}};
+constexpr std::pair<Scope, std::string_view> scope_names[] = {{take, "take"}, {call, "call"}, {read, "read"}};
 
 constexpr std::string_view blanks = " \t";
 
@@ -52,15 +51,11 @@ std::string_view trim(std::string_view text) {
 }
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](unsigned char x, unsigned char y) {
-    return std::tolower(x) == std::tolower(y);
-  });
+  return std::ranges::equal(a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 bool is_key_name(std::string_view name) {
-  const auto allowed = [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
-  };
+  const auto allowed = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; };
   return !name.empty() && name.size() <= 64 && std::ranges::all_of(name, allowed);
 }
 
@@ -88,7 +83,7 @@ std::optional<Digest> parse_digest(std::string_view hex) {
 // every EVP_Digest look the algorithm up in the provider's tables again, under a lock.
 const EVP_MD* sha256_algorithm() noexcept {
   static const std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> algorithm(EVP_MD_fetch(nullptr, "SHA256", nullptr),
-                                                                          &EVP_MD_free);
+                                                                         &EVP_MD_free);
   return algorithm.get();
 }
 
@@ -96,8 +91,7 @@ Digest sha256(std::string_view data) {
   Digest digest;
   unsigned int length = 0;
   const EVP_MD* algorithm = sha256_algorithm();
-  if (algorithm == nullptr ||
-      EVP_Digest(data.data(), data.size(), digest.data(), &length, algorithm, nullptr) != 1 ||
+  if (algorithm == nullptr || EVP_Digest(data.data(), data.size(), digest.data(), &length, algorithm, nullptr) != 1 ||
       length != digest.size()) {
     throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
   }
@@ -117,15 +111,14 @@ std::string to_hex(const Digest& digest) {
 unsigned parse_scopes(std::string_view text) {
   unsigned scopes = 0;
   for (const std::string_view word : split(text, ',')) {
-    const auto* const named =
-        std::ranges::find_if(scope_names, [&](const auto& entry) { return entry.second == word; });
+    const auto* const named = std::ranges::find_if(scope_names,
+                                                   [&](const auto& entry) { return entry.second == word; });
     if (word == "*") {
       scopes |= all_scopes;
     } else if (named != std::end(scope_names)) {
       scopes |= named->first;
     } else {
-      throw std::invalid_argument("unknown scope \"" + std::string(word) +
-                                  "\" (use take, call, read, or * for all)");
+      throw std::invalid_argument("unknown scope \"" + std::string(word) + "\" (use take, call, read, or * for all)");
     }
   }
   return scopes;
@@ -188,11 +181,9 @@ KeyTable KeyTable::parse(std::string_view text, std::string_view origin) {
 
 KeyTable KeyTable::load(const std::string& path) {
   const auto failure = [&](std::string_view what) {
-    return KeyFileError(path + ": cannot " + std::string(what) + ": " +
-                        std::generic_category().message(errno));
+    return KeyFileError(path + ": cannot " + std::string(what) + ": " + std::generic_category().message(errno));
   };
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                            &std::fclose);
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) throw failure("open");
   std::string text;
   char buffer[4096];

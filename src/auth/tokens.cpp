@@ -154,8 +154,10 @@ std::optional<Session> Signer::open_session(std::string_view token, std::chrono:
   const auto scopes = to_number(fields[1]);
   const auto expires = to_number(fields[2]);
   if (!scopes || *scopes > all_scopes || !expires || fields[3].size() != 2 * KeyTag{}.size()) return std::nullopt;
-  Session session{std::string(fields[0]), static_cast<unsigned>(*scopes),
-                  std::chrono::sys_seconds(std::chrono::seconds(static_cast<std::int64_t>(*expires))), {}};
+  Session session{std::string(fields[0]),
+                  static_cast<unsigned>(*scopes),
+                  std::chrono::sys_seconds(std::chrono::seconds(static_cast<std::int64_t>(*expires))),
+                  {}};
   for (std::size_t i = 0; i < session.key.size(); ++i) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(fields[3].data() + 2 * i, fields[3].data() + 2 * i + 2, value, 16);

@@ -85,7 +85,7 @@ class SecretStore {
   explicit SecretStore(std::string path);  // throws SecretFileError
   // A fixed signer and no file (reload() keeps it): Signer::random() without --ticket-secret-file.
   explicit SecretStore(std::shared_ptr<const Signer> signer) : signer_(std::move(signer)) {}
-  void reload();                           // throws SecretFileError, current signer unchanged
+  void reload();  // throws SecretFileError, current signer unchanged
   std::shared_ptr<const Signer> current() const;
   const std::string& path() const noexcept { return path_; }
   // The secrets a file's text holds, checked; `origin` names it in errors.

@@ -65,8 +65,7 @@ std::uint16_t parse_port(std::string_view text, std::string_view source) {
 
 bool parse_bool(std::string_view text, std::string_view source) {
   std::string lower(text);
-  std::ranges::transform(lower, lower.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") return true;
   if (lower == "false" || lower == "0" || lower == "no" || lower == "off") return false;
   fail(source, quoted(text) + " is not a boolean (true/false, 1/0, yes/no, on/off)");
@@ -86,8 +85,8 @@ std::string to_text(const Endpoint& endpoint) { return format_endpoint(endpoint)
 // &redis::Options::host).
 template <auto... members>
 struct At {
-  static auto& in(Config& config) { return (config .* ... .* members); }
-  static const auto& in(const Config& config) { return (config .* ... .* members); }
+  static auto& in(Config& config) { return (config.*....*members); }
+  static const auto& in(const Config& config) { return (config.*....*members); }
 };
 
 // One kind of setting per value type: how a value is checked and stored, shown, and bounded.
@@ -184,7 +183,8 @@ template <class At>
 struct Networks : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
     if (!ratelimit::parse_networks(value)) {
-      fail(source, quoted(value) + " is not a comma-separated list of addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)");
+      fail(source,
+           quoted(value) + " is not a comma-separated list of addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)");
     }
     At::in(config) = value;
   }
@@ -207,8 +207,7 @@ struct Setting {
 };
 
 template <class Kind>
-constexpr Setting setting(std::string_view flag, std::string_view value_name,
-                          std::string_view help) {
+constexpr Setting setting(std::string_view flag, std::string_view value_name, std::string_view help) {
   return {flag, value_name, help, Kind::assign, Kind::show, Kind::range};
 }
 
@@ -223,16 +222,13 @@ using A = app::ApiOptions;
 constexpr Setting settings[] = {
     setting<Host<At<&C::redis, &R::host>>>("redis-host", "HOST",
                                            "Redis server's host name or address, as in the original app."),
-    setting<Port<At<&C::redis, &R::port>>>("redis-port", "PORT",
-                                           "Redis server's TCP port, as in the original app."),
+    setting<Port<At<&C::redis, &R::port>>>("redis-port", "PORT", "Redis server's TCP port, as in the original app."),
     setting<QueueName<At<&C::queue_name>>>(
-        "queue-name", "NAME",
-        "The one queue this process serves: Redis keys ticket_number_NAME and queue_NAME."),
+        "queue-name", "NAME", "The one queue this process serves: Redis keys ticket_number_NAME and queue_NAME."),
     setting<Address<At<&C::listen>>>("listen", "ADDR:PORT",
                                      "API listener: ticket endpoints and /docs, behind the proxy."),
     setting<Address<At<&C::admin_listen>>>(
-        "admin-listen", "ADDR:PORT",
-        "Admin listener: /livez /readyz /metrics; never expose it through the proxy."),
+        "admin-listen", "ADDR:PORT", "Admin listener: /livez /readyz /metrics; never expose it through the proxy."),
     setting<Count<At<&C::threads>, 0, 256>>(
         "threads", "N", "Worker threads; 0: one per CPU of the container's limit (or of the host)."),
     setting<Text<At<&C::redis, &R::username>>>("redis-username", "NAME",
@@ -241,40 +237,32 @@ constexpr Setting settings[] = {
         "redis-password-file", "PATH",
         "File holding the Redis password, so it stays out of the environment; none: no AUTH."),
     setting<Duration<At<&C::redis, &R::timeout>, 10, 60'000>>(
-        "redis-timeout", "DURATION",
-        "A Redis reply later than this: 504 for take, call, recall; 503 for reads."),
-    setting<Text<At<&C::api_keys_file>>>(
-        "api-keys-file", "PATH",
-        "API keys (name, scopes, SHA-256), reloaded without a restart; see hash-key."),
+        "redis-timeout", "DURATION", "A Redis reply later than this: 504 for take, call, recall; 503 for reads."),
+    setting<Text<At<&C::api_keys_file>>>("api-keys-file", "PATH",
+                                         "API keys (name, scopes, SHA-256), reloaded without a restart; see hash-key."),
     setting<Switch<At<&C::insecure_no_auth>>>(
-        "insecure-no-auth", "",
-        "Serve without API keys: local development only; one of this or a key file."),
-    setting<Switch<At<&C::api, &A::legacy_get>>>(
-        "legacy-get", "", "Also take and call tickets on GET, as the original app did."),
+        "insecure-no-auth", "", "Serve without API keys: local development only; one of this or a key file."),
+    setting<Switch<At<&C::api, &A::legacy_get>>>("legacy-get", "",
+                                                 "Also take and call tickets on GET, as the original app did."),
     setting<Switch<At<&C::access_log>>>("access-log", "", "Log one line per request."),
     setting<Duration<At<&C::http, &H::header_timeout>, 100, 600'000>>(
-        "header-timeout", "DURATION",
-        "A request head must arrive within this; slow clients are cut off."),
+        "header-timeout", "DURATION", "A request head must arrive within this; slow clients are cut off."),
     setting<Duration<At<&C::http, &H::idle_timeout>, 100, 3'600'000>>(
         "idle-timeout", "DURATION", "A keep-alive connection idle this long is closed."),
-    setting<Duration<At<&C::shutdown_timeout>, 0, 600'000>>(
-        "shutdown-timeout", "DURATION", "After SIGTERM, in-flight requests get this long to end."),
+    setting<Duration<At<&C::shutdown_timeout>, 0, 600'000>>("shutdown-timeout", "DURATION",
+                                                            "After SIGTERM, in-flight requests get this long to end."),
     setting<Count<At<&C::http, &H::max_header_bytes>, 1024, 1'048'576>>(
         "max-header-bytes", "N", "Largest request head accepted; beyond: 431 (414 for the URL)."),
     setting<Count<At<&C::http, &H::max_body_bytes>, 0, 16'777'216>>(
         "max-body-bytes", "N", "Largest request body accepted; a larger one gets 413."),
     setting<Count<At<&C::http, &H::max_connections>, 1, 1'000'000>>(
-        "max-connections", "N",
-        "Open connections per listener at most; more are closed at once."),
+        "max-connections", "N", "Open connections per listener at most; more are closed at once."),
     setting<Duration<At<&C::queue, &Q::idempotency_ttl>, 1'000, 604'800'000>>(  // 1 s to 7 days
-        "idempotency-ttl", "DURATION",
-        "How long a keyed take or call replays its first outcome."),
+        "idempotency-ttl", "DURATION", "How long a keyed take or call replays its first outcome."),
     setting<Count<At<&C::queue, &Q::max_length>, 0, 100'000'000>>(
-        "max-queue-length", "N",
-        "Tickets waiting at most (take: 409 queue_full); 0: none."),
+        "max-queue-length", "N", "Tickets waiting at most (take: 409 queue_full); 0: none."),
     setting<Count<At<&C::queue, &Q::events_retention>, 100, 10'000'000>>(
-        "events-retention", "N",
-        "Events kept for reconnecting clients (and called tickets' counters)."),
+        "events-retention", "N", "Events kept for reconnecting clients (and called tickets' counters)."),
     setting<Count<At<&C::events, &E::max_streams>, 0, 1'000'000>>(
         "max-event-streams", "N", "Live event streams open at once (beyond: 503); 0: no streams."),
     setting<Duration<At<&C::events, &E::keepalive>, 1'000, 300'000>>(
@@ -285,18 +273,15 @@ constexpr Setting settings[] = {
     setting<Duration<At<&C::api, &A::session_ttl>, 1'000, 43'200'000>>(
         "session-ttl", "DURATION", "How long a browser session (POST /session) lasts."),
     setting<Count<At<&C::rate_limits, &L::key, &ratelimit::Rate::per_second>, 0, 1'000'000>>(
-        "rate-limit-key", "RATE",
-        "Requests per second per API key (beyond: 429); 0: no limit."),
+        "rate-limit-key", "RATE", "Requests per second per API key (beyond: 429); 0: no limit."),
     setting<Count<At<&C::rate_limits, &L::key, &ratelimit::Rate::burst>, 1, 1'000'000>>(
         "rate-limit-key-burst", "N", "Requests an API key may send at once."),
     setting<Count<At<&C::rate_limits, &L::client, &ratelimit::Rate::per_second>, 0, 1'000'000>>(
-        "rate-limit-client", "RATE",
-        "Requests per second per client address (beyond: 429); 0: no limit."),
+        "rate-limit-client", "RATE", "Requests per second per client address (beyond: 429); 0: no limit."),
     setting<Count<At<&C::rate_limits, &L::client, &ratelimit::Rate::burst>, 1, 1'000'000>>(
         "rate-limit-client-burst", "N", "Requests a client address may send at once."),
     setting<Networks<At<&C::rate_limits, &L::trusted_proxies>>>(
-        "trusted-proxies", "CIDRS",
-        "Proxies (CIDRs, comma list) whose X-Forwarded-For names the client."),
+        "trusted-proxies", "CIDRS", "Proxies (CIDRs, comma list) whose X-Forwarded-For names the client."),
 };
 constexpr std::size_t setting_count = std::size(settings);
 
@@ -353,8 +338,7 @@ std::vector<Assignment> read_environment(const char* const* envp) {
     for (const auto* entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
       const std::string_view variable = *entry;
       if (variable.starts_with(prefix)) {
-        assignments.push_back({&setting, std::string(variable.substr(prefix.size())),
-                               environment_name(setting)});
+        assignments.push_back({&setting, std::string(variable.substr(prefix.size())), environment_name(setting)});
         break;
       }
     }
@@ -394,8 +378,7 @@ void check_together(const Config& config, const Sources& sources) {
   }
   const bool keys = !config.api_keys_file.empty();
   if (keys && config.insecure_no_auth) {
-    fail(sources.of("api-keys-file") + " and " + sources.of("insecure-no-auth"),
-         "give only one of them");
+    fail(sources.of("api-keys-file") + " and " + sources.of("insecure-no-auth"), "give only one of them");
   }
   if (!keys && !config.insecure_no_auth) {
     fail("--api-keys-file or --insecure-no-auth",
@@ -413,9 +396,7 @@ Config parse(int argc, const char* const* argv, const char* const* envp, Use use
   }
   const auto command_line = read_command_line(argc, argv);
   const auto on_command_line = [&](const Assignment& variable) {
-    return std::ranges::any_of(command_line, [&](const Assignment& flag) {
-      return flag.setting == variable.setting;
-    });
+    return std::ranges::any_of(command_line, [&](const Assignment& flag) { return flag.setting == variable.setting; });
   };
 
   Config config;
@@ -437,7 +418,11 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   const auto unit_at = std::min(text.find_first_not_of("0123456789"), text.size());
   const auto digits = text.substr(0, unit_at);
   const auto unit = text.substr(unit_at);
-  const std::int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1'000 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : 0;
+  const std::int64_t scale = unit == "ms"  ? 1
+                             : unit == "s" ? 1'000
+                             : unit == "m" ? 60'000
+                             : unit == "h" ? 3'600'000
+                                           : 0;
   if (digits.empty() || scale == 0) {
     fail(what, quoted(text) + " is not a duration (an integer and a unit: 500ms, 10s, 2m, 24h)");
   }
@@ -450,8 +435,7 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
 }
 
 Endpoint parse_endpoint(std::string_view text, std::string_view what) {
-  constexpr char not_an_endpoint[] =
-      " is not ADDR:PORT (e.g. 127.0.0.1:8000, [::1]:8000, :8000)";
+  constexpr char not_an_endpoint[] = " is not ADDR:PORT (e.g. 127.0.0.1:8000, [::1]:8000, :8000)";
   std::string_view host;
   std::string_view port;
   if (text.starts_with('[')) {

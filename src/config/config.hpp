@@ -34,9 +34,9 @@ struct Config {
   // The original application's settings are --queue-name, --redis-host and --redis-port.
   std::string queue_name = "DEFAULT";
 
-  Endpoint listen{"0.0.0.0", 8000};        // API: ticket endpoints and /docs
-  Endpoint admin_listen{"0.0.0.0", 8001};  // /livez /readyz /metrics, never behind the proxy
-  unsigned threads = 0;                    // 0: one per usable CPU (app/cpus.hpp)
+  Endpoint listen{"0.0.0.0", 8000};                   // API: ticket endpoints and /docs
+  Endpoint admin_listen{"0.0.0.0", 8001};             // /livez /readyz /metrics, never behind the proxy
+  unsigned threads = 0;                               // 0: one per usable CPU (app/cpus.hpp)
   std::chrono::milliseconds shutdown_timeout{10000};  // in-flight requests after SIGTERM
   bool access_log = true;
 
@@ -77,11 +77,11 @@ std::string help_text();
 
 // One setting as --help and docs/service.md show it.
 struct SettingText {
-  std::string flag;         // "--redis-host"
-  std::string variable;     // "WAITLINE_REDIS_HOST"
-  std::string value_name;   // "HOST"; empty for a switch
+  std::string flag;           // "--redis-host"
+  std::string variable;       // "WAITLINE_REDIS_HOST"
+  std::string value_name;     // "HOST"; empty for a switch
   std::string default_value;  // "127.0.0.1", "(none)"
-  std::string help;         // one line, with its range when bounded
+  std::string help;           // one line, with its range when bounded
 };
 std::vector<SettingText> describe();
 

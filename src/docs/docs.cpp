@@ -143,8 +143,8 @@ void without_authentication(json::object& document) {
 }
 
 std::string rate(const ratelimit::Rate& limit, std::string_view whose) {
-  return std::to_string(limit.per_second) + " requests a second per " + std::string(whose) +
-         " (a burst of " + std::to_string(limit.burst) + " at once)";
+  return std::to_string(limit.per_second) + " requests a second per " + std::string(whose) + " (a burst of " +
+         std::to_string(limit.burst) + " at once)";
 }
 
 // The limits paragraph says the limits in force; the answers they cause are listed only then.
@@ -155,9 +155,14 @@ void limits(json::object& document, const Served& served) {
   std::string text = "**Limits in force.**";
   if (rates.empty()) {
     text += " No rate limit.";
-    for_each_operation(document, [](json::object& operation) { erase(operation.at("responses").as_object(), {"429"}); });
-    for_each_headers(document.at("paths"), [](json::object& headers) { erase(headers, {"RateLimit", "RateLimit-Policy"}); });
-    for_each_headers(document.at("components"), [](json::object& headers) { erase(headers, {"RateLimit", "RateLimit-Policy"}); });
+    for_each_operation(document,
+                       [](json::object& operation) { erase(operation.at("responses").as_object(), {"429"}); });
+    for_each_headers(document.at("paths"), [](json::object& headers) {
+      erase(headers, {"RateLimit", "RateLimit-Policy"});
+    });
+    for_each_headers(document.at("components"), [](json::object& headers) {
+      erase(headers, {"RateLimit", "RateLimit-Policy"});
+    });
   } else {
     text += " At most " + rates.front() + (rates.size() > 1 ? ", and " + rates.back() : "") +
             ". Beyond, the answer is 429 `rate_limited` with `Retry-After`, and every answer carries the "
@@ -168,7 +173,8 @@ void limits(json::object& document, const Served& served) {
             " waiting tickets: a take beyond gets 409 `queue_full` and stores nothing.";
   } else {
     text += " No maximum queue length.";
-    for_each_operation(document, [](json::object& operation) { erase(operation.at("responses").as_object(), {"409"}); });
+    for_each_operation(document,
+                       [](json::object& operation) { erase(operation.at("responses").as_object(), {"409"}); });
   }
   replace_paragraph(document.at("info").at("description"), "**Limits.**", text);
 }

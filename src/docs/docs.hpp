@@ -28,9 +28,9 @@ const Asset* find(std::string_view path);
 
 // What the process's settings change in its OpenAPI document.
 struct Served {
-  bool legacy_get = true;      // GET /get_ticket and GET /call_ticket are listed (deprecated)
-  bool authentication = true;  // false: no security scheme, no 401 or 403
-  ratelimit::Rate key_limit{};     // per_second 0: none; no limit at all: no 429, no RateLimit fields
+  bool legacy_get = true;       // GET /get_ticket and GET /call_ticket are listed (deprecated)
+  bool authentication = true;   // false: no security scheme, no 401 or 403
+  ratelimit::Rate key_limit{};  // per_second 0: none; no limit at all: no 429, no RateLimit fields
   ratelimit::Rate client_limit{};
   std::int64_t max_queue_length = 0;  // 0: none, no 409 queue_full
 };

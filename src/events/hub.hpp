@@ -90,7 +90,9 @@ class Hub {
   const std::string& queue() const noexcept { return queue_; }
   const Options& options() const noexcept { return options_; }
   // The event loop of lane `lane`, before any subscription there.
-  void attach(std::size_t lane, boost::asio::any_io_executor executor) { lanes_.at(lane).executor = std::move(executor); }
+  void attach(std::size_t lane, boost::asio::any_io_executor executor) {
+    lanes_.at(lane).executor = std::move(executor);
+  }
   // The newest event read so far (a subscription from here gets only what comes next).
   queue::EventId newest() const;
 
@@ -150,9 +152,9 @@ class Hub {
   std::atomic<std::size_t> streams_{0};
 
   mutable std::mutex mutex_;
-  bool started_ = false;            // guarded by mutex_
-  std::uint64_t epoch_ = 0;         // guarded: increased by reset()
-  queue::EventId newest_;           // guarded: the last event read (or where the reader started)
+  bool started_ = false;                        // guarded by mutex_
+  std::uint64_t epoch_ = 0;                     // guarded: increased by reset()
+  queue::EventId newest_;                       // guarded: the last event read (or where the reader started)
   std::array<Ring, queue::event_types> rings_;  // guarded
 };
 

@@ -24,8 +24,8 @@ class Router {
 
   void add(verb method, std::string_view path, Handler handler) {
     const bool pattern = path.find('{') != std::string_view::npos;
-    routes_.push_back({method, std::string(path), std::string(path), pattern ? Kind::pattern : Kind::exact,
-                       std::move(handler)});
+    routes_.push_back(
+        {method, std::string(path), std::string(path), pattern ? Kind::pattern : Kind::exact, std::move(handler)});
   }
   void add_prefix(verb method, std::string_view prefix, std::string_view label, Handler handler) {
     routes_.push_back({method, std::string(prefix), std::string(label), Kind::prefix, std::move(handler)});

@@ -4,9 +4,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -107,8 +107,8 @@ struct Watch : std::enable_shared_from_this<Watch> {
   std::array<char, 64> sink{};
 
   void arm(beast::tcp_stream& connection) {
-    connection.async_read_some(asio::buffer(sink), [self = shared_from_this(), &connection](
-                                                       const boost::system::error_code& ec, std::size_t) {
+    connection.async_read_some(asio::buffer(sink), [self = shared_from_this(),
+                                                    &connection](const boost::system::error_code& ec, std::size_t) {
       if (!self->stream) return;
       if (!ec) return self->arm(connection);
       self->stream->client_gone();
@@ -133,7 +133,7 @@ struct Server::Session {
   }
   beast::tcp_stream stream;
   std::string client;  // the peer's address
-  bool idle = false;  // waiting for the first byte of a request; touched only on its lane's thread
+  bool idle = false;   // waiting for the first byte of a request; touched only on its lane's thread
 };
 
 Server::Server(std::vector<Lane> lanes, Endpoint endpoint, Limits limits)
@@ -245,7 +245,8 @@ std::optional<Rejection> classify(const boost::system::error_code& ec, bool requ
     if (!request_line_read) return Rejection{Status::uri_too_long, "uri_too_long", "the request line is too long"};
     return Rejection{Status::request_header_fields_too_large, "headers_too_large", "the request headers are too large"};
   }
-  if (ec == he::body_limit) return Rejection{Status::payload_too_large, "payload_too_large", "the request body is too large"};
+  if (ec == he::body_limit)
+    return Rejection{Status::payload_too_large, "payload_too_large", "the request body is too large"};
   if (ec == beast::error::timeout)
     return Rejection{Status::request_timeout, "request_timeout", "the request did not arrive in time"};
   if (ec.category() == beast::http::make_error_code(he::bad_method).category() && ec != he::end_of_stream &&
@@ -271,7 +272,8 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
       if (draining_ && !fresh && socket.available() == 0) break;
       session->idle = true;
       if (!fresh) stream.expires_after(limits_.idle_timeout);
-      else if (draining_) stream.expires_at(std::min(first_head_due, std::chrono::steady_clock::now() + first_request_grace));
+      else if (draining_)
+        stream.expires_at(std::min(first_head_due, std::chrono::steady_clock::now() + first_request_grace));
       else stream.expires_at(first_head_due);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
       session->idle = false;

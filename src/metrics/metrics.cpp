@@ -52,24 +52,20 @@ void check_metric_name(const std::string& name) {
 
 // Label names match [a-zA-Z_][a-zA-Z0-9_]*, "__" is reserved for Prometheus itself, a series
 // cannot carry the same label twice, and histograms own "le".
-void check_label_names(const std::string& metric, const std::vector<std::string>& labels,
-                       bool is_histogram) {
+void check_label_names(const std::string& metric, const std::vector<std::string>& labels, bool is_histogram) {
   for (auto label = labels.begin(); label != labels.end(); ++label) {
-    const bool valid = !label->empty() && is_name_start(label->front()) &&
-                       std::ranges::all_of(*label, is_name_char) && !label->starts_with("__");
-    const bool taken =
-        std::find(labels.begin(), label, *label) != label || (is_histogram && *label == "le");
+    const bool valid = !label->empty() && is_name_start(label->front()) && std::ranges::all_of(*label, is_name_char) &&
+                       !label->starts_with("__");
+    const bool taken = std::find(labels.begin(), label, *label) != label || (is_histogram && *label == "le");
     if (!valid || taken) {
-      throw std::invalid_argument("metrics: " + metric + ": invalid or repeated label name \"" +
-                                  *label + '"');
+      throw std::invalid_argument("metrics: " + metric + ": invalid or repeated label name \"" + *label + '"');
     }
   }
 }
 
 // +Inf is implied and NaN has no place, so the bounds are finite and strictly ascending.
 void check_bounds(std::span<const double> bounds) {
-  const bool finite =
-      std::ranges::all_of(bounds, [](double bound) { return std::isfinite(bound); });
+  const bool finite = std::ranges::all_of(bounds, [](double bound) { return std::isfinite(bound); });
   if (!finite || std::ranges::adjacent_find(bounds, std::ranges::greater_equal{}) != bounds.end()) {
     throw std::invalid_argument("metrics: histogram bounds must be finite and strictly ascending");
   }
@@ -89,9 +85,7 @@ void append_number(std::string& out, double value) {
     out += value > 0 ? "+Inf" : "-Inf";
   } else {
     char digits[32];
-    out.append(
-        digits,
-        std::to_chars(std::begin(digits), std::end(digits), value, std::chars_format::general).ptr);
+    out.append(digits, std::to_chars(std::begin(digits), std::end(digits), value, std::chars_format::general).ptr);
   }
 }
 
@@ -110,8 +104,7 @@ void append_escaped(std::string& out, std::string_view text, bool escape_quote) 
   }
 }
 
-void append_header(std::string& out, std::string_view name, std::string_view help,
-                   std::string_view type) {
+void append_header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -124,8 +117,7 @@ void append_header(std::string& out, std::string_view name, std::string_view hel
 }
 
 // `a="x",b="y"`: a child's labels, rendered once and shared by all of its samples.
-std::string label_pairs(const std::vector<std::string>& names,
-                        const std::vector<std::string>& values) {
+std::string label_pairs(const std::vector<std::string>& names, const std::vector<std::string>& values) {
   std::string pairs;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i > 0) pairs += ',';
@@ -138,8 +130,8 @@ std::string label_pairs(const std::vector<std::string>& names,
 }
 
 template <class Number>
-void append_sample(std::string& out, std::string_view name, std::string_view suffix,
-                   std::string_view pairs, Number value) {
+void append_sample(std::string& out, std::string_view name, std::string_view suffix, std::string_view pairs,
+                   Number value) {
   out += name;
   out += suffix;
   if (!pairs.empty()) {
@@ -152,16 +144,14 @@ void append_sample(std::string& out, std::string_view name, std::string_view suf
   out += '\n';
 }
 
-void append_histogram(std::string& out, std::string_view name, const std::string& pairs,
-                      const Histogram& histogram) {
+void append_histogram(std::string& out, std::string_view name, const std::string& pairs, const Histogram& histogram) {
   const Histogram::Snapshot snapshot = histogram.snapshot();
   const std::span<const double> bounds = histogram.bounds();
   std::string bucket_pairs = pairs.empty() ? "le=\"" : pairs + ",le=\"";
   const std::size_t bound_at = bucket_pairs.size();
   for (std::size_t i = 0; i < snapshot.cumulative.size(); ++i) {
     bucket_pairs.resize(bound_at);
-    append_number(bucket_pairs,
-                  i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity());
+    append_number(bucket_pairs, i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity());
     bucket_pairs += '"';
     append_sample(out, name, "_bucket", bucket_pairs, snapshot.cumulative[i]);
   }
@@ -170,8 +160,8 @@ void append_histogram(std::string& out, std::string_view name, const std::string
 }
 
 template <class Number>
-void append_metric(std::string& out, std::string_view name, std::string_view type,
-                   std::string_view help, Number value) {
+void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   Number value) {
   append_header(out, name, help, type);
   append_sample(out, name, "", "", value);
 }
@@ -182,12 +172,12 @@ struct LabelValues {
   std::initializer_list<std::string_view> values;
 
   friend bool operator<(const std::vector<std::string>& key, const LabelValues& probe) {
-    return std::is_lt(std::lexicographical_compare_three_way(key.begin(), key.end(), probe.values.begin(),
-                                                             probe.values.end()));
+    return std::is_lt(
+        std::lexicographical_compare_three_way(key.begin(), key.end(), probe.values.begin(), probe.values.end()));
   }
   friend bool operator<(const LabelValues& probe, const std::vector<std::string>& key) {
-    return std::is_lt(std::lexicographical_compare_three_way(probe.values.begin(), probe.values.end(),
-                                                             key.begin(), key.end()));
+    return std::is_lt(
+        std::lexicographical_compare_three_way(probe.values.begin(), probe.values.end(), key.begin(), key.end()));
   }
 };
 
@@ -225,14 +215,12 @@ std::optional<ProcessStat> read_process_stat() {
   const std::size_t comm_end = stat.rfind(')');
   if (comm_end == std::string::npos) return std::nullopt;
   std::istringstream rest(stat.substr(comm_end + 1));
-  const std::vector<std::string> fields{std::istream_iterator<std::string>(rest),
-                                        std::istream_iterator<std::string>()};
+  const std::vector<std::string> fields{std::istream_iterator<std::string>(rest), std::istream_iterator<std::string>()};
   // proc(5) numbers fields from 1 and the first after comm is field 3.
   const auto field = [&fields](std::size_t number) {
     return number - 3 < fields.size() ? parse_number(fields[number - 3]) : std::nullopt;
   };
-  const auto utime = field(14), stime = field(15), start = field(22), vsize = field(23),
-             rss = field(24);
+  const auto utime = field(14), stime = field(15), start = field(22), vsize = field(23), rss = field(24);
   if (!utime || !stime || !start || !vsize || !rss) return std::nullopt;
   return ProcessStat{*utime + *stime, *start, *vsize, *rss};
 }
@@ -249,8 +237,7 @@ std::optional<std::uint64_t> read_boot_time() {
 std::optional<std::uint64_t> count_open_fds() {
   std::error_code error;
   std::uint64_t count = 0;
-  for (std::filesystem::directory_iterator fd("/proc/self/fd", error), end; !error && fd != end;
-       fd.increment(error)) {
+  for (std::filesystem::directory_iterator fd("/proc/self/fd", error), end; !error && fd != end; fd.increment(error)) {
     ++count;
   }
   if (error) return std::nullopt;
@@ -268,8 +255,7 @@ Histogram::Histogram(std::span<const double> upper_bounds)
 void Histogram::observe(double v) noexcept {
   // The first bound >= v, as buckets are "less or equal"; NaN compares false against every
   // bound and so lands in +Inf, as in client_golang.
-  const auto bucket =
-      std::ranges::partition_point(bounds_, [v](double bound) { return !(v <= bound); });
+  const auto bucket = std::ranges::partition_point(bounds_, [v](double bound) { return !(v <= bound); });
   const auto index = static_cast<std::size_t>(bucket - bounds_.begin());
   buckets_[index].fetch_add(1, std::memory_order_relaxed);
   double sum = sum_.load(std::memory_order_relaxed);
@@ -306,17 +292,15 @@ Family<Metric>::Family(std::string name, std::string help, std::vector<std::stri
 template <class Metric>
 Metric& Family<Metric>::with(std::initializer_list<std::string_view> label_values) {
   if (label_values.size() != label_names_.size()) {
-    throw std::invalid_argument("metrics: " + name_ + " takes " +
-                                std::to_string(label_names_.size()) + " label values, not " +
-                                std::to_string(label_values.size()));
+    throw std::invalid_argument("metrics: " + name_ + " takes " + std::to_string(label_names_.size()) +
+                                " label values, not " + std::to_string(label_values.size()));
   }
   const LabelValues probe{label_values};
   const std::lock_guard lock(mutex_);
   auto child = children_.lower_bound(probe);
   if (child == children_.end() || probe < child->first) {
-    child = children_.emplace_hint(
-        child, std::vector<std::string>(label_values.begin(), label_values.end()),
-        make_metric<Metric>(buckets_));
+    child = children_.emplace_hint(child, std::vector<std::string>(label_values.begin(), label_values.end()),
+                                   make_metric<Metric>(buckets_));
   }
   return *child->second;
 }
@@ -344,22 +328,20 @@ struct Registry::Entry {
   Entry(std::in_place_type_t<Family<Metric>> kind, std::string metric_name, std::string help,
         std::vector<std::string> labels, std::vector<double> buckets)
       : name(metric_name),
-        family(kind, std::move(metric_name), std::move(help), std::move(labels),
-               std::move(buckets)) {}
+        family(kind, std::move(metric_name), std::move(help), std::move(labels), std::move(buckets)) {}
 
   // Nested, so it may reach the registry's members without widening the header.
   template <class Metric>
-  static Family<Metric>& add(Registry& registry, std::string name, std::string help,
-                             std::vector<std::string> labels, std::vector<double> buckets = {}) {
+  static Family<Metric>& add(Registry& registry, std::string name, std::string help, std::vector<std::string> labels,
+                             std::vector<double> buckets = {}) {
     const std::lock_guard lock(registry.mutex_);
     // process_* belongs to render_process_metrics, which would otherwise print it twice.
     const bool taken = name.starts_with("process_") ||
-                       std::ranges::any_of(registry.entries_, [&name](const auto& entry) {
-                         return entry->name == name;
-                       });
+                       std::ranges::any_of(registry.entries_,
+                                           [&name](const auto& entry) { return entry->name == name; });
     if (taken) throw std::invalid_argument("metrics: " + name + " is already registered");
-    auto entry = std::make_unique<Entry>(std::in_place_type<Family<Metric>>, std::move(name),
-                                         std::move(help), std::move(labels), std::move(buckets));
+    auto entry = std::make_unique<Entry>(std::in_place_type<Family<Metric>>, std::move(name), std::move(help),
+                                         std::move(labels), std::move(buckets));
     auto& family = std::get<Family<Metric>>(entry->family);
     registry.entries_.push_back(std::move(entry));
     return family;
@@ -372,18 +354,15 @@ struct Registry::Entry {
 Registry::Registry() = default;
 Registry::~Registry() = default;
 
-Family<Counter>& Registry::counter(std::string name, std::string help,
-                                   std::vector<std::string> labels) {
+Family<Counter>& Registry::counter(std::string name, std::string help, std::vector<std::string> labels) {
   return Entry::add<Counter>(*this, std::move(name), std::move(help), std::move(labels));
 }
 
-Family<Gauge>& Registry::gauge(std::string name, std::string help,
-                               std::vector<std::string> labels) {
+Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<std::string> labels) {
   return Entry::add<Gauge>(*this, std::move(name), std::move(help), std::move(labels));
 }
 
-Family<Histogram>& Registry::histogram(std::string name, std::string help,
-                                       std::vector<std::string> labels,
+Family<Histogram>& Registry::histogram(std::string name, std::string help, std::vector<std::string> labels,
                                        std::span<const double> buckets) {
   return Entry::add<Histogram>(*this, std::move(name), std::move(help), std::move(labels),
                                {buckets.begin(), buckets.end()});
@@ -406,13 +385,11 @@ void render_process_metrics(std::string& out) {
   const auto ticks_per_second = static_cast<double>(sysconf(_SC_CLK_TCK));
   const std::optional<ProcessStat> stat = read_process_stat();
   if (stat) {
-    append_metric(out, "process_cpu_seconds_total", "counter",
-                  "Total user and system CPU time spent in seconds.",
+    append_metric(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
                   static_cast<double>(stat->cpu_ticks) / ticks_per_second);
     append_metric(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
                   stat->resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)));
-    append_metric(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
-                  stat->virtual_bytes);
+    append_metric(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", stat->virtual_bytes);
   }
   if (const auto open_fds = count_open_fds()) {
     append_metric(out, "process_open_fds", "gauge", "Number of open file descriptors.", *open_fds);
@@ -423,10 +400,8 @@ void render_process_metrics(std::string& out) {
   }
   const std::optional<std::uint64_t> boot_time = read_boot_time();
   if (stat && boot_time) {
-    append_metric(out, "process_start_time_seconds", "gauge",
-                  "Start time of the process since unix epoch in seconds.",
-                  static_cast<double>(*boot_time) +
-                      static_cast<double>(stat->start_ticks) / ticks_per_second);
+    append_metric(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+                  static_cast<double>(*boot_time) + static_cast<double>(stat->start_ticks) / ticks_per_second);
   }
 }
 

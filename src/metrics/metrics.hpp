@@ -66,8 +66,7 @@ std::span<const double> latency_buckets() noexcept;
 template <class Metric>
 class Family {
  public:
-  Family(std::string name, std::string help, std::vector<std::string> label_names,
-         std::vector<double> buckets = {});
+  Family(std::string name, std::string help, std::vector<std::string> label_names, std::vector<double> buckets = {});
   Metric& with(std::initializer_list<std::string_view> label_values);
   void render(std::string& out) const;
 

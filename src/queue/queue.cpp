@@ -16,8 +16,8 @@ namespace detail {
 struct Script {
   std::string_view label;  // the command label in metrics
   std::string body;
-  redis::Parse parse;      // how its reply is read
-  std::string sha1;        // EVALSHA sends this instead of the body
+  redis::Parse parse;  // how its reply is read
+  std::string sha1;    // EVALSHA sends this instead of the body
 
   Script(std::string_view l, std::string b, redis::Parse p = redis::Parse::generic)
       : label(l), body(std::move(b)), parse(p) {
@@ -247,7 +247,8 @@ return reply
 
 // Redis error replies that mean "not now" rather than "never".
 bool is_transient(std::string_view error) {
-  constexpr std::string_view transient[] = {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "OOM", "TRYAGAIN", "NOAUTH", "NOPERM"};
+  constexpr std::string_view transient[] = {"LOADING", "BUSY",     "MASTERDOWN", "READONLY",
+                                            "OOM",     "TRYAGAIN", "NOAUTH",     "NOPERM"};
   return std::ranges::any_of(transient, [&](std::string_view prefix) { return error.starts_with(prefix); });
 }
 
@@ -256,7 +257,6 @@ std::optional<std::int64_t> to_int(const Reply& r) {
   if (r.type != Reply::Type::bulk) return std::nullopt;
   return redis::decimal(r.text);
 }
-
 
 constexpr auto not_a_number = [](const Reply& r) { return !to_int(r); };
 
@@ -347,7 +347,8 @@ std::optional<EventId> EventId::parse(std::string_view text) noexcept {
   auto digits = [](std::string_view part, std::uint64_t& out) {
     if (part.size() > 1 && part.front() == '0') return false;
     auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
-    return ec == std::errc() && end == part.data() + part.size() && part.find_first_not_of("0123456789") == std::string_view::npos;
+    return ec == std::errc() && end == part.data() + part.size() &&
+           part.find_first_not_of("0123456789") == std::string_view::npos;
   };
   if (!digits(text.substr(0, dash), id.ms) || !digits(text.substr(dash + 1), id.seq)) return std::nullopt;
   return id;
@@ -373,7 +374,8 @@ std::string_view name(TicketState state) noexcept {
   return "gone";
 }
 
-std::optional<std::int64_t> estimate_wait(std::int64_t ahead, std::int64_t pace_ms, std::int64_t since_last_call_ms) noexcept {
+std::optional<std::int64_t> estimate_wait(std::int64_t ahead, std::int64_t pace_ms,
+                                          std::int64_t since_last_call_ms) noexcept {
   // A pace is that of the calls before the last one: an hour without a call, and it says nothing.
   constexpr std::int64_t hour = 3'600'000;
   if (pace_ms < 0 || ahead < 0 || since_last_call_ms > hour) return std::nullopt;
@@ -400,8 +402,9 @@ TicketQueue::TicketQueue(redis::Client& client, std::string name, Options option
       called_key_("called_" + name_),
       counters_key_("counters_" + name_),
       pace_key_("pace_" + name_),
-      ttl_seconds_(decimal_text(std::max<std::int64_t>(
-          1, std::chrono::duration_cast<std::chrono::seconds>(options.idempotency_ttl).count()))),
+      ttl_seconds_(decimal_text(
+          std::max<std::int64_t>(1,
+                                 std::chrono::duration_cast<std::chrono::seconds>(options.idempotency_ttl).count()))),
       max_length_(decimal_text(options.max_length)),
       retention_(decimal_text(options.events_retention)),
       observer_(observer) {}
@@ -419,7 +422,8 @@ asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, Exec exec
 
 // The script's status, when the reply is an array that starts with a known one.
 std::optional<std::int64_t> status_of(const Reply& r) {
-  if (r.type != Reply::Type::array || r.elements.empty() || r.elements[0].type != Reply::Type::integer) return std::nullopt;
+  if (r.type != Reply::Type::array || r.elements.empty() || r.elements[0].type != Reply::Type::integer)
+    return std::nullopt;
   auto status = r.elements[0].integer;
   if (status < done || status > nothing_to_recall) return std::nullopt;
   return status;
@@ -436,19 +440,23 @@ Outcome<T> declined(std::int64_t status) {
 }
 
 asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_key) {
-  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(take_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty()
-               ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_, pace_key_,
-                                                  events_key_, max_length_, ttl_seconds_, retention_})
-               : client_.exec(take_script.label, {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_,
-                                                  events_key_, record, max_length_, ttl_seconds_, retention_});
-  }, Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string()
+                                                     : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(
+      take_script,
+      [&](std::string_view verb, std::string_view code) {
+        return record.empty()
+                   ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_,
+                                                      pace_key_, events_key_, max_length_, ttl_seconds_, retention_})
+                   : client_.exec(take_script.label,
+                                  {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_, events_key_,
+                                   record, max_length_, ttl_seconds_, retention_});
+      },
+      Failure::unknown);
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
-  if (!status || e.size() != 6 || std::ranges::any_of(e, not_a_number))
-    co_return malformed<Taken>("take");
+  if (!status || e.size() != 6 || std::ranges::any_of(e, not_a_number)) co_return malformed<Taken>("take");
   if (*status == full || *status == key_reused) {
     if (*status == full) {
       observer_.refused_full();
@@ -467,23 +475,26 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
 }
 
 asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(call_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty()
-               ? client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
-                                                  ttl_seconds_, retention_, counter})
-               : client_.exec(call_script.label, {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
-                                                  record, ttl_seconds_, retention_, counter});
-  }, Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string()
+                                                     : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(
+      call_script,
+      [&](std::string_view verb, std::string_view code) {
+        return record.empty()
+                   ? client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
+                                                      recent_calls_key_, events_key_, counters_key_, called_key_,
+                                                      pace_key_, ttl_seconds_, retention_, counter})
+                   : client_.exec(call_script.label, {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
+                                                      recent_calls_key_, events_key_, counters_key_, called_key_,
+                                                      pace_key_, record, ttl_seconds_, retention_, counter});
+      },
+      Failure::unknown);
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
   if (status == key_reused) co_return declined<Called>(*status);
   if (!status || *status > replayed || e.size() < 7 || e.size() > 8 || !to_int(e[1]) || *to_int(e[1]) < 0 ||
-      std::any_of(e.begin() + 2, e.begin() + 6, not_a_number) ||
-      e[6].type != Reply::Type::bulk)
+      std::any_of(e.begin() + 2, e.begin() + 6, not_a_number) || e[6].type != Reply::Type::bulk)
     co_return malformed<Called>("call");
   Called called;
   called.waiting = *to_int(e[1]);
@@ -500,25 +511,32 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
     // The ticket's real wait, and the estimate it was given at its take (from what it was made of).
     const std::int64_t waited = *to_int(e[2]), ahead = *to_int(e[3]), pace = *to_int(e[4]), since = *to_int(e[5]);
     if (called.ticket && waited >= 0)
-      observer_.waited(std::chrono::milliseconds(waited), since >= 0 ? estimate_wait(ahead, pace, since) : std::nullopt);
+      observer_.waited(std::chrono::milliseconds(waited),
+                       since >= 0 ? estimate_wait(ahead, pace, since) : std::nullopt);
   }
   co_return Outcome<Called>{Failure::none, {}, std::move(called)};
 }
 
 asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(recall_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty()
-               ? client_.exec(recall_script.label, {verb, code, "5", counters_key_, last_called_key_, called_key_,
-                                                    list_key_, events_key_, ttl_seconds_, retention_, counter})
-               : client_.exec(recall_script.label, {verb, code, "6", counters_key_, last_called_key_, called_key_,
-                                                    list_key_, events_key_, record, ttl_seconds_, retention_, counter});
-  }, Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string()
+                                                     : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(
+      recall_script,
+      [&](std::string_view verb, std::string_view code) {
+        return record.empty()
+                   ? client_.exec(recall_script.label, {verb, code, "5", counters_key_, last_called_key_, called_key_,
+                                                        list_key_, events_key_, ttl_seconds_, retention_, counter})
+                   : client_.exec(recall_script.label,
+                                  {verb, code, "6", counters_key_, last_called_key_, called_key_, list_key_,
+                                   events_key_, record, ttl_seconds_, retention_, counter});
+      },
+      Failure::unknown);
   if (!r) co_return carry<Recalled>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
   if (status && (*status == key_reused || *status == nothing_to_recall)) co_return declined<Recalled>(*status);
-  if (!status || *status > replayed || e.size() != 4 || !to_int(e[1]) || e[2].type != Reply::Type::bulk || !to_int(e[3]))
+  if (!status || *status > replayed || e.size() != 4 || !to_int(e[1]) || e[2].type != Reply::Type::bulk ||
+      !to_int(e[3]))
     co_return malformed<Recalled>("recall");
   co_return Outcome<Recalled>{Failure::none, {}, {*to_int(e[3]), *to_int(e[1]), e[2].text, *status == replayed}};
 }
@@ -533,14 +551,15 @@ asio::awaitable<Outcome<Listing>> TicketQueue::list(std::int64_t limit) {
   auto [end, ec] = std::to_chars(digits + 1, digits + sizeof digits, limit);
   const std::string_view from = limit > 0 ? std::string_view(digits, static_cast<std::size_t>(end - digits)) : "1";
   const std::string_view to = limit > 0 ? "-1" : "0";
-  auto r = outcome_of(co_await [&] {
-    return client_.exec_transaction("list", {{"LLEN", list_key_}, {"LRANGE", list_key_, from, to}},
-                                    redis::Parse::integer_arrays);
-  }(), Failure::unavailable);
+  auto r = outcome_of(
+      co_await [&] {
+        return client_.exec_transaction("list", {{"LLEN", list_key_}, {"LRANGE", list_key_, from, to}},
+                                        redis::Parse::integer_arrays);
+      }(),
+      Failure::unavailable);
   if (!r) co_return carry<Listing>(std::move(r));
   const auto& e = r.value.elements;
-  if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0]))
-    co_return malformed<Listing>("list");
+  if (r.value.type != Reply::Type::array || e.size() != 2 || !to_int(e[0])) co_return malformed<Listing>("list");
   // The parser made an array of numbers `integers`; an `array` holds something that is not one.
   if (e[1].type == Reply::Type::array) {
     auto foreign = std::ranges::find_if(e[1].elements, [](const Reply& t) { return !to_int(t); });
@@ -565,9 +584,11 @@ asio::awaitable<Outcome<std::int64_t>> TicketQueue::size() {
 asio::awaitable<Outcome<LastCall>> TicketQueue::last_called() {
   // The last call's counter is the newest recent call's when it is the same ticket (a call made
   // before recent calls were recorded has none).
-  auto r = outcome_of(co_await [this] {
-    return client_.exec_transaction("last_called", {{"GET", last_called_key_}, {"LINDEX", recent_calls_key_, "0"}});
-  }(), Failure::unavailable);
+  auto r = outcome_of(
+      co_await [this] {
+        return client_.exec_transaction("last_called", {{"GET", last_called_key_}, {"LINDEX", recent_calls_key_, "0"}});
+      }(),
+      Failure::unavailable);
   if (!r) co_return carry<LastCall>(std::move(r));
   const auto& e = r.value.elements;
   if (r.value.type != Reply::Type::array || e.size() != 2) co_return malformed<LastCall>("last_called");
@@ -575,7 +596,8 @@ asio::awaitable<Outcome<LastCall>> TicketQueue::last_called() {
   if (e[0].type == Reply::Type::nil) co_return Outcome<LastCall>{Failure::none, {}, last};
   last.ticket = to_int(e[0]);
   if (!last.ticket) co_return malformed<LastCall>("GET " + last_called_key_);
-  if (auto call = e[1].type == Reply::Type::bulk ? call_of(e[1].text) : std::nullopt; call && call->ticket == *last.ticket)
+  if (auto call = e[1].type == Reply::Type::bulk ? call_of(e[1].text) : std::nullopt;
+      call && call->ticket == *last.ticket)
     last.counter = call->counter;
   co_return Outcome<LastCall>{Failure::none, {}, std::move(last)};
 }
@@ -583,10 +605,13 @@ asio::awaitable<Outcome<LastCall>> TicketQueue::last_called() {
 asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::int64_t ticket) {
   using Found = std::optional<TicketStatus>;
   const std::string number = decimal_text(ticket);
-  auto r = co_await run(status_script, [&](std::string_view verb, std::string_view code) {
-    return client_.exec(status_script.label,
-                        {verb, code, "4", counter_key_, list_key_, called_key_, pace_key_, number});
-  }, Failure::unavailable);
+  auto r = co_await run(
+      status_script,
+      [&](std::string_view verb, std::string_view code) {
+        return client_.exec(status_script.label,
+                            {verb, code, "4", counter_key_, list_key_, called_key_, pace_key_, number});
+      },
+      Failure::unavailable);
   if (!r) co_return carry<Found>(std::move(r));
   const auto& e = r.value.elements;
   if (r.value.type != Reply::Type::array || e.empty() || !to_int(e[0])) co_return malformed<Found>("status");
@@ -594,8 +619,7 @@ asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::i
   switch (*to_int(e[0])) {
     case 0: co_return Outcome<Found>{Failure::none, {}, std::nullopt};
     case 1:
-      if (e.size() != 5 || std::ranges::any_of(e, not_a_number))
-        co_return malformed<Found>("status");
+      if (e.size() != 5 || std::ranges::any_of(e, not_a_number)) co_return malformed<Found>("status");
       status.state = TicketState::waiting;
       status.ahead = *to_int(e[1]);
       status.pace_ms = *to_int(e[2]);
@@ -617,13 +641,15 @@ asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::i
 
 asio::awaitable<Outcome<Snapshot>> TicketQueue::snapshot(std::int64_t tickets) {
   const std::string from = "-" + decimal_text(std::max<std::int64_t>(tickets, 1));
-  auto r = outcome_of(co_await [&] {
-    return client_.exec_transaction("snapshot", {{"LLEN", list_key_},
-                                                 {"LRANGE", list_key_, from, "-1"},
-                                                 {"LRANGE", recent_calls_key_, "0", "9"},
-                                                 {"XREVRANGE", events_key_, "+", "-", "COUNT", "1"},
-                                                 {"TIME"}});
-  }(), Failure::unavailable);
+  auto r = outcome_of(
+      co_await [&] {
+        return client_.exec_transaction("snapshot", {{"LLEN", list_key_},
+                                                     {"LRANGE", list_key_, from, "-1"},
+                                                     {"LRANGE", recent_calls_key_, "0", "9"},
+                                                     {"XREVRANGE", events_key_, "+", "-", "COUNT", "1"},
+                                                     {"TIME"}});
+      }(),
+      Failure::unavailable);
   if (!r) co_return carry<Snapshot>(std::move(r));
   const auto& e = r.value.elements;
   if (r.value.type != Reply::Type::array || e.size() != 5 || !to_int(e[0]) || e[1].type != Reply::Type::array ||
@@ -654,9 +680,12 @@ asio::awaitable<Outcome<Snapshot>> TicketQueue::snapshot(std::int64_t tickets) {
 
 asio::awaitable<Outcome<EventPage>> TicketQueue::events_after(EventId after, std::int64_t count) {
   const std::string from = after.text(), how_many = decimal_text(count);
-  auto r = co_await run(events_after_script, [&](std::string_view verb, std::string_view code) {
-    return client_.exec(events_after_script.label, {verb, code, "1", events_key_, from, how_many});
-  }, Failure::unavailable);
+  auto r = co_await run(
+      events_after_script,
+      [&](std::string_view verb, std::string_view code) {
+        return client_.exec(events_after_script.label, {verb, code, "1", events_key_, from, how_many});
+      },
+      Failure::unavailable);
   if (!r) co_return carry<EventPage>(std::move(r));
   const auto& e = r.value.elements;
   if (r.value.type != Reply::Type::array || e.empty() || !to_int(e[0])) co_return malformed<EventPage>("events_after");
@@ -669,9 +698,11 @@ asio::awaitable<Outcome<std::vector<Event>>> TicketQueue::read_events(EventId af
                                                                       std::chrono::milliseconds block) {
   using Events = std::vector<Event>;
   const std::string from = after.text(), how_many = decimal_text(count), wait = decimal_text(block.count());
-  auto r = outcome_of(co_await [&] {
-    return client_.exec("xread", {"XREAD", "COUNT", how_many, "BLOCK", wait, "STREAMS", events_key_, from});
-  }(), Failure::unavailable);
+  auto r = outcome_of(
+      co_await [&] {
+        return client_.exec("xread", {"XREAD", "COUNT", how_many, "BLOCK", wait, "STREAMS", events_key_, from});
+      }(),
+      Failure::unavailable);
   if (!r) co_return carry<Events>(std::move(r));
   // nil when the time ran out; else [[key, [entries...]]].
   if (r.value.type == Reply::Type::nil) co_return Outcome<Events>{Failure::none, {}, {}};

@@ -79,8 +79,8 @@ struct Event {
   EventId id;
   EventType type = EventType::taken;
   std::int64_t ticket = 0;
-  std::int64_t waiting = 0;  // after the change
-  std::string counter;       // called and recalled; empty when the desk named none
+  std::int64_t waiting = 0;   // after the change
+  std::string counter;        // called and recalled; empty when the desk named none
   std::int64_t pace_ms = -1;  // called: the queue's pace after this call (-1: none yet)
 };
 
@@ -99,7 +99,7 @@ struct Taken {
   std::int64_t ticket = 0;
   std::int64_t waiting = 0;
   std::optional<std::int64_t> estimate_seconds;  // none while the queue has no pace yet
-  bool replayed = false;  // the outcome recorded for the idempotency key, not a new ticket
+  bool replayed = false;                         // the outcome recorded for the idempotency key, not a new ticket
 };
 struct Called {
   std::optional<std::int64_t> ticket;  // empty when the queue was empty
@@ -173,8 +173,7 @@ class TicketQueue {
   const std::string& name() const noexcept { return name_; }
   // `idempotency_key` empty: none. Its characters, and the counter's, are checked by the caller.
   boost::asio::awaitable<Outcome<Taken>> take(std::string_view idempotency_key = {});
-  boost::asio::awaitable<Outcome<Called>> call(std::string_view idempotency_key = {},
-                                               std::string_view counter = {});
+  boost::asio::awaitable<Outcome<Called>> call(std::string_view idempotency_key = {}, std::string_view counter = {});
   // Announces again the last ticket `counter` called; with no counter, the queue's last call.
   boost::asio::awaitable<Outcome<Recalled>> recall(std::string_view idempotency_key, std::string_view counter);
   boost::asio::awaitable<Outcome<Listing>> list(std::int64_t limit);

@@ -27,17 +27,18 @@ double TokenBucket::refilled(const Rate& rate, Clock::time_point now) const {
   return std::min(static_cast<double>(rate.burst), tokens_ + elapsed * rate.per_second);
 }
 
-bool TokenBucket::full(const Rate& rate, Clock::time_point now) const {
-  return refilled(rate, now) >= rate.burst;
-}
+bool TokenBucket::full(const Rate& rate, Clock::time_point now) const { return refilled(rate, now) >= rate.burst; }
 
 Decision TokenBucket::take(const Rate& rate, Clock::time_point now) {
   tokens_ = refilled(rate, now);
   updated_ = std::max(updated_, now);
-  if (tokens_ < 1) return {.allowed = false, .remaining = 0, .wait_seconds = whole_seconds((1 - tokens_) / rate.per_second)};
+  if (tokens_ < 1)
+    return {.allowed = false, .remaining = 0, .wait_seconds = whole_seconds((1 - tokens_) / rate.per_second)};
   tokens_ -= 1;
   const double next = std::floor(tokens_) + 1 - tokens_;  // fraction of a token until one more
-  return {.allowed = true, .remaining = static_cast<std::uint32_t>(tokens_), .wait_seconds = whole_seconds(next / rate.per_second)};
+  return {.allowed = true,
+          .remaining = static_cast<std::uint32_t>(tokens_),
+          .wait_seconds = whole_seconds(next / rate.per_second)};
 }
 
 Decision BucketTable::take(std::string_view name, Clock::time_point now) {

@@ -79,7 +79,7 @@ class BucketTable {
   const Rate rate_;
   const std::size_t capacity_;
   mutable std::mutex mutex_;
-  std::list<Entry> recent_;  // most recently used first
+  std::list<Entry> recent_;                                                 // most recently used first
   std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;  // names live in recent_
 };
 

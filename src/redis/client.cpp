@@ -75,15 +75,14 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
   tcp::socket socket;
   asio::steady_timer write_signal;    // cancelled to wake the writer
   asio::steady_timer watchdog_timer;  // cancelled when a command arrives at an empty queue
-  asio::steady_timer sleep_timer;   // backoff between attempts
-  std::deque<Pending> pending;      // sent or about to be sent, oldest first
-  std::string outgoing;             // encoded commands not yet handed to the socket
-  std::size_t unsent = 0;           // the last `unsent` of `pending` are still in `outgoing`
+  asio::steady_timer sleep_timer;     // backoff between attempts
+  std::deque<Pending> pending;        // sent or about to be sent, oldest first
+  std::string outgoing;               // encoded commands not yet handed to the socket
+  std::size_t unsent = 0;             // the last `unsent` of `pending` are still in `outgoing`
   std::atomic<bool> up{false};
   bool stopped = false;
   std::optional<bool> reported;  // last state given to on_state
   std::string last_reason;
-
 
   void report(bool connected, std::string_view reason) {
     if (reported == connected && (connected || reason == last_reason)) return;
@@ -92,7 +91,8 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
     if (on_state) on_state(connected, reason);
   }
 
-  void submit(std::string label, Parse parse, std::size_t skipped, const std::string& encoded, std::unique_ptr<Waiter> waiter) {
+  void submit(std::string label, Parse parse, std::size_t skipped, const std::string& encoded,
+              std::unique_ptr<Waiter> waiter) {
     if (!up.load(std::memory_order_relaxed)) {
       waiter->complete(Result{Status::unavailable, {}, "not connected to redis"});
       return;
@@ -138,7 +138,8 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
   }
 
   std::chrono::milliseconds backoff(int attempt) const {
-    auto delay = std::min<std::chrono::milliseconds>(options.max_backoff, first_backoff * (1LL << std::min(attempt, 10)));
+    auto delay = std::min<std::chrono::milliseconds>(options.max_backoff,
+                                                     first_backoff * (1LL << std::min(attempt, 10)));
     thread_local std::minstd_rand random{std::random_device{}()};
     // Jitter so that many replicas do not reconnect in lock step.
     return delay + std::chrono::milliseconds(random() % (delay.count() / 4 + 1));
@@ -152,7 +153,8 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
   // Returns why it failed, or an empty string once the connection is ready for commands.
   asio::awaitable<std::string> connect_and_greet() {
     auto outcome = co_await (establish() || timeout_after(options.timeout));
-    if (outcome.index() == 1) co_return "redis did not answer within " + std::to_string(options.timeout.count()) + " ms";
+    if (outcome.index() == 1)
+      co_return "redis did not answer within " + std::to_string(options.timeout.count()) + " ms";
     co_return std::get<0>(outcome);
   }
 
@@ -296,7 +298,8 @@ Client::~Client() { stop(); }  // NOLINT(bugprone-exception-escape): see client.
 
 void Client::start() {
   auto c = connection_;
-  asio::co_spawn(c->strand, [c]() -> asio::awaitable<void> { co_await c->run(); }, asio::detached);
+  asio::co_spawn(
+      c->strand, [c]() -> asio::awaitable<void> { co_await c->run(); }, asio::detached);
 }
 
 void Client::stop() {

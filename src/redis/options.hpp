@@ -15,8 +15,8 @@ namespace waitline::redis {
 struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
-  std::string username;  // ACL user; empty: the default user
-  std::string password;  // empty: no AUTH
+  std::string username;                     // ACL user; empty: the default user
+  std::string password;                     // empty: no AUTH
   std::chrono::milliseconds timeout{1000};  // a reply later than this: the connection is stalled
   std::chrono::milliseconds max_backoff{2000};
 };

@@ -133,8 +133,7 @@ std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, Parse p
       }
       return next;
     }
-    default:
-      throw ProtocolError("redis: unknown reply type");
+    default: throw ProtocolError("redis: unknown reply type");
   }
 }
 

@@ -59,7 +59,8 @@ Settings parse(int argc, char** argv) {
     else if (flag == "--calls") s.calls = std::stoi(value);
     else fail("unknown flag " + std::string(flag));
   }
-  if (s.port == 0 || (s.kind != "queue" && s.kind != "ticket")) fail("usage: --port P --key K --streams N --kind queue|ticket --calls C");
+  if (s.port == 0 || (s.kind != "queue" && s.kind != "ticket"))
+    fail("usage: --port P --key K --streams N --kind queue|ticket --calls C");
   return s;
 }
 
@@ -74,9 +75,9 @@ std::string request(std::string_view method, std::string_view target, const std:
 // One stream: counts the events of the kind it waits for, and when each count was reached.
 struct Stream {
   tcp::socket socket;
-  std::string marker;              // "\nevent: called" or "\nevent: status"
-  std::string carry;               // the end of the last read, for a marker cut in two
-  std::size_t seen = 0;            // markers so far
+  std::string marker;                      // "\nevent: called" or "\nevent: status"
+  std::string carry;                       // the end of the last read, for a marker cut in two
+  std::size_t seen = 0;                    // markers so far
   std::vector<clock_type::time_point> at;  // when the i-th marker arrived
   bool open = true;
   explicit Stream(asio::io_context& io) : socket(io) {}
@@ -156,7 +157,8 @@ asio::awaitable<void> run(Settings settings, asio::io_context& io) {
     };
     for (int i = 0; i < settings.concurrency; ++i) asio::co_spawn(io, taker(), asio::detached);
     asio::steady_timer pause(io);
-    while (next < targets.size() || std::any_of(targets.begin(), targets.end(), [](auto& t) { return t == "/events"; })) {
+    while (next < targets.size() ||
+           std::any_of(targets.begin(), targets.end(), [](auto& t) { return t == "/events"; })) {
       pause.expires_after(std::chrono::milliseconds(20));
       co_await pause.async_wait(use_tuple);
     }
@@ -209,9 +211,8 @@ asio::awaitable<void> run(Settings settings, asio::io_context& io) {
     if (answer.rfind("HTTP/1.1 200", 0) != 0) fail("a call failed: " + answer.substr(0, 300));
     const auto deadline = answered + std::chrono::seconds(10);
     for (;;) {
-      const bool all_in = std::all_of(streams.begin(), streams.end(), [&](auto& s) {
-        return s->seen >= static_cast<std::size_t>(round) || !s->open;
-      });
+      const bool all_in = std::all_of(streams.begin(), streams.end(),
+                                      [&](auto& s) { return s->seen >= static_cast<std::size_t>(round) || !s->open; });
       if (all_in || clock_type::now() > deadline) break;
       pause.expires_after(std::chrono::milliseconds(5));
       co_await pause.async_wait(use_tuple);

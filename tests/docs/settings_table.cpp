@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   if (page.compare(table_at, end - table_at, expected) == 0) return 0;
   if (mode == "--check") {
     std::cerr << path << ": the settings table is not the settings' own (waitline --help); run make docs.\n"
-              << "Expected:\n" << expected;
+              << "Expected:\n"
+              << expected;
     return 1;
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -28,18 +28,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json/parse.hpp>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -138,7 +138,8 @@ Exchange exchange(std::uint16_t port, std::string_view bytes, std::chrono::milli
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char chunk[65536];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
     pollfd readable{fd, POLLIN, 0};
     if (left.count() <= 0) break;
     const int ready = ::poll(&readable, 1, static_cast<int>(left.count()));
@@ -196,9 +197,7 @@ void wait_ok(std::uint16_t port, std::string_view target, std::string_view what)
   setup_failed(std::string(what) + " did not answer 200 on " + std::string(target) + " within 10 s");
 }
 
-bool ping_redis(std::uint16_t port) {
-  return exchange(port, "PING\r\n", 1s).received.starts_with("+PONG");
-}
+bool ping_redis(std::uint16_t port) { return exchange(port, "PING\r\n", 1s).received.starts_with("+PONG"); }
 
 void stop_service() {
   if (service == nullptr) return;
@@ -359,7 +358,8 @@ void check_answers(const std::vector<Asked>& asked, std::string_view received) {
 void check_log(Service& s) {
   waitline::log::flush();
   char chunk[65536];
-  for (ssize_t n; (n = ::read(s.log_pipe, chunk, sizeof chunk)) > 0;) s.log_text.append(chunk, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(s.log_pipe, chunk, sizeof chunk)) > 0;)
+    s.log_text.append(chunk, static_cast<std::size_t>(n));
   std::size_t start = 0;
   for (std::size_t end; (end = s.log_text.find('\n', start)) != std::string::npos; start = end + 1) {
     boost::system::error_code error;
@@ -386,7 +386,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
       std::_Exit(0);
     }
     // A draining service (SIGTERM or SIGINT from outside) refuses connections before it stops.
-    std::fprintf(stderr, "fuzz_http: connect: %s; the service's /readyz says: %s\n", std::strerror(answer.connect_error),
+    std::fprintf(stderr, "fuzz_http: connect: %s; the service's /readyz says: %s\n",
+                 std::strerror(answer.connect_error),
                  exchange(service->config.admin_listen.port, "GET /readyz HTTP/1.0\r\n\r\n", 1s).received.c_str());
   }
   check(answer.connect_error == 0, "the service accepts connections");

@@ -68,11 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const auth::Signer rotated({std::string(64, 'n'), std::string(64, 'o')});
   const std::int64_t ticket = static_cast<std::int64_t>(size) + 1;
   const std::string made = old_signer.ticket_token("rubis", ticket);
-  check(rotated.check_ticket("rubis", ticket, made), "a ticket stays open after its secret is rotated out of first place");
+  check(rotated.check_ticket("rubis", ticket, made),
+        "a ticket stays open after its secret is rotated out of first place");
   check(!rotated.check_ticket("saphir", ticket, made), "a token opens its own queue only");
   check(!rotated.check_ticket("rubis", ticket + 1, made), "a token opens its own ticket only");
-  check(rotated.check_ticket("rubis", ticket, token) == (token == made ||
-                                                         token == rotated.ticket_token("rubis", ticket)),
+  check(rotated.check_ticket("rubis", ticket, token) ==
+            (token == made || token == rotated.ticket_token("rubis", ticket)),
         "a fuzzed token opens a ticket only if it is that ticket's token");
 
   // Sessions.
@@ -95,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // The Cookie header.
   const auto value = waitline::app::cookie_value(cookie, waitline::app::session_cookie);
-  check(value.empty() || (value.data() >= cookie.data() && value.data() + value.size() <= cookie.data() + cookie.size()),
+  check(value.empty() ||
+            (value.data() >= cookie.data() && value.data() + value.size() <= cookie.data() + cookie.size()),
         "a cookie's value is part of the header");
   check(value.find(';') == std::string_view::npos, "a cookie's value never holds ';'");
   return 0;

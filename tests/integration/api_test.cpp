@@ -23,8 +23,9 @@ json::object taken_body(const Response& response) {
   json::object body = parse_object(response.body);
   const auto estimate = body.at("estimated_wait_seconds");
   EXPECT_TRUE(estimate.is_null() || estimate.as_int64() >= 0) << response.body;
-  EXPECT_TRUE(body.at("ticket_url").as_string().starts_with("/tickets/" + std::to_string(body.at("ticket").as_int64()) +
-                                                             "?token="))
+  EXPECT_TRUE(body.at("ticket_url")
+                  .as_string()
+                  .starts_with("/tickets/" + std::to_string(body.at("ticket").as_int64()) + "?token="))
       << response.body;
   body.erase("estimated_wait_seconds");
   body.erase("ticket_url");
@@ -68,8 +69,7 @@ json::object called(const std::string& queue, std::int64_t ticket, std::int64_t 
                           std::to_string(waiting) + " people are waiting"}};
 }
 
-json::object listed(const std::string& queue, std::int64_t waiting,
-                    const std::vector<std::int64_t>& tickets) {
+json::object listed(const std::string& queue, std::int64_t waiting, const std::vector<std::int64_t>& tickets) {
   json::array array;
   for (const std::int64_t ticket : tickets) array.push_back(ticket);
   return {{"queue", queue},
@@ -207,8 +207,7 @@ TEST_F(Api, LegacyGetTakesAndCallsWithADeprecationHeader) {
 
 TEST(ApiWithoutLegacyGet, GetOnStateChangingEndpointsAnswers405AllowPost) {
   RedisServer redis;
-  Service service({.redis_port = redis.port(),
-                   .extra_args = {"--insecure-no-auth", "--legacy-get=false"}});
+  Service service({.redis_port = redis.port(), .extra_args = {"--insecure-no-auth", "--legacy-get=false"}});
   HttpClient client(service.port());
 
   for (const std::string path : {"/get_ticket", "/call_ticket"}) {
@@ -225,9 +224,8 @@ TEST(ApiWithoutLegacyGet, GetOnStateChangingEndpointsAnswers405AllowPost) {
 }
 
 TEST_F(Api, UnknownPathsAnswer404WithAJsonError) {
-  for (const std::string path :
-       {"/", "/nope", "/get_ticket/", "/get_ticket/1", "/GET_TICKET", "/list_tickets.json",
-        "/docs/no-such-asset.js", "/metrics", "/livez", "/readyz", "/rubis/get_ticket"}) {
+  for (const std::string path : {"/", "/nope", "/get_ticket/", "/get_ticket/1", "/GET_TICKET", "/list_tickets.json",
+                                 "/docs/no-such-asset.js", "/metrics", "/livez", "/readyz", "/rubis/get_ticket"}) {
     SCOPED_TRACE(path);
     EXPECT_TRUE(is_error(client.get(path), 404, "not_found"));
   }
@@ -270,11 +268,9 @@ TEST_F(Api, WrongMethodsAnswer405WithAllow) {
 }
 
 TEST_F(Api, XRequestIdIsEchoedWhenGivenAndMadeUpOtherwise) {
-  EXPECT_EQ(client.post("/get_ticket", {{"X-Request-Id", "kiosk-7.take_1"}}).header("X-Request-Id"),
-            "kiosk-7.take_1");
+  EXPECT_EQ(client.post("/get_ticket", {{"X-Request-Id", "kiosk-7.take_1"}}).header("X-Request-Id"), "kiosk-7.take_1");
   EXPECT_EQ(client.get("/nope", {{"X-Request-Id", "abc123"}}).header("X-Request-Id"), "abc123");
-  EXPECT_EQ(client.get("/list_tickets?limit=x", {{"X-Request-Id", "bad-limit"}}).header("X-Request-Id"),
-            "bad-limit");
+  EXPECT_EQ(client.get("/list_tickets?limit=x", {{"X-Request-Id", "bad-limit"}}).header("X-Request-Id"), "bad-limit");
 
   const std::string first = client.get("/list_tickets").header("X-Request-Id");
   const std::string second = client.get("/list_tickets").header("X-Request-Id");
@@ -283,15 +279,12 @@ TEST_F(Api, XRequestIdIsEchoedWhenGivenAndMadeUpOtherwise) {
   EXPECT_NE(first, second);
 
   // Implausible ids (spaces, quotes, too long) are replaced rather than echoed into logs.
-  for (const std::string& given : {std::string("has space"), std::string("quote\"d"),
-                                  std::string(129, 'a')}) {
-    const std::string answered =
-        client.get("/list_tickets", {{"X-Request-Id", given}}).header("X-Request-Id");
+  for (const std::string& given : {std::string("has space"), std::string("quote\"d"), std::string(129, 'a')}) {
+    const std::string answered = client.get("/list_tickets", {{"X-Request-Id", given}}).header("X-Request-Id");
     EXPECT_FALSE(answered.empty());
     EXPECT_NE(answered, given);
   }
-  EXPECT_EQ(client.get("/list_tickets", {{"X-Request-Id", std::string(128, 'b')}})
-                .header("X-Request-Id"),
+  EXPECT_EQ(client.get("/list_tickets", {{"X-Request-Id", std::string(128, 'b')}}).header("X-Request-Id"),
             std::string(128, 'b'));
 }
 
@@ -327,15 +320,14 @@ TEST(LegacyData, WritesOnlyTheOriginalKeysWithDecimalNumbers) {
   std::sort(keys.begin(), keys.end());
   // The original's two keys, and the service's own (docs/service.md, "Redis data"): the last
   // ticket called, the calls' counters, times and pace, the take times, the event stream.
-  EXPECT_EQ(keys, (std::vector<std::string>{"called_rubis", "events_rubis", "last_called_rubis", "pace_rubis",
-                                            "queue_rubis", "recent_calls_rubis", "taken_at_rubis",
-                                            "ticket_number_rubis"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"called_rubis", "events_rubis", "last_called_rubis", "pace_rubis", "queue_rubis",
+                                      "recent_calls_rubis", "taken_at_rubis", "ticket_number_rubis"}));
   EXPECT_EQ(redis.cli({"TYPE", "ticket_number_rubis"}), "string");
   EXPECT_EQ(redis.cli({"TYPE", "queue_rubis"}), "list");
   EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), "3");
   // LPUSH puts the newest at the head, as the original did; ticket 1 was called (RPOP).
-  EXPECT_EQ(lines_of(redis.cli({"LRANGE", "queue_rubis", "0", "-1"})),
-            (std::vector<std::string>{"3", "2"}));
+  EXPECT_EQ(lines_of(redis.cli({"LRANGE", "queue_rubis", "0", "-1"})), (std::vector<std::string>{"3", "2"}));
 
   // Large numbers stay plain decimal text (Lua would format 1e14 as "1e+14").
   ASSERT_EQ(redis.cli({"SET", "ticket_number_rubis", "99999999999999"}), "OK");
@@ -354,18 +346,15 @@ TEST(LegacyData, AForeignValueInTheListIsA500NamingItAndNothingIsCalled) {
   // Below the foreign value the listing still reads numbers.
   EXPECT_EQ(list(client, "?limit=1"), listed("rubis", 3, {40}));
   EXPECT_TRUE(eventually([&] {
-    return service.process().stdout_text().find("a ticket that is not a number: not-a-ticket") !=
-           std::string::npos;
+    return service.process().stdout_text().find("a ticket that is not a number: not-a-ticket") != std::string::npos;
   }));
   EXPECT_EQ(redis.cli({"LLEN", "queue_rubis"}), "3");
 }
 
 TEST(TwoQueues, ShareOneRedisWithoutInterfering) {
   RedisServer redis;
-  Service rubis({.redis_port = redis.port(), .queue = "rubis",
-                 .extra_args = {"--insecure-no-auth"}});
-  Service saphir({.redis_port = redis.port(), .queue = "saphir",
-                  .extra_args = {"--insecure-no-auth"}});
+  Service rubis({.redis_port = redis.port(), .queue = "rubis", .extra_args = {"--insecure-no-auth"}});
+  Service saphir({.redis_port = redis.port(), .queue = "saphir", .extra_args = {"--insecure-no-auth"}});
   HttpClient to_rubis(rubis.port());
   HttpClient to_saphir(saphir.port());
 
@@ -379,9 +368,9 @@ TEST(TwoQueues, ShareOneRedisWithoutInterfering) {
 
   std::vector<std::string> keys = lines_of(redis.cli({"KEYS", "*"}));
   std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, (std::vector<std::string>{"events_rubis", "events_saphir", "queue_rubis", "queue_saphir",
-                                            "taken_at_rubis", "taken_at_saphir", "ticket_number_rubis",
-                                            "ticket_number_saphir"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"events_rubis", "events_saphir", "queue_rubis", "queue_saphir", "taken_at_rubis",
+                                      "taken_at_saphir", "ticket_number_rubis", "ticket_number_saphir"}));
 
   EXPECT_EQ(call(to_saphir), called("saphir", 1, 0));
   EXPECT_TRUE(call(to_saphir).at("ticket").is_null());

@@ -20,16 +20,14 @@ struct Endpoint {
   std::string method, path, scope;
 };
 const std::vector<Endpoint> kEndpoints{
-    {"POST", "/get_ticket", "take"},
-    {"GET", "/get_ticket", "take"},  // legacy GET, same scope
-    {"POST", "/call_ticket", "call"},
-    {"GET", "/call_ticket", "call"},
-    {"GET", "/list_tickets", "read"},
+    {"POST", "/get_ticket", "take"},  {"GET", "/get_ticket", "take"},  // legacy GET, same scope
+    {"POST", "/call_ticket", "call"}, {"GET", "/call_ticket", "call"}, {"GET", "/list_tickets", "read"},
 };
 
 class Auth : public KeyedServiceTest {
  protected:
-  Auth() : KeyedServiceTest({{"desk-all", "take,call,read"}, {"kiosk", "take"}, {"desk", "call"}, {"screen", "read"}}) {}
+  Auth()
+      : KeyedServiceTest({{"desk-all", "take,call,read"}, {"kiosk", "take"}, {"desk", "call"}, {"screen", "read"}}) {}
   const ApiKey& all = keys[0];
   const ApiKey& taker = keys[1];
   const ApiKey& caller = keys[2];
@@ -106,15 +104,13 @@ TEST_F(Auth, EachScopeAllowsOnlyItsEndpoints) {
 TEST_F(Auth, TheSchemeIsCaseInsensitive) {
   for (const std::string scheme : {"bearer", "BEARER", "Bearer", "bEaReR"}) {
     SCOPED_TRACE(scheme);
-    EXPECT_EQ(client.get("/list_tickets", {{"Authorization", scheme + " " + reader.key}}).status,
-              200u);
+    EXPECT_EQ(client.get("/list_tickets", {{"Authorization", scheme + " " + reader.key}}).status, 200u);
   }
   EXPECT_EQ(client.post("/get_ticket", {{"Authorization", "bearer " + taker.key}}).status, 200u);
 }
 
 TEST_F(Auth, DocumentationNeedsNoKey) {
-  for (const std::string path :
-       {"/docs", "/openapi.json", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"}) {
+  for (const std::string path : {"/docs", "/openapi.json", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"}) {
     SCOPED_TRACE(path);
     EXPECT_EQ(client.get(path).status, 200u);
     // A key, even a wrong one, changes nothing for a public page.
@@ -158,8 +154,7 @@ TEST_F(Auth, SighupReloadAddsAKeyWithoutFailingRequestsInFlight) {
   const bool warmed_up = eventually([&] { return answered >= 50; });
   dir.write("keys", key_file({all, taker, caller, reader, added}));
   service.process().signal(SIGHUP);
-  const bool works =
-      eventually([&] { return client.post("/get_ticket", bearer(added.key)).status == 200; });
+  const bool works = eventually([&] { return client.post("/get_ticket", bearer(added.key)).status == 200; });
   const int after_reload = answered;
   const bool kept_going = eventually([&] { return answered >= after_reload + 100; });
   stop_clients();
@@ -184,8 +179,7 @@ TEST_F(Auth, SighupWithABrokenFileKeepsTheOldKeys) {
   dir.write("keys", key_file({added}) + "broken-line-without-hash read\n");
   service.process().signal(SIGHUP);
   ASSERT_TRUE(eventually([&] {
-    return metric(scrape(service.admin_port()), "waitline_api_keys_reloads_total",
-                  {{"result", "failure"}}) == 1.0;
+    return metric(scrape(service.admin_port()), "waitline_api_keys_reloads_total", {{"result", "failure"}}) == 1.0;
   })) << "the failed reload was not counted";
 
   EXPECT_EQ(client.get("/list_tickets", bearer(reader.key)).status, 200u);
@@ -202,8 +196,7 @@ TEST_F(Auth, SighupWithABrokenFileKeepsTheOldKeys) {
   std::filesystem::remove(keys_path);
   service.process().signal(SIGHUP);
   ASSERT_TRUE(eventually([&] {
-    return metric(scrape(service.admin_port()), "waitline_api_keys_reloads_total",
-                  {{"result", "failure"}}) == 2.0;
+    return metric(scrape(service.admin_port()), "waitline_api_keys_reloads_total", {{"result", "failure"}}) == 2.0;
   }));
   EXPECT_EQ(client.get("/list_tickets", bearer(reader.key)).status, 200u);
 
@@ -211,8 +204,7 @@ TEST_F(Auth, SighupWithABrokenFileKeepsTheOldKeys) {
   dir.write("keys", key_file({added}));
   service.process().signal(SIGHUP);
   ASSERT_TRUE(eventually([&] {
-    return metric(scrape(service.admin_port()), "waitline_api_keys_reloads_total",
-                  {{"result", "success"}}) == 1.0;
+    return metric(scrape(service.admin_port()), "waitline_api_keys_reloads_total", {{"result", "success"}}) == 1.0;
   }));
   EXPECT_EQ(client.get("/list_tickets", bearer(added.key)).status, 200u);
   EXPECT_TRUE(is_error(client.get("/list_tickets", bearer(reader.key)), 401, "unauthorized"));
@@ -239,8 +231,7 @@ TEST_F(Auth, AccessLogNamesTheKeyAndNeverContainsIt) {
   const auto forbidden_line = one("log-forbidden");
   const auto unknown_line = one("log-unknown");
   const auto missing_line = one("log-missing");
-  ASSERT_TRUE(take_line && forbidden_line && unknown_line && missing_line)
-      << service.process().stdout_text();
+  ASSERT_TRUE(take_line && forbidden_line && unknown_line && missing_line) << service.process().stdout_text();
 
   EXPECT_EQ(take_line->at("key"), "kiosk");
   EXPECT_EQ(take_line->at("status"), 200);
@@ -284,17 +275,15 @@ TEST(AuthOff, InsecureNoAuthServesWithoutKeysAndWarns) {
 
 TEST(AuthRequired, NeitherAKeyFileNorTheInsecureFlagExitsWithStatus2) {
   RedisServer redis;
-  Process process({waitline_binary(), "--redis-port", std::to_string(redis.port()), "--listen",
-                   address(free_port()), "--admin-listen", address(free_port())});
+  Process process({waitline_binary(), "--redis-port", std::to_string(redis.port()), "--listen", address(free_port()),
+                   "--admin-listen", address(free_port())});
   EXPECT_EQ(process.wait(std::chrono::seconds(20)), 2);
-  EXPECT_NE(process.stderr_text().find("--insecure-no-auth"), std::string::npos)
-      << process.stderr_text();
+  EXPECT_NE(process.stderr_text().find("--insecure-no-auth"), std::string::npos) << process.stderr_text();
   EXPECT_NE(process.stderr_text().find("--api-keys-file"), std::string::npos);
 
   // An explicit `false` is no key either.
-  Process disabled({waitline_binary(), "--redis-port", std::to_string(redis.port()),
-                    "--insecure-no-auth=false", "--listen", address(free_port()),
-                    "--admin-listen", address(free_port())});
+  Process disabled({waitline_binary(), "--redis-port", std::to_string(redis.port()), "--insecure-no-auth=false",
+                    "--listen", address(free_port()), "--admin-listen", address(free_port())});
   EXPECT_EQ(disabled.wait(std::chrono::seconds(20)), 2);
 }
 

@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -62,7 +62,8 @@ class LeanClient {
   // POST with an empty body. Like any client, retries once on a new connection when a reused one
   // turns out closed before any answer byte (the server never saw the request).
   Answer post(std::string_view target) {
-    const std::string request = "POST " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+    const std::string request = "POST " + std::string(target) +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
     for (;;) {
       const bool reused = fd_ >= 0;
       if (!reused) connect();
@@ -125,7 +126,8 @@ class LeanClient {
     // "HTTP/1.1 200 OK"
     answer.status = static_cast<unsigned>(std::stoul(buffer_.substr(9, 3)));
     answer.body = buffer_.substr(head_end, length);
-    const bool closing = std::string_view(buffer_).substr(0, head_end).find("Connection: close") != std::string_view::npos;
+    const bool closing = std::string_view(buffer_).substr(0, head_end).find("Connection: close") !=
+                         std::string_view::npos;
     buffer_.erase(0, head_end + length);
     if (closing) disconnect();
     return answer;
@@ -259,10 +261,10 @@ TEST(Concurrency, ThreeReplicasNeverIssueOrCallATicketTwiceAndLoseNone) {
   EXPECT_EQ(calls, kClients * kCallsPerClient);
 
   const double seconds = std::chrono::duration<double>(took).count();
-  std::cout << "concurrency: " << kServices << " replicas, " << kClients << " clients: " << n << " takes and "
-            << calls << " calls (" << calls - empty_calls << " called a ticket, " << empty_calls
-            << " found the queue empty) in " << seconds << " s; drained " << drained.size()
-            << " more; issued 1.." << n << " once each, all " << called.size() << " called once each\n";
+  std::cout << "concurrency: " << kServices << " replicas, " << kClients << " clients: " << n << " takes and " << calls
+            << " calls (" << calls - empty_calls << " called a ticket, " << empty_calls << " found the queue empty) in "
+            << seconds << " s; drained " << drained.size() << " more; issued 1.." << n << " once each, all "
+            << called.size() << " called once each\n";
 
   for (auto& service : services) {
     EXPECT_TRUE(service->process().running());

@@ -35,8 +35,8 @@ struct Refusal {
   std::string out, err;
 };
 Refusal start_refused(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-  std::vector<std::string> argv{waitline_binary(), "--listen", address(free_port()),
-                                "--admin-listen", address(free_port())};
+  std::vector<std::string> argv{waitline_binary(), "--listen", address(free_port()), "--admin-listen",
+                                address(free_port())};
   argv.insert(argv.end(), args.begin(), args.end());
   Process process(std::move(argv), std::move(env));
   const int status = process.wait(std::chrono::seconds(20));  // throws if it went on serving
@@ -128,8 +128,7 @@ std::string variable_for(const std::string& flag) {
 
 TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
   for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--help"}, {"-h"}, {"serve", "--help"},
-        {"--redis-port", "70000", "--help"}}) {
+       {std::vector<std::string>{"--help"}, {"-h"}, {"serve", "--help"}, {"--redis-port", "70000", "--help"}}) {
     SCOPED_TRACE(args.front());
     std::vector<std::string> argv{waitline_binary()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -138,15 +137,37 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
     EXPECT_EQ(process.stderr_text(), "");
 
     const auto flags = flags_in_help(process.stdout_text());
-    const std::set<std::string> expected{
-        "redis-host",   "redis-port",     "queue-name",          "listen",
-        "admin-listen", "threads",        "redis-username",      "redis-password-file",
-        "redis-timeout", "api-keys-file", "insecure-no-auth",    "legacy-get",
-        "access-log",   "header-timeout", "idle-timeout",        "shutdown-timeout",
-        "max-header-bytes", "max-body-bytes", "max-connections",
-        "idempotency-ttl", "max-queue-length", "rate-limit-key", "rate-limit-key-burst",
-        "rate-limit-client", "rate-limit-client-burst", "trusted-proxies", "events-retention",
-        "max-event-streams", "events-keepalive", "ticket-secret-file", "session-ttl"};
+    const std::set<std::string> expected{"redis-host",
+                                         "redis-port",
+                                         "queue-name",
+                                         "listen",
+                                         "admin-listen",
+                                         "threads",
+                                         "redis-username",
+                                         "redis-password-file",
+                                         "redis-timeout",
+                                         "api-keys-file",
+                                         "insecure-no-auth",
+                                         "legacy-get",
+                                         "access-log",
+                                         "header-timeout",
+                                         "idle-timeout",
+                                         "shutdown-timeout",
+                                         "max-header-bytes",
+                                         "max-body-bytes",
+                                         "max-connections",
+                                         "idempotency-ttl",
+                                         "max-queue-length",
+                                         "rate-limit-key",
+                                         "rate-limit-key-burst",
+                                         "rate-limit-client",
+                                         "rate-limit-client-burst",
+                                         "trusted-proxies",
+                                         "events-retention",
+                                         "max-event-streams",
+                                         "events-keepalive",
+                                         "ticket-secret-file",
+                                         "session-ttl"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);
@@ -171,8 +192,7 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
 // --- The environment -------------------------------------------------------------------------
 
 // Starts the binary with only `args` and `env`, and waits until it is ready.
-std::unique_ptr<Process> start_ready(std::vector<std::string> args,
-                                     std::map<std::string, std::string> env,
+std::unique_ptr<Process> start_ready(std::vector<std::string> args, std::map<std::string, std::string> env,
                                      std::uint16_t admin_port) {
   args.insert(args.begin(), waitline_binary());
   auto process = std::make_unique<Process>(std::move(args), std::move(env));
@@ -195,15 +215,16 @@ TEST(Environment, VariablesConfigureTheService) {
   RedisServer redis;
   const std::uint16_t port = free_port(), admin_port = free_port();
   ASSERT_NE(port, admin_port);
-  const auto process = start_ready({}, {{"WAITLINE_REDIS_HOST", "127.0.0.1"},
-                                        {"WAITLINE_REDIS_PORT", std::to_string(redis.port())},
-                                        {"WAITLINE_QUEUE_NAME", "saphir"},
-                                        {"WAITLINE_INSECURE_NO_AUTH", "true"},
-                                        {"WAITLINE_LISTEN", address(port)},
-                                        {"WAITLINE_ADMIN_LISTEN", address(admin_port)},
-                                        {"WAITLINE_LEGACY_GET", "false"},
-                                        {"WAITLINE_THREADS", "1"}},
-                                     admin_port);
+  const auto process = start_ready({},
+                                   {{"WAITLINE_REDIS_HOST", "127.0.0.1"},
+                                    {"WAITLINE_REDIS_PORT", std::to_string(redis.port())},
+                                    {"WAITLINE_QUEUE_NAME", "saphir"},
+                                    {"WAITLINE_INSECURE_NO_AUTH", "true"},
+                                    {"WAITLINE_LISTEN", address(port)},
+                                    {"WAITLINE_ADMIN_LISTEN", address(admin_port)},
+                                    {"WAITLINE_LEGACY_GET", "false"},
+                                    {"WAITLINE_THREADS", "1"}},
+                                   admin_port);
   HttpClient client(port);
   const Response taken = client.post("/get_ticket");
   ASSERT_EQ(taken.status, 200u) << taken.body;
@@ -227,9 +248,8 @@ TEST(Environment, FlagsWinOverVariablesWhichAreThenNotEvenChecked) {
   const std::string keys = dir.write("keys", key_file({key}));
   const std::uint16_t port = free_port(), admin_port = free_port();
   ASSERT_NE(port, admin_port);
-  const auto process = start_ready({"--queue-name", "emeraude", "--redis-port",
-                                    std::to_string(redis.port()), "--listen", address(port),
-                                    "--admin-listen", address(admin_port)},
+  const auto process = start_ready({"--queue-name", "emeraude", "--redis-port", std::to_string(redis.port()),
+                                    "--listen", address(port), "--admin-listen", address(admin_port)},
                                    {{"WAITLINE_QUEUE_NAME", "saphir"},
                                     {"WAITLINE_REDIS_PORT", "70000"},  // overridden: ignored
                                     {"WAITLINE_API_KEYS_FILE", keys}},
@@ -248,8 +268,7 @@ TEST(Environment, FlagsWinOverVariablesWhichAreThenNotEvenChecked) {
 TEST(RedisSettings, TheServiceStartedBeforeRedisBecomesReadyWhenRedisStarts) {
   RedisServer redis;
   redis.stop();  // the port stays reserved: Redis "is not up yet"
-  Service service({.redis_port = redis.port(), .extra_args = {"--insecure-no-auth"},
-                   .wait_ready = false});
+  Service service({.redis_port = redis.port(), .extra_args = {"--insecure-no-auth"}, .wait_ready = false});
   HttpClient admin(service.admin_port());
   HttpClient client(service.port());
 
@@ -271,8 +290,8 @@ TEST(RedisSettings, AuthenticatesWithAPasswordFromAFile) {
   RedisServer redis({"--requirepass", "s3cret"});
   TempDir dir;
   const std::string password = dir.write("redis-password", "s3cret\n");  // newline tolerated
-  Service service({.redis_port = redis.port(),
-                   .extra_args = {"--insecure-no-auth", "--redis-password-file", password}});
+  Service service(
+      {.redis_port = redis.port(), .extra_args = {"--insecure-no-auth", "--redis-password-file", password}});
   HttpClient client(service.port());
   const Response taken = client.post("/get_ticket");
   ASSERT_EQ(taken.status, 200u) << taken.body;
@@ -298,8 +317,7 @@ TEST(RedisSettings, AWrongOrMissingPasswordKeepsTheServiceUnreadyAndTheLogSaysWh
     std::vector<std::string> args;
     std::string reason;
   };
-  for (const Case& c : {Case{{"--redis-password-file", wrong}, "WRONGPASS"},
-                        Case{{}, "NOAUTH"}}) {
+  for (const Case& c : {Case{{"--redis-password-file", wrong}, "WRONGPASS"}, Case{{}, "NOAUTH"}}) {
     SCOPED_TRACE(c.reason);
     std::vector<std::string> args{"--insecure-no-auth"};
     args.insert(args.end(), c.args.begin(), c.args.end());
@@ -323,9 +341,9 @@ TEST(RedisSettings, AuthenticatesAsAnAclUser) {
   ASSERT_EQ(redis.cli({"ACL", "SETUSER", "waitline", "on", ">pw", "~*", "+@all"}), "OK");
   TempDir dir;
   const std::string password = dir.write("redis-password", "pw");
-  Service service({.redis_port = redis.port(),
-                   .extra_args = {"--insecure-no-auth", "--redis-username", "waitline",
-                                  "--redis-password-file", password}});
+  Service service(
+      {.redis_port = redis.port(),
+       .extra_args = {"--insecure-no-auth", "--redis-username", "waitline", "--redis-password-file", password}});
   HttpClient client(service.port());
   const Response taken = client.post("/get_ticket");
   ASSERT_EQ(taken.status, 200u) << taken.body;
@@ -343,19 +361,19 @@ TEST(Healthcheck, ExitsZeroWhenReadyAndOneWhenRedisIsDownOrTheServiceIsGone) {
   auto service = std::make_unique<Service>(
       Service::Options{.redis_port = redis.port(), .extra_args = {"--insecure-no-auth"}});
   // The container's health check runs with the service's settings (its environment).
-  const std::vector<std::string> check{waitline_binary(), "healthcheck", "--insecure-no-auth",
-                                       "--admin-listen", address(service->admin_port())};
+  const std::vector<std::string> check{waitline_binary(), "healthcheck", "--insecure-no-auth", "--admin-listen",
+                                       address(service->admin_port())};
   const RunResult ready = run(check);
   EXPECT_EQ(ready.status, 0) << ready.output;
 
   // The probe needs only the admin address, whatever the service's authentication settings.
-  const RunResult admin_only = run({waitline_binary(), "healthcheck", "--admin-listen", address(service->admin_port())});
+  const RunResult admin_only = run(
+      {waitline_binary(), "healthcheck", "--admin-listen", address(service->admin_port())});
   EXPECT_EQ(admin_only.status, 0) << admin_only.output;
 
-  const RunResult from_environment =
-      run({waitline_binary(), "healthcheck"},
-          {{"WAITLINE_ADMIN_LISTEN", address(service->admin_port())},
-           {"WAITLINE_INSECURE_NO_AUTH", "1"}});
+  const RunResult from_environment = run({waitline_binary(), "healthcheck"},
+                                         {{"WAITLINE_ADMIN_LISTEN", address(service->admin_port())},
+                                          {"WAITLINE_INSECURE_NO_AUTH", "1"}});
   EXPECT_EQ(from_environment.status, 0) << from_environment.output;
 
   redis.stop();

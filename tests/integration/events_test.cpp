@@ -44,7 +44,9 @@ long rss_kib(int pid) {
   return -1;
 }
 
-std::string ticket_url(const Response& taken) { return std::string(parse_object(taken.body).at("ticket_url").as_string()); }
+std::string ticket_url(const Response& taken) {
+  return std::string(parse_object(taken.body).at("ticket_url").as_string());
+}
 
 // --- Several replicas ----------------------------------------------------------------------------
 
@@ -86,8 +88,8 @@ TEST_F(Replicas, AStreamOnOneReplicaGetsEveryEventMadeOnAnotherInOrderExactlyOnc
   }
   EXPECT_EQ(types, (std::vector<std::string>{"taken", "taken", "taken", "taken", "taken", "called", "called",
                                              "recalled", "called"}));
-  EXPECT_EQ(data_of(events[5]), (json::object{{"queue", "rubis"}, {"ticket", 5}, {"waiting", 5},
-                                              {"at", data_of(events[5]).at("at")}}));
+  EXPECT_EQ(data_of(events[5]),
+            (json::object{{"queue", "rubis"}, {"ticket", 5}, {"waiting", 5}, {"at", data_of(events[5]).at("at")}}));
   const auto first_call = data_of(events[6]);
   EXPECT_EQ(first_call.at("ticket").as_int64(), 1);
   EXPECT_EQ(first_call.at("waiting").as_int64(), 4);
@@ -116,7 +118,8 @@ TEST_F(Replicas, AReconnectionWithLastEventIdGetsExactlyTheMissedEventsThenTheLi
   for (const bool in_query : {false, true}) {
     SCOPED_TRACE(in_query ? "last_event_id in the query" : "Last-Event-ID header");
     SseClient again(a.port(), in_query ? "/events?last_event_id=" + last : "/events",
-                    in_query ? std::map<std::string, std::string>{} : std::map<std::string, std::string>{{"Last-Event-ID", last}});
+                    in_query ? std::map<std::string, std::string>{}
+                             : std::map<std::string, std::string>{{"Last-Event-ID", last}});
     ASSERT_EQ(again.status(), 200u);
     const auto& missed = again.wait_for(3);
     ASSERT_EQ(missed.size(), 3u) << again.text();
@@ -181,18 +184,24 @@ TEST_F(Replicas, TicketLinksOpenTheirOwnTicketOnlyOnAnyReplica) {
   const std::string url = ticket_url(taken);
   const std::string token = url.substr(url.find("token=") + 6);
   EXPECT_GE(token.size(), 22u) << "at least 128 bits";
-  EXPECT_EQ(token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), std::string::npos);
+  EXPECT_EQ(token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+            std::string::npos);
 
   const Response mine = to_b.get(url);  // the other replica
   ASSERT_EQ(mine.status, 200u) << mine.body;
-  EXPECT_EQ(parse_object(mine.body), (json::object{{"queue", "rubis"}, {"ticket", 42}, {"state", "waiting"},
-                                                   {"ahead", 0}, {"estimated_wait_seconds", nullptr},
-                                                   {"counter", nullptr}, {"called_at", nullptr}}));
+  EXPECT_EQ(parse_object(mine.body), (json::object{{"queue", "rubis"},
+                                                   {"ticket", 42},
+                                                   {"state", "waiting"},
+                                                   {"ahead", 0},
+                                                   {"estimated_wait_seconds", nullptr},
+                                                   {"counter", nullptr},
+                                                   {"called_at", nullptr}}));
   ASSERT_EQ(to_a.post("/get_ticket").status, 200u);  // 43 exists too
   const Response unknown = to_b.get("/tickets/44?token=" + token);
-  for (const std::string& target : std::vector<std::string>{"/tickets/43?token=" + token, "/tickets/42?token=" + token.substr(1),
-                                    "/tickets/42?token=", "/tickets/42", "/tickets/042?token=" + token,
-                                    "/tickets/x?token=" + token}) {
+  for (const std::string& target :
+       std::vector<std::string>{"/tickets/43?token=" + token, "/tickets/42?token=" + token.substr(1),
+                                "/tickets/42?token=", "/tickets/42", "/tickets/042?token=" + token,
+                                "/tickets/x?token=" + token}) {
     SCOPED_TRACE(target);
     const Response refused = to_b.get(target);
     EXPECT_TRUE(is_error(refused, 404, "not_found"));
@@ -200,7 +209,8 @@ TEST_F(Replicas, TicketLinksOpenTheirOwnTicketOnlyOnAnyReplica) {
   }
 
   // Another queue's 42, under the same secret, has another token.
-  Service saphir({.redis_port = redis.port(), .queue = "saphir",
+  Service saphir({.redis_port = redis.port(),
+                  .queue = "saphir",
                   .extra_args = {"--insecure-no-auth", "--ticket-secret-file", secret}});
   HttpClient to_saphir(saphir.port());
   ASSERT_EQ(redis.cli({"SET", "ticket_number_saphir", "41"}), "OK");
@@ -238,7 +248,9 @@ TEST_F(Replicas, ARotatedSecretKeepsPrintedTicketsValidUntilTheOldSecretIsRemove
   // A file that does not parse is refused whole; the secret in force stays.
   dir.write("secret", "too-short\n");
   a.process().signal(SIGHUP);
-  ASSERT_TRUE(eventually([&] { return !event_lines(a.process(), "ticket secret not reloaded; the previous one stays in force").empty(); }));
+  ASSERT_TRUE(eventually([&] {
+    return !event_lines(a.process(), "ticket secret not reloaded; the previous one stays in force").empty();
+  }));
   EXPECT_EQ(to_a.get(new_url).status, 200u);
 }
 
@@ -288,7 +300,8 @@ TEST_F(Replicas, PhonesAndCallScreensOutliveMoreTakesThanTheHubKeepsAndStillFoll
   EXPECT_EQ(data_of(screen.events()[1]).at("ticket").as_int64(), 1);
   const auto metrics = scrape(b.admin_port());
   for (const char* kind : {"ticket", "queue"}) {
-    EXPECT_EQ(metric(metrics, "waitline_event_streams_closed_total", {{"kind", kind}, {"reason", "slow"}}).value_or(0), 0)
+    EXPECT_EQ(metric(metrics, "waitline_event_streams_closed_total", {{"kind", kind}, {"reason", "slow"}}).value_or(0),
+              0)
         << kind << ": not cut off for events it does not want";
   }
 }
@@ -336,7 +349,9 @@ TEST_F(Events, StreamsBeyondTheLimitGet503AndAPlaceFreesWhenOneCloses) {
   EXPECT_EQ(refused.header("Retry-After"), "1");
   first.reset();
   EXPECT_TRUE(eventually([&] { return SseClient(service.port(), "/events").status() == 200u; }));
-  EXPECT_GE(metric(scrape(service.admin_port()), "waitline_requests_refused_total", {{"reason", "event_streams"}}).value_or(0), 1);
+  EXPECT_GE(metric(scrape(service.admin_port()), "waitline_requests_refused_total", {{"reason", "event_streams"}})
+                .value_or(0),
+            1);
 }
 
 TEST_F(Events, AnIdOlderThanTheRetentionGetsASnapshotMarkedResetAndABadIdA400) {
@@ -383,10 +398,14 @@ TEST_F(StuckClient, AClientThatStopsReadingIsCutOffAndTheProcessDoesNotGrow) {
   const long before = rss_kib(service.process().pid());
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(client.post("/get_ticket").status, 200u);
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(client.post("/call_ticket").status, 200u);
-  ASSERT_TRUE(eventually([&] {
-    return metric(scrape(service.admin_port()), "waitline_event_streams_closed_total",
-                  {{"kind", "queue"}, {"reason", "slow"}}).value_or(0) == 1;
-  }, 40s)) << "the stuck client was not cut off";
+  ASSERT_TRUE(eventually(
+      [&] {
+        return metric(scrape(service.admin_port()), "waitline_event_streams_closed_total",
+                      {{"kind", "queue"}, {"reason", "slow"}})
+                   .value_or(0) == 1;
+      },
+      40s))
+      << "the stuck client was not cut off";
   const long after = rss_kib(service.process().pid());
   EXPECT_LT(after - before, 16 * 1024) << "RSS " << before << " KiB -> " << after << " KiB";
   EXPECT_EQ(metric(scrape(service.admin_port()), "waitline_event_streams", {{"kind", "queue"}}).value_or(-1), 0);
@@ -483,7 +502,8 @@ class Sessions : public KeyedServiceTest {
     const std::string cookie = r.header("Set-Cookie");
     return cookie.substr(0, cookie.find(';'));
   }
-  static std::map<std::string, std::string> with(const std::string& cookie, std::map<std::string, std::string> more = {}) {
+  static std::map<std::string, std::string> with(const std::string& cookie,
+                                                 std::map<std::string, std::string> more = {}) {
     more["Cookie"] = "other=1; " + cookie;
     return more;
   }
@@ -497,9 +517,11 @@ TEST_F(Sessions, ACookieStandsForItsKeyAndOnlyFromThisSitesPages) {
     EXPECT_NE(set_cookie.find(part), std::string::npos) << set_cookie;
   }
   EXPECT_EQ(set_cookie.find("Secure"), std::string::npos) << "plain HTTP: no Secure";
-  const std::string behind_proxy =
-      client.post("/session", {{"Authorization", "Bearer " + keys[0].key}, {"X-Forwarded-Proto", "https"},
-                               {"X-Forwarded-Prefix", "/rubis"}}).header("Set-Cookie");
+  const std::string behind_proxy = client
+                                       .post("/session", {{"Authorization", "Bearer " + keys[0].key},
+                                                          {"X-Forwarded-Proto", "https"},
+                                                          {"X-Forwarded-Prefix", "/rubis"}})
+                                       .header("Set-Cookie");
   EXPECT_NE(behind_proxy.find("; Path=/rubis;"), std::string::npos) << behind_proxy;
   EXPECT_NE(behind_proxy.find("; Secure"), std::string::npos) << behind_proxy;
 
@@ -512,22 +534,26 @@ TEST_F(Sessions, ACookieStandsForItsKeyAndOnlyFromThisSitesPages) {
 
   // A change: only from this origin's own pages.
   EXPECT_EQ(client.post("/get_ticket", with(cookie, {{"Sec-Fetch-Site", "same-origin"}})).status, 200u);
-  EXPECT_EQ(client.post("/get_ticket", with(cookie, {{"Origin", "http://127.0.0.1"}, {"Host", "127.0.0.1"}})).status, 200u);
-  EXPECT_TRUE(is_error(client.post("/get_ticket", with(cookie, {{"Sec-Fetch-Site", "cross-site"}})), 403, "cross_site"));
+  EXPECT_EQ(client.post("/get_ticket", with(cookie, {{"Origin", "http://127.0.0.1"}, {"Host", "127.0.0.1"}})).status,
+            200u);
+  EXPECT_TRUE(
+      is_error(client.post("/get_ticket", with(cookie, {{"Sec-Fetch-Site", "cross-site"}})), 403, "cross_site"));
   EXPECT_TRUE(is_error(client.post("/get_ticket", with(cookie, {{"Sec-Fetch-Site", "same-site"}})), 403, "cross_site"));
-  EXPECT_TRUE(is_error(client.post("/call_ticket", with(cookie, {{"Origin", "https://evil.example"}})), 403, "cross_site"));
+  EXPECT_TRUE(
+      is_error(client.post("/call_ticket", with(cookie, {{"Origin", "https://evil.example"}})), 403, "cross_site"));
   EXPECT_TRUE(is_error(client.post("/call_ticket", with(cookie)), 403, "cross_site")) << "no origin at all";
   EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), "2");
   // A bearer key needs no origin; a session cannot open another.
   EXPECT_EQ(client.post("/get_ticket", bearer(keys[0].key)).status, 200u);
-  EXPECT_TRUE(is_error(client.post("/session", with(cookie, {{"Sec-Fetch-Site", "same-origin"}})), 400,
-                       "bearer_key_required"));
+  EXPECT_TRUE(
+      is_error(client.post("/session", with(cookie, {{"Sec-Fetch-Site", "same-origin"}})), 400, "bearer_key_required"));
 }
 
 TEST_F(Sessions, ASessionHasItsKeysScopesExpiresAndEndsWithItsKey) {
   const std::string screen = open(keys[1]);
   EXPECT_EQ(client.get("/list_tickets", with(screen)).status, 200u);
-  EXPECT_TRUE(is_error(client.post("/call_ticket", with(screen, {{"Sec-Fetch-Site", "same-origin"}})), 403, "forbidden"));
+  EXPECT_TRUE(
+      is_error(client.post("/call_ticket", with(screen, {{"Sec-Fetch-Site", "same-origin"}})), 403, "forbidden"));
 
   // Tampered: refused as unknown.
   std::string tampered = screen;

@@ -25,8 +25,7 @@ using namespace kit;
 constexpr auto kRedisTimeout = "300ms";
 
 Service service_behind(const Relay& relay) {
-  return Service({.redis_port = relay.port(),
-                  .extra_args = {"--insecure-no-auth", "--redis-timeout", kRedisTimeout}});
+  return Service({.redis_port = relay.port(), .extra_args = {"--insecure-no-auth", "--redis-timeout", kRedisTimeout}});
 }
 
 std::map<std::string, std::string> with_key(const std::string& key) { return {{"Idempotency-Key", key}}; }
@@ -203,13 +202,14 @@ TEST(FaultLate, LateRepliesUnderLoadNeitherAnswerTheWrongRequestNorDoubleAnAckno
   std::set<std::int64_t> tickets;
   for (const auto& [key, named] : answered) {
     EXPECT_EQ(named.size(), 1u) << key << " was answered with several tickets";
-    for (const auto ticket : named) EXPECT_TRUE(tickets.insert(ticket).second) << "ticket " << ticket << " answered twice";
+    for (const auto ticket : named)
+      EXPECT_TRUE(tickets.insert(ticket).second) << "ticket " << ticket << " answered twice";
   }
   EXPECT_EQ(std::stoll(redis.cli({"GET", "ticket_number_rubis"})), static_cast<std::int64_t>(answered.size()) + 1)
       << "a take doubled, or one was lost";
-  std::cout << "late replies under load: " << answered.size() << " keyed takes, " << holds << " holds, "
-            << relay.held() << " replies held, " << relay.late() << " delivered late, " << relay.lost() << " lost; "
-            << unknown << " x 504, " << unavailable << " x 503, " << replays << " replays, " << other << " other\n";
+  std::cout << "late replies under load: " << answered.size() << " keyed takes, " << holds << " holds, " << relay.held()
+            << " replies held, " << relay.late() << " delivered late, " << relay.lost() << " lost; " << unknown
+            << " x 504, " << unavailable << " x 503, " << replays << " replays, " << other << " other\n";
   EXPECT_GT(relay.held(), 0);
   EXPECT_GT(unknown, 0) << "no take was left without its reply";
   EXPECT_EQ(other, 0);
@@ -327,17 +327,18 @@ TEST(FaultUnderLoad, RedisKilledUnderLoadEveryTicketIsReportedToExactlyOneClient
   for (auto& thread : threads) thread.join();
 
   std::set<std::int64_t> issued, reported;
-  for (const auto& [key, ticket] : taken) EXPECT_TRUE(issued.insert(ticket).second) << "ticket " << ticket << " issued twice";
-  for (const auto& [key, ticket] : called) EXPECT_TRUE(reported.insert(ticket).second) << "ticket " << ticket << " reported to two desks";
+  for (const auto& [key, ticket] : taken)
+    EXPECT_TRUE(issued.insert(ticket).second) << "ticket " << ticket << " issued twice";
+  for (const auto& [key, ticket] : called)
+    EXPECT_TRUE(reported.insert(ticket).second) << "ticket " << ticket << " reported to two desks";
   const auto remaining = tickets_in_redis(redis, "rubis");
   const std::int64_t counter = std::stoll(redis.cli({"GET", "ticket_number_rubis"}));
   const std::int64_t removed = counter - static_cast<std::int64_t>(remaining.size());
   std::cout << "fault under load: " << takers * takes_each << " keyed takes, counter " << counter << ", "
-            << issued.size() << " tickets issued; " << removed << " tickets removed from the queue, "
-            << reported.size() << " reported to a desk, " << remaining.size() << " left; " << replays
-            << " replays, " << unknown << " x 504 outcome_unknown, " << unavailable << " x 503, " << other
-            << " other; at the 2 kills " << held_at_kills << " Redis replies held back, " << in_flight_at_kills
-            << " client requests in flight\n";
+            << issued.size() << " tickets issued; " << removed << " tickets removed from the queue, " << reported.size()
+            << " reported to a desk, " << remaining.size() << " left; " << replays << " replays, " << unknown
+            << " x 504 outcome_unknown, " << unavailable << " x 503, " << other << " other; at the 2 kills "
+            << held_at_kills << " Redis replies held back, " << in_flight_at_kills << " client requests in flight\n";
   EXPECT_GE(held_at_kills, 2) << "each kill must land on commands Redis ran and did not answer";
   EXPECT_GE(in_flight_at_kills, 2);
   EXPECT_GT(unknown, 0) << "a command cut by the kill is answered 504 outcome_unknown";

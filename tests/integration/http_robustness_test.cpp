@@ -4,8 +4,8 @@
 // 0 on SIGTERM (under the sanitizers, that also means no leak and no undefined behaviour).
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/json.hpp>
+#include <atomic>
 #include <cctype>
 #include <csignal>
 #include <iostream>
@@ -38,8 +38,8 @@ class HttpRobustness : public ::testing::Test {
   ::testing::AssertionResult alive() {
     if (!service_->process().running()) {
       return ::testing::AssertionFailure()
-             << "waitline exited with status " << service_->process().wait()
-             << "; stderr:\n" << service_->process().stderr_text();
+             << "waitline exited with status " << service_->process().wait() << "; stderr:\n"
+             << service_->process().stderr_text();
     }
     try {
       const Response livez = HttpClient(service_->admin_port()).get("/livez");
@@ -209,9 +209,9 @@ TEST_F(HttpRobustness, ABodyLargerThanTheLimitGets413AndTakesNoTicket) {
     expect_refused(port(), request, 413, "payload_too_large");
   }
   // At the limit it is accepted.
-  const Exchange fits = exchange(
-      port(), "POST /get_ticket HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1024\r\n\r\n" +
-                  std::string(1024, 'b'));
+  const Exchange fits =
+      exchange(port(), "POST /get_ticket HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1024\r\n\r\n" +
+                           std::string(1024, 'b'));
   ASSERT_TRUE(fits.response);
   EXPECT_EQ(fits.response->status, 200u) << fits.response->body;
   EXPECT_EQ(redis_.cli({"LRANGE", "queue_rubis", "0", "-1"}), "1");  // only that one ticket
@@ -221,8 +221,8 @@ TEST_F(HttpRobustness, ABodyLargerThanTheLimitGets413AndTakesNoTicket) {
 TEST_F(HttpRobustness, ASlowClientIsCutOffAfterTheHeaderTimeout) {
   start({"--header-timeout", "500ms"});
   const std::vector<std::string> partial{
-      "GET /list_tic",                                                        // half a request line
-      "GET /list_tickets HTTP/1.1\r\nHost: x\r\n",                            // headers never end
+      "GET /list_tic",                                                         // half a request line
+      "GET /list_tickets HTTP/1.1\r\nHost: x\r\n",                             // headers never end
       "POST /get_ticket HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12",  // body never ends
   };
   for (const std::string& bytes : partial) {
@@ -355,10 +355,26 @@ class Fuzzer {
       "POST /get_ticket HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
       "GET /list_tickets HTTP/1.0\r\n\r\nGET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n",
   };
-  static constexpr std::string_view tokens[] = {
-      "\r\n", "\r\n\r\n", ":", " ", "\n", std::string_view("\0", 1), "%", "%zz", "?", "&limit=-1", "HTTP/1.1", "HTTP/2.0",
-      "Content-Length: 99999999999999999999\r\n", "Content-Length: -1\r\n", "Transfer-Encoding: chunked\r\n",
-      "ffffffffffffffff\r\n", "Connection: keep-alive\r\n", "\xff\xfe", "Host: \r\n", "/../../etc/passwd"};
+  static constexpr std::string_view tokens[] = {"\r\n",
+                                                "\r\n\r\n",
+                                                ":",
+                                                " ",
+                                                "\n",
+                                                std::string_view("\0", 1),
+                                                "%",
+                                                "%zz",
+                                                "?",
+                                                "&limit=-1",
+                                                "HTTP/1.1",
+                                                "HTTP/2.0",
+                                                "Content-Length: 99999999999999999999\r\n",
+                                                "Content-Length: -1\r\n",
+                                                "Transfer-Encoding: chunked\r\n",
+                                                "ffffffffffffffff\r\n",
+                                                "Connection: keep-alive\r\n",
+                                                "\xff\xfe",
+                                                "Host: \r\n",
+                                                "/../../etc/passwd"};
 
   int pick(int low, int high) { return std::uniform_int_distribution<int>(low, high)(random_); }
 

@@ -62,8 +62,8 @@ TEST_F(Idempotency, TheSameKeyOnTheOtherOperationIsRefusedAndChangesNothing) {
 }
 
 TEST_F(Idempotency, AMalformedKeyIsRefusedBeforeAnythingHappens) {
-  for (const std::string& key : {std::string(129, 'a'), std::string("has space"), std::string("\"\""),
-                                std::string("k/1"), std::string("é")}) {
+  for (const std::string& key :
+       {std::string(129, 'a'), std::string("has space"), std::string("\"\""), std::string("k/1"), std::string("é")}) {
     SCOPED_TRACE(key);
     EXPECT_TRUE(is_error(client.post("/get_ticket", with_key(key)), 400, "invalid_idempotency_key"));
   }
@@ -92,12 +92,14 @@ TEST_F(Idempotency, ApiAnswersSayNosniffAndNoStoreAndHeadAnswersLikeGetWithoutBo
   EXPECT_EQ(list.header("Cache-Control"), "no-store");
   EXPECT_EQ(client.get("/nope").header("X-Content-Type-Options"), "nosniff");
 
-  const std::string head = raw_exchange(service.port(), "HEAD /list_tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string head = raw_exchange(service.port(),
+                                        "HEAD /list_tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_TRUE(head.starts_with("HTTP/1.1 200")) << head;
   EXPECT_NE(head.find("Content-Length: " + std::to_string(list.body.size())), std::string::npos) << head;
   EXPECT_TRUE(head.ends_with("\r\n\r\n")) << "HEAD carries no body: " << head;
   // HEAD never takes a ticket, even where the original's GET did.
-  const std::string legacy = raw_exchange(service.port(), "HEAD /get_ticket HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string legacy = raw_exchange(service.port(),
+                                          "HEAD /get_ticket HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_TRUE(legacy.starts_with("HTTP/1.1 405")) << legacy;
   EXPECT_EQ(redis.cli({"EXISTS", "ticket_number_rubis"}), "0");
 }

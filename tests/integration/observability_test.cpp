@@ -6,9 +6,9 @@
 #include <ctime>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,8 +25,7 @@ class Observability : public ::testing::Test {
   RedisServer redis;
   TempDir dir;
   ApiKey key = make_key("observer", "take,call,read");
-  Service service{{.redis_port = redis.port(),
-                   .extra_args = {"--api-keys-file", dir.write("keys", key_file({key}))}}};
+  Service service{{.redis_port = redis.port(), .extra_args = {"--api-keys-file", dir.write("keys", key_file({key}))}}};
   HttpClient client{service.port()};
   HttpClient admin{service.admin_port()};
 
@@ -57,8 +56,7 @@ TEST_F(Observability, MetricsPassPromtoolCheckAfterTraffic) {
   traffic();
   const Response after = admin.get("/metrics");
   ASSERT_EQ(after.status, 200u);
-  EXPECT_TRUE(after.header("Content-Type").starts_with("text/plain; version=0.0.4"))
-      << after.header("Content-Type");
+  EXPECT_TRUE(after.header("Content-Type").starts_with("text/plain; version=0.0.4")) << after.header("Content-Type");
   const RunResult checked = run({"promtool", "check", "metrics"}, {}, after.body);
   EXPECT_EQ(checked.status, 0) << checked.output << "\n" << after.body;
 }
@@ -103,10 +101,8 @@ TEST_F(Observability, MetricsHaveTheRequiredFamiliesAndCountTheTraffic) {
 
   const auto samples = parse_metrics(response.body);
   using Labels = std::map<std::string, std::string>;
-  const auto requests = [&](const std::string& route, const std::string& method,
-                            const std::string& code) {
-    return metric(samples, "http_requests_total",
-                  Labels{{"route", route}, {"method", method}, {"code", code}});
+  const auto requests = [&](const std::string& route, const std::string& method, const std::string& code) {
+    return metric(samples, "http_requests_total", Labels{{"route", route}, {"method", method}, {"code", code}});
   };
   EXPECT_EQ(requests("/get_ticket", "POST", "200"), 5.0);
   EXPECT_EQ(requests("/get_ticket", "GET", "200"), 1.0);
@@ -119,14 +115,10 @@ TEST_F(Observability, MetricsHaveTheRequiredFamiliesAndCountTheTraffic) {
   EXPECT_EQ(requests("/docs", "GET", "200"), 1.0);
 
   // The duration histogram is by route only, and counts every request of the route.
-  EXPECT_EQ(metric(samples, "http_request_duration_seconds_count", Labels{{"route", "/get_ticket"}}),
+  EXPECT_EQ(metric(samples, "http_request_duration_seconds_count", Labels{{"route", "/get_ticket"}}), 7.0);
+  EXPECT_EQ(metric(samples, "http_request_duration_seconds_bucket", Labels{{"route", "/get_ticket"}, {"le", "+Inf"}}),
             7.0);
-  EXPECT_EQ(metric(samples, "http_request_duration_seconds_bucket",
-                   Labels{{"route", "/get_ticket"}, {"le", "+Inf"}}),
-            7.0);
-  EXPECT_GT(metric(samples, "http_request_duration_seconds_sum", Labels{{"route", "/get_ticket"}})
-                .value_or(0),
-            0.0);
+  EXPECT_GT(metric(samples, "http_request_duration_seconds_sum", Labels{{"route", "/get_ticket"}}).value_or(0), 0.0);
   for (const Sample& sample : samples) {
     if (sample.name.starts_with("http_request_duration_seconds")) {
       EXPECT_FALSE(sample.labels.contains("method") || sample.labels.contains("code"));
@@ -135,9 +127,7 @@ TEST_F(Observability, MetricsHaveTheRequiredFamiliesAndCountTheTraffic) {
 
   // Redis round trips by command: six takes, two calls, one list (errors never reached Redis).
   const auto redis_count = [&](const std::string& command) {
-    return metric(samples, "waitline_redis_command_duration_seconds_count",
-                  Labels{{"command", command}})
-        .value_or(0);
+    return metric(samples, "waitline_redis_command_duration_seconds_count", Labels{{"command", command}}).value_or(0);
   };
   EXPECT_GE(redis_count("take"), 6.0);
   EXPECT_GE(redis_count("call"), 2.0);
@@ -181,14 +171,12 @@ TEST_F(Observability, QueueWaitingEqualsTheListLengthInRedis) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(call().status, 200u);
   const std::string llen = redis.cli({"LLEN", "queue_rubis"});
   ASSERT_EQ(llen, "4");
-  EXPECT_EQ(metric(scrape(service.admin_port()), "waitline_queue_waiting", {{"queue", "rubis"}}),
-            std::stod(llen));
+  EXPECT_EQ(metric(scrape(service.admin_port()), "waitline_queue_waiting", {{"queue", "rubis"}}), std::stod(llen));
 
   // A change made by someone else (another replica; here redis-cli) shows up by itself.
   ASSERT_EQ(redis.cli({"LPUSH", "queue_rubis", "100", "101"}), "6");
   EXPECT_TRUE(eventually([&] {
-    return metric(scrape(service.admin_port()), "waitline_queue_waiting", {{"queue", "rubis"}}) ==
-           6.0;
+    return metric(scrape(service.admin_port()), "waitline_queue_waiting", {{"queue", "rubis"}}) == 6.0;
   })) << "waitline_queue_waiting did not follow a change made by another client";
 }
 
@@ -208,8 +196,7 @@ TEST_F(Observability, UnknownPathsAddNoRouteLabelValues) {
   const auto routes_before = label_values(before, "http_requests_total", "route");
   const auto duration_routes_before = label_values(before, "http_request_duration_seconds_count", "route");
   const double unmatched_before =
-      metric(before, "http_requests_total", {{"route", "unmatched"}, {"method", "GET"}, {"code", "404"}})
-          .value_or(0);
+      metric(before, "http_requests_total", {{"route", "unmatched"}, {"method", "GET"}, {"code", "404"}}).value_or(0);
 
   std::mt19937 random(std::random_device{}());
   for (int i = 0; i < 50; ++i) {
@@ -227,8 +214,8 @@ TEST_F(Observability, UnknownPathsAddNoRouteLabelValues) {
   EXPECT_EQ(metric(after, "http_requests_total", {{"route", "unmatched"}, {"method", "GET"}, {"code", "404"}}),
             unmatched_before + 50);
   // Every route label is a route of the API, never a raw path.
-  const std::set<std::string> known{"/get_ticket", "/call_ticket", "/list_tickets", "/docs",
-                                    "/docs/", "/docs/{asset}", "/openapi.json", "unmatched"};
+  const std::set<std::string> known{"/get_ticket", "/call_ticket",  "/list_tickets", "/docs",
+                                    "/docs/",      "/docs/{asset}", "/openapi.json", "unmatched"};
   for (const std::string& route : label_values(after, "http_requests_total", "route")) {
     EXPECT_TRUE(known.contains(route)) << route;
   }
@@ -250,8 +237,8 @@ TEST_F(Observability, AdminAndApiEndpointsLiveOnTheirOwnListeners) {
     EXPECT_TRUE(is_error(client.get(path, bearer(key.key)), 404, "not_found"));
     EXPECT_EQ(admin.get(path).status, 200u);
   }
-  for (const std::string path : {"/get_ticket", "/call_ticket", "/list_tickets", "/docs",
-                                 "/openapi.json", "/docs/swagger-ui.css"}) {
+  for (const std::string path :
+       {"/get_ticket", "/call_ticket", "/list_tickets", "/docs", "/openapi.json", "/docs/swagger-ui.css"}) {
     SCOPED_TRACE(path);
     EXPECT_TRUE(is_error(admin.get(path, bearer(key.key)), 404, "not_found"));
     EXPECT_TRUE(is_error(admin.post(path, bearer(key.key)), 404, "not_found"));
@@ -284,8 +271,7 @@ TEST_F(Observability, EachRequestLogsOneJsonLine) {
   for (const Sent& s : sent) {
     std::map<std::string, std::string> headers{{"X-Request-Id", s.id}};
     if (s.with_key) headers["Authorization"] = "Bearer " + key.key;
-    ASSERT_EQ(client.request(s.method, s.target, headers).status, static_cast<unsigned>(s.status))
-        << s.id;
+    ASSERT_EQ(client.request(s.method, s.target, headers).status, static_cast<unsigned>(s.status)) << s.id;
   }
   // Requests without an id get one, and it is the one logged.
   const std::string generated = client.get("/list_tickets", bearer(key.key)).header("X-Request-Id");
@@ -350,8 +336,7 @@ TEST(ObservabilityAccessLog, ARequestRefusedUnreadIsLoggedWithNullsAndItsErrorCo
 
 TEST(ObservabilityAccessLog, CanBeSwitchedOff) {
   RedisServer redis;
-  Service service({.redis_port = redis.port(),
-                   .extra_args = {"--insecure-no-auth", "--access-log=false"}});
+  Service service({.redis_port = redis.port(), .extra_args = {"--insecure-no-auth", "--access-log=false"}});
   HttpClient client(service.port());
   ASSERT_EQ(client.post("/get_ticket", {{"X-Request-Id", "quiet"}}).status, 200u);
   ASSERT_EQ(client.get("/nope").status, 404u);

@@ -43,7 +43,8 @@ class OpenApi : public KeyedServiceTest {
   // Limits far above what the tests send, so that answers carry the documented RateLimit fields.
   OpenApi()
       : KeyedServiceTest({{"everything", "take,call,read"}, {"screen", "read"}},
-                         {"--rate-limit-key", "1000", "--rate-limit-client", "1000", "--rate-limit-client-burst", "1000"}) {}
+                         {"--rate-limit-key", "1000", "--rate-limit-client", "1000", "--rate-limit-client-burst",
+                          "1000"}) {}
   const ApiKey& key = keys[0];
   const ApiKey& reader = keys[1];
 
@@ -72,12 +73,12 @@ std::map<std::string, std::set<std::string>> operations_of(const json::object& d
 // (--no-auth...); returns its exit status.
 int validate(const TempDir& dir, const std::string& body, const std::vector<std::string>& switched_off = {}) {
   const std::string file = dir.write("served-openapi.json", body);
-  std::vector<std::string> command{"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs"};
+  std::vector<std::string> command{"node",
+                                   std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs"};
   command.insert(command.end(), switched_off.begin(), switched_off.end());
   command.push_back(file);
   const RunResult validated = run(command);
-  EXPECT_EQ(validated.status == 0, validated.output.find(" passed, 0 failed") != std::string::npos)
-      << validated.output;
+  EXPECT_EQ(validated.status == 0, validated.output.find(" passed, 0 failed") != std::string::npos) << validated.output;
   return validated.status;
 }
 
@@ -95,14 +96,13 @@ TEST_F(OpenApi, TheValidatorRejectsABrokenDocument) {
   json::object broken = spec();
   broken.at("paths").as_object().at("/get_ticket").as_object().at("post").as_object().erase("responses");
   const std::string file = dir.write("broken-openapi.json", json::serialize(broken));
-  const RunResult validated =
-      run({"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs", file});
+  const RunResult validated = run(
+      {"node", std::string(WAITLINE_SOURCE_DIR) + "/tests/integration/validate_openapi.mjs", file});
   EXPECT_EQ(validated.status, 1) << validated.output;
 }
 
 // Sends one request for the operation `method path` with a key holding every scope.
-Response send(HttpClient& client, const std::string& method, const std::string& path,
-              const std::string& key) {
+Response send(HttpClient& client, const std::string& method, const std::string& path, const std::string& key) {
   return client.request(upper(method), path, bearer(key));
 }
 
@@ -133,8 +133,8 @@ void every_operation_is_served(HttpClient& client, std::uint16_t port, const jso
   // A queue with a called ticket (to recall) and a waiting one (whose link opens /tickets/{n}).
   ASSERT_EQ(client.post("/get_ticket", bearer(key)).status, 200u);
   ASSERT_EQ(client.post("/call_ticket?counter=3", bearer(key)).status, 200u);
-  const std::string ticket_url =
-      std::string(parse_object(client.post("/get_ticket", bearer(key)).body).at("ticket_url").as_string());
+  const std::string ticket_url = std::string(
+      parse_object(client.post("/get_ticket", bearer(key)).body).at("ticket_url").as_string());
   for (const auto& [path, item] : paths) {
     std::set<std::string> documented;
     for (const auto& [method, operation] : item.as_object()) {
@@ -145,8 +145,7 @@ void every_operation_is_served(HttpClient& client, std::uint16_t port, const jso
     ASSERT_FALSE(documented.empty()) << path;
     // HEAD is served wherever a GET that changes nothing is (not the deprecated state-changing ones).
     std::set<std::string> allow_expected = documented;
-    if (const auto* get = item.as_object().if_contains("get");
-        get && !get->as_object().contains("deprecated")) {
+    if (const auto* get = item.as_object().if_contains("get"); get && !get->as_object().contains("deprecated")) {
       allow_expected.insert("head");
     }
     const std::string target = concrete(std::string(path), ticket_url);
@@ -221,8 +220,8 @@ const json::value& resolve(const json::object& document, const json::value& valu
 }
 
 // Whether `body` fits `schema` (the subset of JSON Schema the document uses).
-std::string mismatch(const json::object& document, const json::value& schema_ref,
-                     const json::value& body, const std::string& where) {
+std::string mismatch(const json::object& document, const json::value& schema_ref, const json::value& body,
+                     const std::string& where) {
   const json::object& schema = resolve(document, schema_ref).as_object();
   if (body.is_null()) {
     const auto* nullable = schema.if_contains("nullable");
@@ -307,8 +306,7 @@ TEST_F(OpenApi, RealAnswersHaveDocumentedStatusesAndFitTheirSchemas) {
     const Response response = client.request(upper(call.method), target, call.headers);
     if (response.status == 200u && call.path == "/get_ticket")
       ticket_url = std::string(parse_object(response.body).at("ticket_url").as_string());
-    const json::object& operation =
-        document.at("paths").at(call.path).at(call.method).as_object();
+    const json::object& operation = document.at("paths").at(call.path).at(call.method).as_object();
     const json::object& responses = operation.at("responses").as_object();
     const std::string status = std::to_string(response.status);
     ASSERT_TRUE(responses.contains(status)) << "undocumented status " << status << ": " << response.body;
@@ -345,8 +343,8 @@ std::set<std::string> statuses_of(const json::object& document) {
 TEST(OpenApiSettings, WithoutLegacyGetKeysOrLimitsTheDocumentListsOnlyWhatIsServed) {
   RedisServer redis;
   TempDir dir;
-  Service service({.redis_port = redis.port(),
-                   .extra_args = {"--insecure-no-auth", "--legacy-get=false", "--max-queue-length=0"}});
+  Service service(
+      {.redis_port = redis.port(), .extra_args = {"--insecure-no-auth", "--legacy-get=false", "--max-queue-length=0"}});
   HttpClient client(service.port());
   const Response response = client.get("/openapi.json");
   ASSERT_EQ(response.status, 200u);
@@ -358,7 +356,8 @@ TEST(OpenApiSettings, WithoutLegacyGetKeysOrLimitsTheDocumentListsOnlyWhatIsServ
   EXPECT_FALSE(document.contains("security"));
   const auto statuses = statuses_of(document);
   for (const char* never : {"401", "403", "409", "429"}) EXPECT_FALSE(statuses.contains(never)) << never;
-  EXPECT_EQ(validate(dir, response.body, {"--no-legacy-get", "--no-auth", "--no-rate-limits", "--no-max-queue-length"}), 0);
+  EXPECT_EQ(validate(dir, response.body, {"--no-legacy-get", "--no-auth", "--no-rate-limits", "--no-max-queue-length"}),
+            0);
   // The validator knows what those settings remove: the full document does not pass as theirs.
   EXPECT_EQ(validate(dir, read_text(std::string(WAITLINE_SOURCE_DIR) + "/src/docs/openapi.json"),
                      {"--no-legacy-get", "--no-auth", "--no-rate-limits", "--no-max-queue-length"}),
@@ -388,16 +387,14 @@ TEST(OpenApiSettings, TheLimitsInForceAreSaidInTheDocument) {
 std::vector<std::string> asset_urls(const std::string& html) {
   std::vector<std::string> urls;
   const std::regex attribute(R"re(\b(?:href|src)\s*=\s*"([^"]*)")re");
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), attribute);
-       it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), attribute); it != std::sregex_iterator(); ++it) {
     urls.push_back((*it)[1].str());
   }
   return urls;
 }
 
 bool is_relative(const std::string& url) {
-  return !url.empty() && !url.starts_with('/') && url.find("://") == std::string::npos &&
-         !url.starts_with("data:");
+  return !url.empty() && !url.starts_with('/') && url.find("://") == std::string::npos && !url.starts_with("data:");
 }
 
 // A relative reference (no "..", no query) resolved against the page `base` (RFC 3986 merge).
@@ -420,9 +417,10 @@ TEST_F(OpenApi, DocsLoadsEveryAssetByARelativeUrlAlsoBehindAPrefixStrippingProxy
 
   const std::vector<std::string> urls = asset_urls(page.body);
   ASSERT_GE(urls.size(), 3u) << page.body;  // the stylesheet, the bundle, the initializer
-  const std::map<std::string, std::string> types{
-      {".css", "text/css"}, {".js", "text/javascript"}, {".png", "image/png"},
-      {".json", "application/json"}};
+  const std::map<std::string, std::string> types{{".css", "text/css"},
+                                                 {".js", "text/javascript"},
+                                                 {".png", "image/png"},
+                                                 {".json", "application/json"}};
   bool bundle = false, initializer = false;
   for (const std::string& url : urls) {
     SCOPED_TRACE(url);
@@ -449,8 +447,7 @@ TEST_F(OpenApi, DocsLoadsEveryAssetByARelativeUrlAlsoBehindAPrefixStrippingProxy
   const Response script = client.get(resolve_url("/docs", "docs/swagger-initializer.js"));
   ASSERT_EQ(script.status, 200u);
   std::smatch spec_url;
-  ASSERT_TRUE(std::regex_search(script.body, spec_url, std::regex(R"re(\burl\s*:\s*"([^"]*)")re")))
-      << script.body;
+  ASSERT_TRUE(std::regex_search(script.body, spec_url, std::regex(R"re(\burl\s*:\s*"([^"]*)")re"))) << script.body;
   ASSERT_TRUE(is_relative(spec_url[1].str())) << spec_url[1].str();
   EXPECT_EQ(script.body.find("http"), std::string::npos) << "no external URL in the initializer";
   const std::string spec_path = resolve_url("/rubis/docs", spec_url[1].str()).substr(6);
@@ -500,8 +497,7 @@ TEST_F(OpenApi, DocsCarriesAStrictContentSecurityPolicyThePageNeedsNothingBeyond
 
 TEST_F(OpenApi, DocsWithASlashRedirectsByARelativeLocation) {
   const Response redirect = client.get("/docs/");
-  EXPECT_TRUE(redirect.status == 301u || redirect.status == 302u || redirect.status == 307u ||
-              redirect.status == 308u)
+  EXPECT_TRUE(redirect.status == 301u || redirect.status == 302u || redirect.status == 307u || redirect.status == 308u)
       << redirect.status;
   const std::string location = redirect.header("Location");
   ASSERT_TRUE(is_relative(location)) << location;

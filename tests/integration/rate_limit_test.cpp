@@ -84,15 +84,15 @@ TEST_F(RateLimitPerKey, AFloodWithOneKeyGets429sWhileAnotherKeysRequestsSucceed)
   EXPECT_EQ(tickets_in_redis(redis, "rubis").size(), static_cast<std::size_t>(1 + flood_a.ok + then_b.ok));
   EXPECT_EQ(metric(scrape(service.admin_port()), "waitline_requests_refused_total", {{"reason", "rate_limit_key"}}),
             flood_a.limited);
-  std::cout << "rate limit per key (1/s, burst 10): key A " << 1 + flood_a.ok << " answered 200 and "
-            << flood_a.limited << " answered 429 of 41 in " << flood_a.seconds << " s; key B then " << then_b.ok
-            << " of 8 answered 200" << std::endl;
+  std::cout << "rate limit per key (1/s, burst 10): key A " << 1 + flood_a.ok << " answered 200 and " << flood_a.limited
+            << " answered 429 of 41 in " << flood_a.seconds << " s; key B then " << then_b.ok << " of 8 answered 200"
+            << std::endl;
 }
 
 // Clients reach the service from 127.0.0.1: trusted as a proxy in one case, not in the other.
 Service client_limited_service(const RedisServer& redis, const std::string& trusted) {
-  return insecure_service(redis, {"--rate-limit-client", "1", "--rate-limit-client-burst", "5",
-                                  "--trusted-proxies", trusted});
+  return insecure_service(redis,
+                          {"--rate-limit-client", "1", "--rate-limit-client-burst", "5", "--trusted-proxies", trusted});
 }
 
 std::map<std::string, std::string> forwarded_for(const std::string& chain) { return {{"X-Forwarded-For", chain}}; }

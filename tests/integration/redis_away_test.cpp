@@ -5,8 +5,8 @@
 // ticket is still in the list.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/json.hpp>
+#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <mutex>
@@ -191,7 +191,8 @@ TEST(RedisAway, StalledRedisGives504ThenUnavailableWithinTheTimeoutAndTheService
   // resumed: its 504 said "outcome unknown", not "not taken".)
   const std::vector<std::int64_t> stored = tickets_in_redis(redis, "rubis");
   const std::set<std::int64_t> stored_set(stored.begin(), stored.end());
-  for (std::int64_t t : acknowledged) EXPECT_TRUE(stored_set.contains(t)) << "ticket " << t << " acknowledged, not stored";
+  for (std::int64_t t : acknowledged)
+    EXPECT_TRUE(stored_set.contains(t)) << "ticket " << t << " acknowledged, not stored";
   std::cout << "stalled redis: " << acknowledged.size() << " tickets acknowledged, " << stored.size()
             << " stored (the difference: takes answered 504 that Redis ran after resuming)\n";
 }

@@ -4,9 +4,9 @@
 // The load test classifies every request sent around the signal from what the wire shows.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <algorithm>
 #include <atomic>
-#include <boost/json.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -78,14 +78,14 @@ std::string describe(const RawConnection::Read& read, int send_error) {
 // What became of the requests of the load test.
 struct Tally {
   std::mutex mutex;
-  int answered = 0;      // a complete HTTP response arrived
-  int closing = 0;       // ... of which said Connection: close
-  int refused = 0;       // ECONNREFUSED at connect: the listener was closed
-  int idle_closed = 0;   // a reused keep-alive connection ended before any answer byte: the server
-                         // had closed it as idle, before reading the request (clients retry those)
-  int not_accepted = 0;  // a new connection reset before any answer byte, or during the
-                         // handshake: it was still in the kernel's listen backlog when the
-                         // listener closed
+  int answered = 0;                   // a complete HTTP response arrived
+  int closing = 0;                    // ... of which said Connection: close
+  int refused = 0;                    // ECONNREFUSED at connect: the listener was closed
+  int idle_closed = 0;                // a reused keep-alive connection ended before any answer byte: the server
+                                      // had closed it as idle, before reading the request (clients retry those)
+  int not_accepted = 0;               // a new connection reset before any answer byte, or during the
+                                      // handshake: it was still in the kernel's listen backlog when the
+                                      // listener closed
   std::vector<std::string> failures;  // anything else: a request accepted and dropped
   std::set<std::int64_t> tickets;     // acknowledged by a 200 to a take
   int duplicates = 0;
@@ -203,10 +203,12 @@ TEST(Shutdown, SigtermUnderLoadDropsNoAcceptedRequestAndExitsZero) {
     std::vector<std::thread>& threads;
     ~Joiner() {
       stop = true;
-      for (auto& t : threads) if (t.joinable()) t.join();
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
     }
   } joiner{stop, clients};
-  for (int i = 0; i < 8; ++i) clients.emplace_back(keep_alive_client, service.port(), std::ref(tally), std::ref(stop), i);
+  for (int i = 0; i < 8; ++i)
+    clients.emplace_back(keep_alive_client, service.port(), std::ref(tally), std::ref(stop), i);
   for (int i = 0; i < 8; ++i) clients.emplace_back(one_shot_client, service.port(), std::ref(tally), std::ref(stop), i);
 
   // Let the load build up, then signal in the middle of it.
@@ -250,9 +252,9 @@ TEST(Shutdown, SigtermUnderLoadDropsNoAcceptedRequestAndExitsZero) {
   std::cout << "shutdown under load: " << tally.answered << " answered (" << answered_before << " before SIGTERM, "
             << tally.closing << " with Connection: close), " << tally.refused << " refused at connect, "
             << tally.idle_closed << " idle keep-alive closes, " << tally.not_accepted
-            << " reset in the listen backlog, " << tally.failures.size() << " dropped; /readyz after SIGTERM: "
-            << readiness.size() << " polls, " << raced << " x 200 while the signal was on its way, then "
-            << not_ready << " x 503 from "
+            << " reset in the listen backlog, " << tally.failures.size()
+            << " dropped; /readyz after SIGTERM: " << readiness.size() << " polls, " << raced
+            << " x 200 while the signal was on its way, then " << not_ready << " x 503 from "
             << std::chrono::duration<double, std::milli>(first_failure.value_or(clock::duration{})).count()
             << " ms after kill()\n";
   EXPECT_EQ(tally.failures.size(), 0u);
@@ -264,7 +266,8 @@ TEST(Shutdown, SigtermUnderLoadDropsNoAcceptedRequestAndExitsZero) {
   const std::vector<std::int64_t> listed = tickets_in_redis(redis, "rubis");
   const std::set<std::int64_t> stored(listed.begin(), listed.end());
   EXPECT_EQ(listed.size(), stored.size()) << "a ticket is stored twice";
-  EXPECT_EQ(stored, tally.tickets) << "Redis holds " << stored.size() << " tickets, clients got " << tally.tickets.size();
+  EXPECT_EQ(stored, tally.tickets) << "Redis holds " << stored.size() << " tickets, clients got "
+                                   << tally.tickets.size();
   EXPECT_EQ(redis.cli({"GET", "ticket_number_rubis"}), std::to_string(tally.tickets.size()));
 }
 

@@ -32,7 +32,8 @@ class SseClient {
   SseClient(std::uint16_t port, std::string_view target, const std::map<std::string, std::string>& headers = {},
             int receive_buffer = 0)
       : connection_(port, std::chrono::seconds(10), receive_buffer) {
-    std::string request = "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+    std::string request = "GET " + std::string(target) +
+                          " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
     for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
     request += "\r\n";
     connection_.send(request);
@@ -63,9 +64,11 @@ class SseClient {
 
   // Waits until `count` events have arrived in all (or the stream ends, or `timeout`); returns
   // every event so far.
-  const std::vector<SseEvent>& wait_for(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const std::vector<SseEvent>& wait_for(std::size_t count,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (events_.size() < count && !ended_ && std::chrono::steady_clock::now() < deadline) pump(std::chrono::milliseconds(100));
+    while (events_.size() < count && !ended_ && std::chrono::steady_clock::now() < deadline)
+      pump(std::chrono::milliseconds(100));
     return events_;
   }
   // Reads for `period`, whatever comes; returns every event so far.

@@ -68,7 +68,8 @@ TEST(RedisServer, SigstopStallsItAndSigcontResumesIt) {
 
 TEST(ParseResponse, ReadsCompleteResponsesAndWaitsForIncompleteOnes) {
   const std::string two =
-      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n\r\nhiHTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 2";
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n\r\nhiHTTP/1.0 404 Not Found\r\nContent-Length: "
+      "0\r\n\r\nHTTP/1.1 2";
   std::string rest;
   const std::vector<Response> responses = parse_responses(two, &rest);
   ASSERT_EQ(responses.size(), 2u);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -36,8 +36,7 @@ inline constexpr auto kPatience = std::chrono::seconds(30);
 class TempDir {
  public:
   TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "waitline-it-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "waitline-it-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       throw std::system_error(errno, std::generic_category(), "mkdtemp");
     }
@@ -93,16 +92,13 @@ inline json::object parse_object(std::string_view text) {
 }
 
 // The body of every error answer: {"error":{"code":"<code>","message":"<non-empty>"}} as JSON.
-inline ::testing::AssertionResult is_error(const Response& response, unsigned status,
-                                           std::string_view code) {
-  const std::string what = " (status " + std::to_string(response.status) + ", body " +
-                           response.body + ")";
+inline ::testing::AssertionResult is_error(const Response& response, unsigned status, std::string_view code) {
+  const std::string what = " (status " + std::to_string(response.status) + ", body " + response.body + ")";
   if (response.status != status) {
     return ::testing::AssertionFailure() << "expected status " << status << what;
   }
   if (!response.header("Content-Type").starts_with("application/json")) {
-    return ::testing::AssertionFailure()
-           << "Content-Type is \"" << response.header("Content-Type") << "\"" << what;
+    return ::testing::AssertionFailure() << "Content-Type is \"" << response.header("Content-Type") << "\"" << what;
   }
   json::object body;
   try {
@@ -139,11 +135,9 @@ struct ApiKey {
 // Runs `waitline hash-key` and reads its output: the lines not starting with '#' are the key,
 // then the key file line.
 inline ApiKey make_key(const std::string& name, const std::string& scopes) {
-  const RunResult result =
-      run({waitline_binary(), "hash-key", "--name", name, "--scopes", scopes});
+  const RunResult result = run({waitline_binary(), "hash-key", "--name", name, "--scopes", scopes});
   if (result.status != 0) {
-    throw std::runtime_error("waitline hash-key exited " + std::to_string(result.status) + ": " +
-                             result.output);
+    throw std::runtime_error("waitline hash-key exited " + std::to_string(result.status) + ": " + result.output);
   }
   std::vector<std::string> lines;
   std::istringstream in(result.output);
@@ -233,8 +227,8 @@ inline std::optional<double> metric(const std::vector<Sample>& samples, std::str
 }
 
 // The values a label takes across the samples of one metric.
-inline std::set<std::string> label_values(const std::vector<Sample>& samples,
-                                          std::string_view name, const std::string& label) {
+inline std::set<std::string> label_values(const std::vector<Sample>& samples, std::string_view name,
+                                          const std::string& label) {
   std::set<std::string> values;
   for (const Sample& sample : samples) {
     if (sample.name != name) continue;
@@ -301,8 +295,7 @@ inline std::optional<json::object> await_access_line(const Process& process, std
 // --- Service -----------------------------------------------------------------------------------
 
 // Waits until GET /readyz on `admin_port` answers `status`.
-inline bool readyz_becomes(std::uint16_t admin_port, unsigned status,
-                           std::chrono::milliseconds timeout = kPatience) {
+inline bool readyz_becomes(std::uint16_t admin_port, unsigned status, std::chrono::milliseconds timeout = kPatience) {
   return eventually(
       [&] {
         try {
@@ -317,11 +310,10 @@ inline bool readyz_becomes(std::uint16_t admin_port, unsigned status,
 inline std::string address(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
 // The service with authentication off (--insecure-no-auth), then `extra` flags (a later flag wins).
-inline Service insecure_service(const RedisServer& redis, std::vector<std::string> extra = {},
-                                bool wait_ready = true) {
+inline Service insecure_service(const RedisServer& redis, std::vector<std::string> extra = {}, bool wait_ready = true) {
   extra.insert(extra.begin(), "--insecure-no-auth");
-  return Service(Service::Options{.redis_port = redis.port(), .extra_args = std::move(extra),
-                                  .wait_ready = wait_ready});
+  return Service(
+      Service::Options{.redis_port = redis.port(), .extra_args = std::move(extra), .wait_ready = wait_ready});
 }
 
 // The fixture of the tests that need keys: its own Redis, a key file in a temporary directory
@@ -360,9 +352,7 @@ class KeyedServiceTest : public ::testing::Test {
 // --- Redis -------------------------------------------------------------------------------------
 
 // The "ticket" of a take or call answer.
-inline std::int64_t ticket_of(const Response& response) {
-  return parse_object(response.body).at("ticket").as_int64();
-}
+inline std::int64_t ticket_of(const Response& response) { return parse_object(response.body).at("ticket").as_int64(); }
 
 // The tickets waiting in `queue`, as Redis holds them: newest first.
 inline std::vector<std::int64_t> tickets_in_redis(const RedisServer& redis, const std::string& queue) {

@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -18,6 +17,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <csignal>
@@ -85,9 +85,8 @@ std::vector<char*> null_terminated(std::vector<std::string>& strings) {
 }
 
 // Starts argv[0] (searched in PATH); stderr shares stdout's file when the paths are equal.
-pid_t spawn(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
-            const fs::path& stdin_path, const fs::path& stdout_path,
-            const fs::path& stderr_path) {
+pid_t spawn(std::vector<std::string> argv, const std::map<std::string, std::string>& env, const fs::path& stdin_path,
+            const fs::path& stdout_path, const fs::path& stderr_path) {
   if (argv.empty()) throw std::invalid_argument("spawn: empty argv");
   std::vector<std::string> environment = merged_environment(env);
   const std::vector<char*> args = null_terminated(argv);
@@ -96,21 +95,18 @@ pid_t spawn(std::vector<std::string> argv, const std::map<std::string, std::stri
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, stdin_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (stderr_path == stdout_path) {
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   } else {
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }
   // Asio sockets are not close-on-exec; a child holding a copy of a test's connection would
   // keep it open after the test closes it.
   posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
 
   pid_t pid = -1;
-  const int error = ::posix_spawnp(&pid, argv.front().c_str(), &actions, nullptr, args.data(),
-                                   envp.data());
+  const int error = ::posix_spawnp(&pid, argv.front().c_str(), &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) throw std::system_error(error, std::generic_category(), "spawn " + argv.front());
   return pid;
@@ -155,9 +151,8 @@ Completion complete(net::io_context& io, Initiation&& initiate) {
 }
 
 bool closed_by_peer(const beast::error_code& error) {
-  return error == http::error::end_of_stream || error == net::error::eof ||
-         error == net::error::connection_reset || error == net::error::connection_aborted ||
-         error == net::error::broken_pipe;
+  return error == http::error::end_of_stream || error == net::error::eof || error == net::error::connection_reset ||
+         error == net::error::connection_aborted || error == net::error::broken_pipe;
 }
 
 std::uint16_t free_port_other_than(std::uint16_t taken) {
@@ -166,8 +161,7 @@ std::uint16_t free_port_other_than(std::uint16_t taken) {
   }
 }
 
-std::vector<std::string> service_argv(const Service::Options& options, std::uint16_t port,
-                                      std::uint16_t admin_port) {
+std::vector<std::string> service_argv(const Service::Options& options, std::uint16_t port, std::uint16_t admin_port) {
   std::vector<std::string> argv{waitline_binary(),
                                 "--redis-host",
                                 "127.0.0.1",
@@ -203,8 +197,7 @@ std::uint16_t free_port() {
 
 // --- Process ---------------------------------------------------------------------------------
 
-Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env)
-    : dir_(make_temp_dir()) {
+Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env) : dir_(make_temp_dir()) {
   try {
     pid_ = spawn(std::move(argv), env, "/dev/null", dir_ / "stdout", dir_ / "stderr");
   } catch (...) {
@@ -214,9 +207,7 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
 }
 
 Process::Process(Process&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)),
-      status_(other.status_),
-      dir_(std::exchange(other.dir_, {})) {}
+    : pid_(std::exchange(other.pid_, -1)), status_(other.status_), dir_(std::exchange(other.dir_, {})) {}
 
 Process::~Process() {
   if (pid_ > 0 && status_ < 0) {
@@ -260,8 +251,7 @@ bool Process::running() {
 std::string Process::stdout_text() const { return read_file(dir_ / "stdout"); }
 std::string Process::stderr_text() const { return read_file(dir_ / "stderr"); }
 
-RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env,
-              std::string_view stdin_text) {
+RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env, std::string_view stdin_text) {
   const fs::path dir = make_temp_dir();
   try {
     std::ofstream(dir / "stdin", std::ios::binary) << stdin_text;
@@ -316,24 +306,21 @@ int RedisServer::pid() const noexcept { return process_ ? process_->pid() : -1; 
 
 void RedisServer::start() {
   stop();
-  std::vector<std::string> argv{"redis-server", "--port",     std::to_string(port_),
-                                "--bind",       "127.0.0.1",  "--dir",
-                                dir_.string(),  "--save",     "",
-                                "--appendonly", "no",         "--daemonize",
-                                "no"};
+  std::vector<std::string> argv{
+      "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",   "--dir", dir_.string(),
+      "--save",       "",       "--appendonly",        "no",     "--daemonize", "no"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());  // later arguments win
   process_ = std::make_unique<Process>(std::move(argv));
 
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (cli({"PING"}) != "PONG") {
     if (!process_->running()) {
-      throw std::runtime_error("redis-server exited with status " +
-                               std::to_string(process_->wait()) + ":\n" +
+      throw std::runtime_error("redis-server exited with status " + std::to_string(process_->wait()) + ":\n" +
                                process_->stdout_text() + process_->stderr_text());
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      throw std::runtime_error("redis-server on port " + std::to_string(port_) +
-                               " did not answer PING within 10 s:\n" + process_->stdout_text());
+      throw std::runtime_error("redis-server on port " + std::to_string(port_) + " did not answer PING within 10 s:\n" +
+                               process_->stdout_text());
     }
     std::this_thread::sleep_for(10ms);
   }
@@ -344,8 +331,7 @@ std::string RedisServer::cli(std::vector<std::string> args) const {
   if (const auto password = requirepass(extra_args_)) {
     argv.insert(argv.end(), {"-a", *password, "--no-auth-warning"});
   }
-  argv.insert(argv.end(), std::make_move_iterator(args.begin()),
-              std::make_move_iterator(args.end()));
+  argv.insert(argv.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
   Process redis_cli(std::move(argv));
   redis_cli.wait();
   std::string output = redis_cli.stdout_text();
@@ -374,12 +360,10 @@ struct HttpClient::Impl {
   void connect() {
     stream.emplace(io);
     stream->expires_after(kHttpTimeout);
-    const Completion connected =
-        complete(io, [&](auto handler) { stream->async_connect(loopback(port), handler); });
+    const Completion connected = complete(io, [&](auto handler) { stream->async_connect(loopback(port), handler); });
     if (connected.error) {
       stream.reset();
-      throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " +
-                               connected.error.message());
+      throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " + connected.error.message());
     }
   }
 
@@ -387,16 +371,13 @@ struct HttpClient::Impl {
     Attempt attempt;
     buffer.clear();
     stream->expires_after(kHttpTimeout);
-    attempt.error =
-        complete(io, [&](auto handler) { http::async_write(*stream, request, handler); }).error;
+    attempt.error = complete(io, [&](auto handler) { http::async_write(*stream, request, handler); }).error;
     if (attempt.error) return attempt;
 
     http::response_parser<http::string_body> parser;
     parser.skip(request.method() == http::verb::head);  // HEAD responses carry no body
     stream->expires_after(kHttpTimeout);
-    attempt.error =
-        complete(io, [&](auto handler) { http::async_read(*stream, buffer, parser, handler); })
-            .error;
+    attempt.error = complete(io, [&](auto handler) { http::async_read(*stream, buffer, parser, handler); }).error;
     if (attempt.error) {
       attempt.response_started = buffer.size() > 0 || parser.got_some();
       return attempt;
@@ -407,8 +388,7 @@ struct HttpClient::Impl {
     attempt.response.status = message.result_int();
     attempt.response.version = message.version();
     for (const auto& field : message) {
-      auto [entry, inserted] =
-          attempt.response.headers.try_emplace(to_lower(field.name_string()), field.value());
+      auto [entry, inserted] = attempt.response.headers.try_emplace(to_lower(field.name_string()), field.value());
       if (!inserted) entry->second.append(", ").append(field.value());  // repeated header
     }
     attempt.response.body = parser.release().body();
@@ -448,43 +428,35 @@ Response HttpClient::request(std::string_view method, std::string_view target,
     // on a fresh connection, but only if the server cannot have started answering.
     if (!reused || attempt.response_started || !closed_by_peer(attempt.error)) {
       throw std::runtime_error(std::string(method) + " " + std::string(target) +
-                               " on 127.0.0.1:" + std::to_string(impl_->port) + ": " +
-                               attempt.error.message());
+                               " on 127.0.0.1:" + std::to_string(impl_->port) + ": " + attempt.error.message());
     }
   }
 }
 
-std::string raw_exchange(std::uint16_t port, std::string_view bytes,
-                         std::chrono::milliseconds timeout) {
+std::string raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout) {
   net::io_context io;
   beast::tcp_stream stream(io);
   stream.expires_after(timeout);  // one deadline for the whole exchange
-  const Completion connected =
-      complete(io, [&](auto handler) { stream.async_connect(loopback(port), handler); });
+  const Completion connected = complete(io, [&](auto handler) { stream.async_connect(loopback(port), handler); });
   if (connected.error) {
-    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " +
-                             connected.error.message());
+    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " + connected.error.message());
   }
 
-  const Completion written =
-      complete(io, [&](auto handler) { net::async_write(stream, net::buffer(bytes), handler); });
+  const Completion written = complete(io, [&](auto handler) { net::async_write(stream, net::buffer(bytes), handler); });
   if (written.error == beast::error::timeout) return {};
   // A server that rejects early may close before taking every byte; its answer is still readable.
   if (written.error && !closed_by_peer(written.error)) {
-    throw std::runtime_error("write to 127.0.0.1:" + std::to_string(port) + ": " +
-                             written.error.message());
+    throw std::runtime_error("write to 127.0.0.1:" + std::to_string(port) + ": " + written.error.message());
   }
 
   std::string received;
   std::array<char, 4096> chunk{};
   for (;;) {
-    const Completion read =
-        complete(io, [&](auto handler) { stream.async_read_some(net::buffer(chunk), handler); });
+    const Completion read = complete(io, [&](auto handler) { stream.async_read_some(net::buffer(chunk), handler); });
     received.append(chunk.data(), read.bytes);
     if (!read.error) continue;
     if (closed_by_peer(read.error) || read.error == beast::error::timeout) return received;
-    throw std::runtime_error("read from 127.0.0.1:" + std::to_string(port) + ": " +
-                             read.error.message());
+    throw std::runtime_error("read from 127.0.0.1:" + std::to_string(port) + ": " + read.error.message());
   }
 }
 
@@ -516,8 +488,7 @@ std::optional<Response> parse_response(std::string_view bytes, std::size_t* cons
       break;
     }
     if (error) {
-      throw std::runtime_error("not an HTTP response (" + error.message() + "): " +
-                               std::string(bytes.substr(0, 200)));
+      throw std::runtime_error("not an HTTP response (" + error.message() + "): " + std::string(bytes.substr(0, 200)));
     }
     if (n == 0) return std::nullopt;  // no progress: wait for more
   }
@@ -569,8 +540,7 @@ RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeo
   if (error != 0) {
     ::close(fd_);
     fd_ = -1;
-    throw std::system_error(error, std::generic_category(),
-                            "connect to 127.0.0.1:" + std::to_string(port));
+    throw std::system_error(error, std::generic_category(), "connect to 127.0.0.1:" + std::to_string(port));
   }
   const int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -618,8 +588,8 @@ RawConnection::Read RawConnection::read_some(std::chrono::milliseconds timeout) 
       read.error = errno;
       return read;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       read.timed_out = true;
       return read;
@@ -634,8 +604,8 @@ RawConnection::Read RawConnection::read_until(std::chrono::milliseconds timeout,
   Read total;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
     Read read = read_some(std::max(left, std::chrono::milliseconds(0)));
     total.bytes += read.bytes;
     total.eof = read.eof;
@@ -649,8 +619,7 @@ RawConnection::Read RawConnection::read_until_close(std::chrono::milliseconds ti
   return read_until(timeout, [](const Read&, bool) { return false; });
 }
 
-RawConnection::Read RawConnection::read_response(std::chrono::milliseconds timeout,
-                                                 std::optional<Response>& response) {
+RawConnection::Read RawConnection::read_response(std::chrono::milliseconds timeout, std::optional<Response>& response) {
   response.reset();
   std::size_t consumed = 0;
   Read total = read_until(timeout, [&](const Read& so_far, bool closed) {
@@ -691,13 +660,12 @@ Service::Service(Options options)
   HttpClient admin(admin_port_);
   while (!answers_ok(admin, "/livez") || (options.wait_ready && !answers_ok(admin, "/readyz"))) {
     if (!process_.running()) {
-      throw std::runtime_error("waitline exited with status " + std::to_string(process_.wait()) +
-                               " before " + awaited + " answered 200; stderr:\n" +
-                               process_.stderr_text());
+      throw std::runtime_error("waitline exited with status " + std::to_string(process_.wait()) + " before " + awaited +
+                               " answered 200; stderr:\n" + process_.stderr_text());
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      throw std::runtime_error("waitline did not answer 200 on " + awaited +
-                               " within 15 s; stderr:\n" + process_.stderr_text());
+      throw std::runtime_error("waitline did not answer 200 on " + awaited + " within 15 s; stderr:\n" +
+                               process_.stderr_text());
     }
     std::this_thread::sleep_for(20ms);
   }

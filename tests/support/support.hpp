@@ -61,7 +61,7 @@ class RedisServer {
   void kill();   // SIGKILL and wait, as a crash: no shutdown save; start() brings it back
   // Signals the running redis-server (SIGSTOP stalls it, SIGCONT resumes it); no-op when stopped.
   void signal(int signo) const;
-  int pid() const noexcept;  // of the running redis-server, -1 when stopped
+  int pid() const noexcept;                                           // of the running redis-server, -1 when stopped
   const std::filesystem::path& dir() const noexcept { return dir_; }  // its --dir
   // redis-cli against this server; returns its stdout without the trailing newline.
   std::string cli(std::vector<std::string> args) const;
@@ -86,8 +86,8 @@ class HttpClient {
  public:
   explicit HttpClient(std::uint16_t port);
   ~HttpClient();
-  Response request(std::string_view method, std::string_view target,
-                   std::map<std::string, std::string> headers = {}, std::string body = {});
+  Response request(std::string_view method, std::string_view target, std::map<std::string, std::string> headers = {},
+                   std::string body = {});
   Response get(std::string_view target, std::map<std::string, std::string> headers = {}) {
     return request("GET", target, std::move(headers));
   }
@@ -107,8 +107,7 @@ std::string raw_exchange(std::uint16_t port, std::string_view bytes,
 // The first complete HTTP response at the start of `bytes`, or nullopt while it is incomplete;
 // `consumed` gets its length. `at_eof`: the peer closed after `bytes` (ends a body sent without
 // Content-Length). Throws std::runtime_error when the bytes are not an HTTP response.
-std::optional<Response> parse_response(std::string_view bytes, std::size_t* consumed = nullptr,
-                                       bool at_eof = false);
+std::optional<Response> parse_response(std::string_view bytes, std::size_t* consumed = nullptr, bool at_eof = false);
 // Every complete response in `bytes`, in order; `rest` gets the bytes that follow them.
 std::vector<Response> parse_responses(std::string_view bytes, std::string* rest = nullptr);
 
@@ -119,8 +118,8 @@ class RawConnection {
   // Throws std::system_error with the connect errno (ECONNREFUSED when nothing listens).
   // `receive_buffer`: SO_RCVBUF set before connecting (0: the system's), for a client that must
   // stop taking bytes early.
-  explicit RawConnection(std::uint16_t port,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10), int receive_buffer = 0);
+  explicit RawConnection(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                         int receive_buffer = 0);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
@@ -148,8 +147,7 @@ class RawConnection {
  private:
   // Reads until `done(total so far, whether the peer closed)` holds, the connection ends, or
   // `timeout` passes in total.
-  Read read_until(std::chrono::milliseconds timeout,
-                  const std::function<bool(const Read& total, bool closed)>& done);
+  Read read_until(std::chrono::milliseconds timeout, const std::function<bool(const Read& total, bool closed)>& done);
 
   int fd_ = -1;
   std::string pending_;  // bytes read past a response

@@ -83,12 +83,18 @@ TEST(Auth, ScopesFormatInFixedOrder) {
 }
 
 TEST(Auth, KeyFileWithCommentsAndBlankLinesParses) {
-  const std::string text = "# name  scopes  sha256\n"
-                           "\n"
-                           "kiosk  take  " + hash_of("kiosk-key") + "\n"
-                           "   # an indented comment\n"
-                           "desk\ttake,call,read\t\t" + hash_of("desk-key") + "\r\n"
-                           "screen read " + hash_of("screen-key");  // no final newline
+  const std::string text =
+      "# name  scopes  sha256\n"
+      "\n"
+      "kiosk  take  " +
+      hash_of("kiosk-key") +
+      "\n"
+      "   # an indented comment\n"
+      "desk\ttake,call,read\t\t" +
+      hash_of("desk-key") +
+      "\r\n"
+      "screen read " +
+      hash_of("screen-key");  // no final newline
   const KeyTable table = KeyTable::parse(text, "keys.txt");
   EXPECT_EQ(table.size(), 3u);
   ASSERT_NE(table.find("desk-key"), nullptr);
@@ -123,8 +129,7 @@ TEST(Auth, KeyFileErrorsNameTheLineAndNeverTheHash) {
       {"name take " + hash + " x", "keys.txt:3: expected 3 fields (name scopes sha256), found 4"},
       {"name take " + hash + " # kiosk", "keys.txt:3: a comment must be on a line of its own"},
       {"bad/name take " + hash, "keys.txt:3: name must be 1 to 64 of A-Z a-z 0-9 _ . -"},
-      {std::string(65, 'n') + " take " + hash,
-       "keys.txt:3: name must be 1 to 64 of A-Z a-z 0-9 _ . -"},
+      {std::string(65, 'n') + " take " + hash, "keys.txt:3: name must be 1 to 64 of A-Z a-z 0-9 _ . -"},
       {"name admin " + hash, "keys.txt:3: scopes must be a comma list of take, call, read, or *"},
       {"name take, " + hash, "keys.txt:3: scopes must be a comma list of take, call, read, or *"},
       {"name take " + hash.substr(1), "keys.txt:3: sha256 must be 64 hex digits"},
@@ -151,8 +156,8 @@ TEST(Auth, SameKeyUnderTwoNamesIsRejected) {
 }
 
 TEST(Auth, FindMatchesOnlyTheRightKey) {
-  const KeyTable table = KeyTable::parse(
-      "alpha take " + hash_of("key-a") + "\nbeta read " + hash_of("key-b") + "\n", "keys.txt");
+  const KeyTable table = KeyTable::parse("alpha take " + hash_of("key-a") + "\nbeta read " + hash_of("key-b") + "\n",
+                                         "keys.txt");
   ASSERT_NE(table.find("key-a"), nullptr);
   EXPECT_EQ(table.find("key-a")->name, "alpha");
   ASSERT_NE(table.find("key-b"), nullptr);
@@ -165,9 +170,9 @@ TEST(Auth, FindMatchesOnlyTheRightKey) {
 
 class Authorize : public testing::Test {
  protected:
-  const KeyTable table = KeyTable::parse(
-      "kiosk take " + hash_of("kiosk-key") + "\ndesk take,call " + hash_of("desk-key") + "\n",
-      "keys.txt");
+  const KeyTable table = KeyTable::parse("kiosk take " + hash_of("kiosk-key") + "\ndesk take,call " +
+                                             hash_of("desk-key") + "\n",
+                                         "keys.txt");
 };
 
 TEST_F(Authorize, AbsentHeaderIsMissing) {
@@ -176,9 +181,8 @@ TEST_F(Authorize, AbsentHeaderIsMissing) {
 }
 
 TEST_F(Authorize, OtherSchemeIsUnknown) {
-  for (const std::string_view header :
-       {"Basic kiosk-key", "Token kiosk-key", "kiosk-key", "Bearer", "Bearer   ", "Bearerkiosk-key",
-        "Bearer: kiosk-key"}) {
+  for (const std::string_view header : {"Basic kiosk-key", "Token kiosk-key", "kiosk-key", "Bearer", "Bearer   ",
+                                        "Bearerkiosk-key", "Bearer: kiosk-key"}) {
     EXPECT_EQ(auth::authorize(table, header, auth::take).verdict, Verdict::unknown) << header;
   }
 }
@@ -203,8 +207,7 @@ TEST_F(Authorize, KeyWithTheScopeIsAllowed) {
 
 TEST_F(Authorize, SchemeIsCaseInsensitiveAndSpacesAreTrimmed) {
   for (const std::string_view header :
-       {"bearer kiosk-key", "BEARER kiosk-key", "Bearer    kiosk-key", "  Bearer kiosk-key  ",
-        "Bearer\tkiosk-key"}) {
+       {"bearer kiosk-key", "BEARER kiosk-key", "Bearer    kiosk-key", "  Bearer kiosk-key  ", "Bearer\tkiosk-key"}) {
     EXPECT_EQ(auth::authorize(table, header, auth::take).verdict, Verdict::allowed) << header;
   }
 }
@@ -262,8 +265,7 @@ TEST(Auth, GeneratedKeysAre256RandomBitsInBase64Url) {
     const std::string key = auth::generate_key();
     ASSERT_EQ(key.size(), 3u + 43u) << key;
     EXPECT_TRUE(key.starts_with("wl_")) << key;
-    constexpr std::string_view base64url =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    constexpr std::string_view base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     EXPECT_EQ(key.find_first_not_of(base64url, 3), std::string::npos) << key;
     keys.insert(key);
   }

@@ -22,8 +22,7 @@ using waitline::config::UsageError;
 const std::string keys_flag = "--api-keys-file=/etc/waitline/keys";
 
 // Runs config::parse as main() does: argv holds only the flags, envp is null-terminated.
-Config parse(const std::vector<std::string>& args,
-             const std::vector<std::string>& environment = {}) {
+Config parse(const std::vector<std::string>& args, const std::vector<std::string>& environment = {}) {
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
   std::vector<const char*> envp;
@@ -33,8 +32,7 @@ Config parse(const std::vector<std::string>& args,
 }
 
 // The UsageError message parse() throws; fails the test when it throws nothing.
-std::string usage_error(const std::vector<std::string>& args,
-                        const std::vector<std::string>& environment = {}) {
+std::string usage_error(const std::vector<std::string>& args, const std::vector<std::string>& environment = {}) {
   try {
     parse(args, environment);
   } catch (const UsageError& error) {
@@ -84,9 +82,13 @@ const std::vector<Sample>& samples() {
       {"redis-port", "6380", [](auto& c) { return c.redis.port == 6380; }},
       {"queue-name", "rubis", [](auto& c) { return c.queue_name == "rubis"; }},
       {"listen", "127.0.0.1:9000",
-       [](auto& c) { return c.listen == Endpoint{"127.0.0.1", 9000}; }},
+       [](auto& c) {
+         return c.listen == Endpoint{"127.0.0.1", 9000};
+       }},
       {"admin-listen", "127.0.0.1:9001",
-       [](auto& c) { return c.admin_listen == Endpoint{"127.0.0.1", 9001}; }},
+       [](auto& c) {
+         return c.admin_listen == Endpoint{"127.0.0.1", 9001};
+       }},
       {"threads", "4", [](auto& c) { return c.threads == 4; }},
       {"redis-username", "waitline", [](auto& c) { return c.redis.username == "waitline"; }},
       {"redis-password-file", "/run/secrets/redis",
@@ -113,7 +115,8 @@ const std::vector<Sample>& samples() {
       {"events-retention", "500", [](auto& c) { return c.queue.events_retention == 500; }},
       {"max-event-streams", "10000", [](auto& c) { return c.events.max_streams == 10000; }},
       {"events-keepalive", "1s", [](auto& c) { return c.events.keepalive == 1s; }},
-      {"ticket-secret-file", "/run/secrets/ticket", [](auto& c) { return c.ticket_secret_file == "/run/secrets/ticket"; }},
+      {"ticket-secret-file", "/run/secrets/ticket",
+       [](auto& c) { return c.ticket_secret_file == "/run/secrets/ticket"; }},
       {"session-ttl", "1h", [](auto& c) { return c.api.session_ttl == 1h; }},
   };
   return all;
@@ -146,8 +149,7 @@ TEST(Config, FirstArgumentIsAFlagNotTheProgramName) {
 
 TEST(Config, EveryFlagHasAnEnvironmentVariable) {
   for (const Sample& sample : samples()) {
-    const Config config =
-        parse(authentication_for(sample), {environment_name(sample.flag) + "=" + sample.value});
+    const Config config = parse(authentication_for(sample), {environment_name(sample.flag) + "=" + sample.value});
     EXPECT_TRUE(sample.took_effect(config)) << environment_name(sample.flag);
   }
 }
@@ -161,9 +163,8 @@ TEST(Config, EveryFlagAcceptsTheEqualsForm) {
 }
 
 TEST(Config, FlagValueMayBeTheNextArgument) {
-  const Config config =
-      parse({"--redis-host", "redis.internal", "--redis-port", "6380", keys_flag, "--queue-name",
-             "rubis", "--listen", "[::1]:9000", "--redis-timeout", "2s"});
+  const Config config = parse({"--redis-host", "redis.internal", "--redis-port", "6380", keys_flag, "--queue-name",
+                               "rubis", "--listen", "[::1]:9000", "--redis-timeout", "2s"});
   EXPECT_EQ(config.redis.host, "redis.internal");
   EXPECT_EQ(config.redis.port, 6380);
   EXPECT_EQ(config.queue_name, "rubis");
@@ -189,9 +190,8 @@ TEST(Config, LastOfARepeatedFlagWins) {
 
 TEST(Config, UnknownWaitlineVariablesAreIgnored) {
   // Kubernetes injects these for a Service named "waitline".
-  const Config config =
-      parse({keys_flag}, {"WAITLINE_SERVICE_HOST=10.0.0.1", "WAITLINE_PORT=tcp://10.0.0.1:8000",
-                          "WAITLINE_PORT_8000_TCP_PORT=8000", "WAITLINE_REDIS_HOSTNAME=x"});
+  const Config config = parse({keys_flag}, {"WAITLINE_SERVICE_HOST=10.0.0.1", "WAITLINE_PORT=tcp://10.0.0.1:8000",
+                                            "WAITLINE_PORT_8000_TCP_PORT=8000", "WAITLINE_REDIS_HOSTNAME=x"});
   EXPECT_EQ(config.redis.host, "127.0.0.1");
 }
 
@@ -203,8 +203,7 @@ TEST(Config, SwitchStandingAloneIsTrue) {
 
 TEST(Config, SwitchAcceptsBooleanWordsInAnyCase) {
   for (const std::string word : {"true", "1", "yes", "on", "TRUE", "Yes", "oN"}) {
-    EXPECT_TRUE(parse({keys_flag, "--legacy-get=false", "--legacy-get=" + word}).api.legacy_get)
-        << word;
+    EXPECT_TRUE(parse({keys_flag, "--legacy-get=false", "--legacy-get=" + word}).api.legacy_get) << word;
     EXPECT_TRUE(parse({keys_flag}, {"WAITLINE_ACCESS_LOG=" + word}).access_log) << word;
   }
   for (const std::string word : {"false", "0", "no", "off", "FALSE", "No", "Off"}) {
@@ -216,8 +215,8 @@ TEST(Config, SwitchAcceptsBooleanWordsInAnyCase) {
 TEST(Config, SwitchRejectsOtherWords) {
   EXPECT_EQ(usage_error({keys_flag, "--legacy-get=maybe"}),
             R"(--legacy-get: "maybe" is not a boolean (true/false, 1/0, yes/no, on/off))");
-  EXPECT_TRUE(contains(usage_error({keys_flag}, {"WAITLINE_ACCESS_LOG="}),
-                       R"(WAITLINE_ACCESS_LOG: "" is not a boolean)"));
+  EXPECT_TRUE(
+      contains(usage_error({keys_flag}, {"WAITLINE_ACCESS_LOG="}), R"(WAITLINE_ACCESS_LOG: "" is not a boolean)"));
 }
 
 TEST(Config, SwitchDoesNotTakeTheNextArgument) {
@@ -225,11 +224,9 @@ TEST(Config, SwitchDoesNotTakeTheNextArgument) {
 }
 
 TEST(Config, PortOutsideTcpRangeIsRejected) {
-  EXPECT_EQ(usage_error({keys_flag, "--redis-port", "70000"}),
-            R"(--redis-port: "70000" is not a TCP port (1-65535))");
+  EXPECT_EQ(usage_error({keys_flag, "--redis-port", "70000"}), R"(--redis-port: "70000" is not a TCP port (1-65535))");
   for (const std::string port : {"0", "-1", "abc", "", "63 79", "+6379"}) {
-    EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-port=" + port}), "is not a TCP port"))
-        << port;
+    EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-port=" + port}), "is not a TCP port")) << port;
   }
 }
 
@@ -248,8 +245,7 @@ TEST(Config, QueueNameIsOneTo64SafeCharacters) {
   EXPECT_EQ(usage_error({keys_flag, "--queue-name="}), "--queue-name: the queue name is empty");
   EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-name=" + std::string(65, 'q')}), "64"));
   for (const std::string name : {"a b", "a/b", "a{b}", "caf\xc3\xa9"}) {
-    EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-name=" + name}), "is not a queue name"))
-        << name;
+    EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-name=" + name}), "is not a queue name")) << name;
   }
 }
 
@@ -262,8 +258,7 @@ TEST(Config, DurationIsAnIntegerAndAUnit) {
 }
 
 TEST(Config, MalformedDurationIsRejected) {
-  EXPECT_EQ(duration_error("5"),
-            R"(--test: "5" is not a duration (an integer and a unit: 500ms, 10s, 2m, 24h))");
+  EXPECT_EQ(duration_error("5"), R"(--test: "5" is not a duration (an integer and a unit: 500ms, 10s, 2m, 24h))");
   for (const std::string_view text : {"", "s", "-5s", "+5s", "1.5s", "5d", "5 s", "5sec", "s5"}) {
     EXPECT_TRUE(contains(duration_error(text), "is not a duration")) << text;
   }
@@ -275,8 +270,7 @@ TEST(Config, OverflowingDurationIsRejected) {
 }
 
 TEST(Config, DurationOutOfRangeIsRejected) {
-  EXPECT_EQ(usage_error({keys_flag, "--redis-timeout=5ms"}),
-            R"(--redis-timeout: "5ms" is out of range (10ms to 1m))");
+  EXPECT_EQ(usage_error({keys_flag, "--redis-timeout=5ms"}), R"(--redis-timeout: "5ms" is out of range (10ms to 1m))");
   EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-timeout=61s"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--header-timeout=99ms"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--header-timeout=11m"}), "out of range"));
@@ -293,17 +287,18 @@ TEST(Config, ADurationKeptInSecondsTakesWholeSeconds) {
 }
 
 TEST(Config, TrustedProxiesAreAddressesOrCidrs) {
-  for (const char* proxies : {"10.0.0.0/33", "10.0.0/8", "fd00::/129", "10.0.0.0/8,,127.0.0.1", "proxy", "10.0.0.0/x"}) {
+  for (const char* proxies :
+       {"10.0.0.0/33", "10.0.0/8", "fd00::/129", "10.0.0.0/8,,127.0.0.1", "proxy", "10.0.0.0/x"}) {
     EXPECT_TRUE(contains(usage_error({keys_flag, std::string("--trusted-proxies=") + proxies}),
                          "is not a comma-separated list of addresses or CIDRs"))
         << proxies;
   }
-  EXPECT_EQ(parse({keys_flag, "--trusted-proxies=::1,192.168.0.0/16"}).rate_limits.trusted_proxies, "::1,192.168.0.0/16");
+  EXPECT_EQ(parse({keys_flag, "--trusted-proxies=::1,192.168.0.0/16"}).rate_limits.trusted_proxies,
+            "::1,192.168.0.0/16");
 }
 
 TEST(Config, CountsOutOfRangeAreRejected) {
-  EXPECT_EQ(usage_error({keys_flag, "--threads=257"}),
-            R"(--threads: "257" is out of range (0 to 256))");
+  EXPECT_EQ(usage_error({keys_flag, "--threads=257"}), R"(--threads: "257" is out of range (0 to 256))");
   EXPECT_EQ(parse({keys_flag, "--threads=256"}).threads, 256u);
   EXPECT_TRUE(contains(usage_error({keys_flag, "--max-header-bytes=1023"}), "out of range"));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--max-header-bytes=1048577"}), "out of range"));
@@ -323,10 +318,8 @@ TEST(Config, EndpointIsHostAndPort) {
 }
 
 TEST(Config, MalformedEndpointIsRejected) {
-  EXPECT_EQ(endpoint_error("8000"),
-            R"(--test: "8000" is not ADDR:PORT (e.g. 127.0.0.1:8000, [::1]:8000, :8000))");
-  for (const std::string_view text :
-       {"", "::1:8000", "[]:80", "[::1]", "[::1]8000", "a:b:80", "[[a]:80", "a]:80"}) {
+  EXPECT_EQ(endpoint_error("8000"), R"(--test: "8000" is not ADDR:PORT (e.g. 127.0.0.1:8000, [::1]:8000, :8000))");
+  for (const std::string_view text : {"", "::1:8000", "[]:80", "[::1]", "[::1]8000", "a:b:80", "[[a]:80", "a]:80"}) {
     EXPECT_TRUE(contains(endpoint_error(text), "is not ADDR:PORT")) << text;
   }
   for (const std::string_view text : {"host:", "host:0", "host:65536", "[::1]:x"}) {
@@ -335,15 +328,12 @@ TEST(Config, MalformedEndpointIsRejected) {
 }
 
 TEST(Config, ListenersMustNotOverlap) {
-  EXPECT_EQ(usage_error({keys_flag, "--listen=127.0.0.1:9000"},
-                        {"WAITLINE_ADMIN_LISTEN=127.0.0.1:9000"}),
+  EXPECT_EQ(usage_error({keys_flag, "--listen=127.0.0.1:9000"}, {"WAITLINE_ADMIN_LISTEN=127.0.0.1:9000"}),
             "--listen and WAITLINE_ADMIN_LISTEN: both are 127.0.0.1:9000; "
             "the API and admin listeners need different ports");
   // The wildcard address takes the port on every address.
-  EXPECT_TRUE(contains(
-      usage_error({keys_flag, "--listen=:9000", "--admin-listen=127.0.0.1:9000"}), "overlap"));
-  const Config config =
-      parse({keys_flag, "--listen=127.0.0.1:9000", "--admin-listen=10.0.0.1:9000"});
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--listen=:9000", "--admin-listen=127.0.0.1:9000"}), "overlap"));
+  const Config config = parse({keys_flag, "--listen=127.0.0.1:9000", "--admin-listen=10.0.0.1:9000"});
   EXPECT_EQ(config.admin_listen.port, 9000);
 }
 
@@ -371,8 +361,7 @@ TEST(Config, AuthenticationCannotBeBothKeysAndNone) {
 
 TEST(Config, FlagWithoutItsValueIsRejected) {
   EXPECT_EQ(usage_error({keys_flag, "--redis-host"}), "--redis-host: needs a value (HOST)");
-  EXPECT_EQ(usage_error({keys_flag, "--redis-host", "--queue-name", "rubis"}),
-            "--redis-host: needs a value (HOST)");
+  EXPECT_EQ(usage_error({keys_flag, "--redis-host", "--queue-name", "rubis"}), "--redis-host: needs a value (HOST)");
 }
 
 TEST(Config, UnknownFlagIsRejected) {
@@ -394,8 +383,7 @@ TEST(Config, StrayArgumentIsRejected) {
 TEST(Config, HelpIsRequestedEvenAmongBadArguments) {
   EXPECT_THROW(parse({"--help"}), HelpRequested);
   EXPECT_THROW(parse({"-h"}), HelpRequested);
-  EXPECT_THROW(parse({"--bogus", "--redis-port=0", "-h"}, {"WAITLINE_REDIS_PORT=x"}),
-               HelpRequested);
+  EXPECT_THROW(parse({"--bogus", "--redis-port=0", "-h"}, {"WAITLINE_REDIS_PORT=x"}), HelpRequested);
 }
 
 TEST(Config, HelpListsEveryFlagWithItsVariableAndDefault) {

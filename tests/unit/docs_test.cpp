@@ -26,8 +26,7 @@ std::string body_of(std::string_view path) {
 std::vector<std::string> references_in(const std::string& html) {
   static const std::regex attribute(R"re(\b(?:src|href)\s*=\s*"([^"]*)")re");
   std::vector<std::string> found;
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), attribute);
-       it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), attribute); it != std::sregex_iterator(); ++it) {
     found.push_back((*it)[1].str());
   }
   return found;
@@ -163,10 +162,13 @@ std::set<std::string> statuses(const json::object& doc) {
   return found;
 }
 
-const Served everything{.legacy_get = true, .authentication = true, .key_limit = {20, 40},
-                        .client_limit = {50, 100}, .max_queue_length = 1000};
-const Served nothing{.legacy_get = false, .authentication = false, .key_limit = {}, .client_limit = {},
-                     .max_queue_length = 0};
+const Served everything{.legacy_get = true,
+                        .authentication = true,
+                        .key_limit = {20, 40},
+                        .client_limit = {50, 100},
+                        .max_queue_length = 1000};
+const Served nothing{
+    .legacy_get = false, .authentication = false, .key_limit = {}, .client_limit = {}, .max_queue_length = 0};
 
 TEST(Docs, openapi_json_is_the_api_document) {
   const json::object doc = document(everything);
@@ -256,10 +258,10 @@ TEST(Docs, every_reference_left_resolves_and_every_component_left_is_used) {
 }
 
 TEST(Docs, unknown_paths_are_not_assets) {
-  for (const char* path : {"", "/", "/doc", "/docs/", "/DOCS", "/docs/index.html", "/openapi.json",
-                           "/docs/openapi.json", "/openapi.json/", "/docs/swagger-ui.css.map",
-                           "/docs/swagger-ui-standalone-preset.js", "/docs/../openapi.json",
-                           "/rubis/docs", "/favicon.ico"}) {
+  for (const char* path :
+       {"", "/", "/doc", "/docs/", "/DOCS", "/docs/index.html", "/openapi.json", "/docs/openapi.json", "/openapi.json/",
+        "/docs/swagger-ui.css.map", "/docs/swagger-ui-standalone-preset.js", "/docs/../openapi.json", "/rubis/docs",
+        "/favicon.ico"}) {
     EXPECT_EQ(find(path), nullptr) << '"' << path << '"';
   }
 }

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <csignal>
 #include <memory>
 #include <string>
@@ -50,8 +50,13 @@ struct Lane {
         queue(redis, "rubis", queue_options, telemetry),
         hub("rubis", 1, {}, telemetry),
         document(docs::openapi({.legacy_get = options.legacy_get, .authentication = keys != nullptr})),
-        api({.queue = queue, .hub = hub, .lane = 0, .secrets = secrets, .telemetry = telemetry,
-             .draining = draining, .openapi = document},
+        api({.queue = queue,
+             .hub = hub,
+             .lane = 0,
+             .secrets = secrets,
+             .telemetry = telemetry,
+             .draining = draining,
+             .openapi = document},
             options),
         pipeline(api.routes(), telemetry,
                  {.listener = Listener::api, .keys = keys, .secrets = &secrets, .access_log = false}) {
@@ -171,8 +176,8 @@ TEST_F(EndpointsTest, ListGivesTheTicketsOldestFirstUpToItsLimit) {
   EXPECT_EQ(boost::json::serialize(body_of(send(verb::get, "/list_tickets?limit=2")).at("tickets")), "[1,2]");
   EXPECT_EQ(boost::json::serialize(body_of(send(verb::get, "/list_tickets?limit=0")).at("tickets")), "[]");
   for (const char* bad : {"limit=abc", "limit=1001", "limit=-1", "limit=", "limit=1%"}) {
-    EXPECT_TRUE(is_error(send(verb::get, std::string("/list_tickets?") + bad), http::Status::bad_request,
-                         "invalid_parameter"))
+    EXPECT_TRUE(
+        is_error(send(verb::get, std::string("/list_tickets?") + bad), http::Status::bad_request, "invalid_parameter"))
         << bad;
   }
 }
@@ -285,9 +290,9 @@ TEST_F(EndpointsTest, AKeyOpensASessionWhoseCookieStandsForItUnderThePrefix) {
   unit::KeyFile file(auth::key_line("desk", auth::call | auth::read, key) + "\n");
   auth::KeyStore keys(file.path());
   serve({.session_ttl = 600s}, {}, &keys);
-  const auto opened = send(verb::post, "/session",
-                           {{"Authorization", "Bearer " + key}, {"X-Forwarded-Prefix", "/rubis"},
-                            {"X-Forwarded-Proto", "https"}});
+  const auto opened =
+      send(verb::post, "/session",
+           {{"Authorization", "Bearer " + key}, {"X-Forwarded-Prefix", "/rubis"}, {"X-Forwarded-Proto", "https"}});
   ASSERT_EQ(opened.result(), http::Status::no_content) << opened.body();
   const std::string cookie(opened[field::set_cookie]);
   EXPECT_TRUE(cookie.starts_with("waitline_session=")) << cookie;

@@ -94,8 +94,7 @@ inline http::Reply handle(boost::asio::io_context& io, http::Handler& handler, h
 
 // The error body every failure carries: {"error":{"code":"<code>","message":"<non-empty>"}},
 // as JSON, with the status.
-inline ::testing::AssertionResult is_error(const http::Response& response, http::Status status,
-                                           std::string_view code) {
+inline ::testing::AssertionResult is_error(const http::Response& response, http::Status status, std::string_view code) {
   const auto what = [&] {
     return " (status " + std::to_string(response.result_int()) + ", body " + response.body() + ")";
   };
@@ -109,8 +108,7 @@ inline ::testing::AssertionResult is_error(const http::Response& response, http:
   const auto* error = outer && outer->size() == 1 ? outer->if_contains("error") : nullptr;
   const auto* inner = error ? error->if_object() : nullptr;
   if (!inner || inner->size() != 2 || !inner->contains("code") || !inner->contains("message") ||
-      !inner->at("code").is_string() || !inner->at("message").is_string() ||
-      inner->at("message").as_string().empty()) {
+      !inner->at("code").is_string() || !inner->at("message").is_string() || inner->at("message").as_string().empty()) {
     return ::testing::AssertionFailure() << "not {\"error\":{\"code\",\"message\"}}" << what();
   }
   if (inner->at("code").as_string() != code) return ::testing::AssertionFailure() << "expected " << code << what();

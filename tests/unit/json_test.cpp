@@ -35,12 +35,18 @@ TEST(Json, EscapesOnlyWhatJsonRequires) {
 
 TEST(Json, MembersNumbersAndNulls) {
   std::string body;
-  Object(body).text("queue", "rubis").number("ticket", -42).number_or_null("next", std::nullopt)
-      .text_or_null("key", "").fixed("took", 1.25, 3).boolean("replayed", true).raw("list", "[1,2]").close();
+  Object(body)
+      .text("queue", "rubis")
+      .number("ticket", -42)
+      .number_or_null("next", std::nullopt)
+      .text_or_null("key", "")
+      .fixed("took", 1.25, 3)
+      .boolean("replayed", true)
+      .raw("list", "[1,2]")
+      .close();
   EXPECT_EQ(body, R"({"queue":"rubis","ticket":-42,"next":null,"key":null,"took":1.250,"replayed":true,"list":[1,2]})");
   EXPECT_NO_THROW(boost::json::parse(body));
 }
-
 
 TEST(Json, TimesAreRfc3339InUtcWithMilliseconds) {
   const auto text = [](std::int64_t ms) {

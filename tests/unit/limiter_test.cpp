@@ -14,9 +14,11 @@ using waitline::ratelimit::Clock;
 struct LimiterTest : ::testing::Test {
   Telemetry telemetry{"q"};
   Clock::time_point now{};
-  RateLimiter limiter{{.key = {.per_second = 2, .burst = 3}, .client = {.per_second = 10, .burst = 20},
+  RateLimiter limiter{{.key = {.per_second = 2, .burst = 3},
+                       .client = {.per_second = 10, .burst = 20},
                        .trusted_proxies = "10.0.0.1"},
-                      telemetry, [this] { return now; }};
+                      telemetry,
+                      [this] { return now; }};
 
   std::optional<waitline::http::Response> admit(std::string_view key, std::string_view peer = "10.9.9.9",
                                                 std::string_view forwarded_for = "") {
@@ -46,8 +48,7 @@ TEST_F(LimiterTest, AnEmptyKeyBucketAnswers429WithRetryAfter) {
   EXPECT_FALSE(admit("screen"));  // another key has its own bucket
   now += 500ms;
   EXPECT_FALSE(admit("desk"));
-  EXPECT_NE(telemetry.render().find(R"(waitline_requests_refused_total{reason="rate_limit_key"} 1)"),
-            std::string::npos)
+  EXPECT_NE(telemetry.render().find(R"(waitline_requests_refused_total{reason="rate_limit_key"} 1)"), std::string::npos)
       << telemetry.render();
 }
 

@@ -51,10 +51,8 @@ std::map<std::string, double> samples(const std::string& text) {
 
 // A registry shaped like the service's own.
 void fill_like_the_service(Registry& registry) {
-  auto& requests =
-      registry.counter("http_requests_total", "HTTP requests.", {"route", "method", "code"});
-  auto& latency = registry.histogram("http_request_duration_seconds",
-                                     "HTTP request latency in seconds.", {"route"});
+  auto& requests = registry.counter("http_requests_total", "HTTP requests.", {"route", "method", "code"});
+  auto& latency = registry.histogram("http_request_duration_seconds", "HTTP request latency in seconds.", {"route"});
   auto& redis_up = registry.gauge("waitline_redis_up", "Whether Redis answers (1) or not (0).", {});
   registry.counter("waitline_tickets_taken_total", "Tickets taken, per queue.", {"queue"});
   requests.with({"/get_ticket", "POST", "200"}).inc();
@@ -89,16 +87,14 @@ CommandResult promtool_check_metrics(const std::string& text) {
 
 TEST(MetricsRegistry, RendersFamiliesInRegistrationOrderAndChildrenInLabelOrder) {
   Registry registry;
-  auto& requests =
-      registry.counter("http_requests_total", "HTTP requests.", {"route", "method", "code"});
+  auto& requests = registry.counter("http_requests_total", "HTTP requests.", {"route", "method", "code"});
   auto& redis_up = registry.gauge("waitline_redis_up", "Whether Redis answers.", {});
-  auto& latency = registry.histogram("http_request_duration_seconds", "HTTP request latency.",
-                                     {"route"}, kSmallBuckets);
+  auto& latency = registry.histogram("http_request_duration_seconds", "HTTP request latency.", {"route"},
+                                     kSmallBuckets);
   requests.with({"/get_ticket", "POST", "200"}).inc(2);
   requests.with({"/call_ticket", "POST", "200"}).inc();
   redis_up.with({}).set(1);
-  for (const double seconds : {0.0625, 0.125, 0.25, 3.0})
-    latency.with({"/get_ticket"}).observe(seconds);
+  for (const double seconds : {0.0625, 0.125, 0.25, 3.0}) latency.with({"/get_ticket"}).observe(seconds);
 
   const std::string expected = R"(# HELP http_requests_total HTTP requests.
 # TYPE http_requests_total counter
@@ -142,18 +138,15 @@ TEST(MetricsHistogram, RejectsBoundsThatDoNotStrictlyAscend) {
 }
 
 TEST(MetricsHistogram, RendersLatencyBoundsAsPlainDecimals) {
-  Family<Histogram> family("latency_seconds", "Latency.", {},
-                           {latency_buckets().begin(), latency_buckets().end()});
+  Family<Histogram> family("latency_seconds", "Latency.", {}, {latency_buckets().begin(), latency_buckets().end()});
   family.with({});
   const std::string out = rendered(family);
   std::vector<std::string> bounds;
-  for (std::size_t at = out.find("le=\""); at != std::string::npos;
-       at = out.find("le=\"", at + 1)) {
+  for (std::size_t at = out.find("le=\""); at != std::string::npos; at = out.find("le=\"", at + 1)) {
     bounds.push_back(out.substr(at + 4, out.find('"', at + 4) - at - 4));
   }
-  EXPECT_EQ(bounds, (std::vector<std::string>{"0.0001", "0.00025", "0.0005", "0.001", "0.0025",
-                                              "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-                                              "0.5", "1", "2.5", "5", "10", "+Inf"}));
+  EXPECT_EQ(bounds, (std::vector<std::string>{"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+                                              "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}));
 }
 
 TEST(MetricsGauge, PrintsShortestRoundTripNumbersAndPrometheusSpecialValues) {
@@ -186,8 +179,7 @@ TEST(MetricsFamily, EscapesHelpTextAndLabelValues) {
 
 TEST(MetricsFamily, PrintsHelpAndTypeBeforeAnyChildExists) {
   const Family<Gauge> family("waitline_queue_length", "Waiting tickets.", {"queue"});
-  EXPECT_EQ(rendered(family),
-            "# HELP waitline_queue_length Waiting tickets.\n# TYPE waitline_queue_length gauge\n");
+  EXPECT_EQ(rendered(family), "# HELP waitline_queue_length Waiting tickets.\n# TYPE waitline_queue_length gauge\n");
 }
 
 TEST(MetricsFamily, ReturnsTheSameChildForTheSameLabelValues) {
@@ -222,8 +214,7 @@ TEST(MetricsRegistry, ThrowsWhenANameIsRegisteredTwice) {
   registry.counter("http_requests_total", "HTTP requests.", {"route"});
   EXPECT_THROW(registry.counter("http_requests_total", "Again.", {"route"}), std::invalid_argument);
   EXPECT_THROW(registry.gauge("http_requests_total", "As a gauge.", {}), std::invalid_argument);
-  EXPECT_THROW(registry.histogram("http_requests_total", "As a histogram.", {}),
-               std::invalid_argument);
+  EXPECT_THROW(registry.histogram("http_requests_total", "As a histogram.", {}), std::invalid_argument);
 }
 
 TEST(MetricsRegistry, ReservesTheProcessMetricNames) {
@@ -257,9 +248,8 @@ TEST(MetricsProcess, ReportsPlausibleValuesForThisProcess) {
   std::string out;
   render_process_metrics(out);
   const std::map<std::string, double> values = samples(out);
-  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
-                           "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
-                           "process_start_time_seconds"}) {
+  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
+                           "process_open_fds", "process_max_fds", "process_start_time_seconds"}) {
     EXPECT_TRUE(values.contains(name)) << name << " missing from:\n" << out;
   }
   EXPECT_NE(out.find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos);
@@ -268,8 +258,7 @@ TEST(MetricsProcess, ReportsPlausibleValuesForThisProcess) {
   EXPECT_GE(values.at("process_virtual_memory_bytes"), values.at("process_resident_memory_bytes"));
   EXPECT_GT(values.at("process_open_fds"), 0);
   EXPECT_GE(values.at("process_max_fds"), values.at("process_open_fds"));
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   // btime is whole seconds, so the start time may read a little later than now.
   EXPECT_GT(values.at("process_start_time_seconds"), now - 3600);
   EXPECT_LT(values.at("process_start_time_seconds"), now + 2);

@@ -54,12 +54,13 @@ struct PipelineTest : ::testing::Test {
   const std::string take_key = auth::generate_key();
   const std::string read_key = auth::generate_key();
   unit::KeyFile keys_file{auth::key_line("kiosk", auth::take, take_key) + "\n" +
-                    auth::key_line("screen", auth::read, read_key) + "\n"};
+                          auth::key_line("screen", auth::read, read_key) + "\n"};
   auth::KeyStore keys{keys_file.path()};
   auth::SecretStore secrets{auth::Signer::random()};
   Telemetry telemetry{"q"};
   asio::io_context io;
-  Pipeline pipeline{routes(), telemetry,
+  Pipeline pipeline{routes(),
+                    telemetry,
                     {.listener = Listener::api, .keys = &keys, .secrets = &secrets, .access_log = false}};
 
   http::Response send(verb method, std::string_view target, const std::map<std::string, std::string>& headers = {}) {
@@ -99,8 +100,8 @@ TEST_F(PipelineTest, AWrongMethodIs405ListingTheAllowedOnesAndHeadWhereGetChange
 
 TEST_F(PipelineTest, HeadIsServedAsGetExceptOnTheStateChangingGets) {
   EXPECT_EQ(send(verb::head, "/public").result(), http::Status::ok);
-  EXPECT_TRUE(is_error(send(verb::head, "/take", bearer(take_key)), http::Status::method_not_allowed,
-                       "method_not_allowed"));
+  EXPECT_TRUE(
+      is_error(send(verb::head, "/take", bearer(take_key)), http::Status::method_not_allowed, "method_not_allowed"));
 }
 
 TEST_F(PipelineTest, ATemplateGivesItsSegmentAndAPrefixMatchesOnlyBelowItself) {
@@ -150,8 +151,9 @@ TEST_F(PipelineTest, ASessionCookieStandsForItsKey) {
   const auto response = send(verb::get, "/items/7", {{"Cookie", "other=1; " + session("screen", read_key)}});
   EXPECT_EQ(response.body(), "key=screen credential=session idempotency= query= param=7");
   // Its scopes are the key's: a read key's session cannot take.
-  EXPECT_TRUE(is_error(send(verb::post, "/take", {{"Cookie", session("screen", read_key)}, {"Sec-Fetch-Site", "same-origin"}}),
-                       http::Status::forbidden, "forbidden"));
+  EXPECT_TRUE(
+      is_error(send(verb::post, "/take", {{"Cookie", session("screen", read_key)}, {"Sec-Fetch-Site", "same-origin"}}),
+               http::Status::forbidden, "forbidden"));
 }
 
 TEST_F(PipelineTest, AnExpiredOrForgedSessionIs401SayingSo) {
@@ -167,7 +169,8 @@ TEST_F(PipelineTest, AChangeMadeWithASessionMustComeFromThisSite) {
   EXPECT_TRUE(is_error(send(verb::post, "/take", {{"Cookie", cookie}}), http::Status::forbidden, "cross_site"));
   EXPECT_TRUE(is_error(send(verb::post, "/take", {{"Cookie", cookie}, {"Sec-Fetch-Site", "cross-site"}}),
                        http::Status::forbidden, "cross_site"));
-  EXPECT_EQ(send(verb::post, "/take", {{"Cookie", cookie}, {"Sec-Fetch-Site", "same-origin"}}).result(), http::Status::ok);
+  EXPECT_EQ(send(verb::post, "/take", {{"Cookie", cookie}, {"Sec-Fetch-Site", "same-origin"}}).result(),
+            http::Status::ok);
   // A browser too old for Sec-Fetch-Site: its Origin names the host the request went to.
   EXPECT_EQ(send(verb::post, "/take", {{"Cookie", cookie}, {"Origin", "https://waitline.test"}}).result(),
             http::Status::ok);
@@ -195,7 +198,8 @@ TEST_F(PipelineTest, AnIdempotencyKeyReachesTheHandlerQuotedOrBare) {
 
 TEST_F(PipelineTest, AMalformedIdempotencyKeyIs400OnlyWhereItIsRead) {
   auto headers = bearer(take_key);
-  for (const std::string& bad : std::vector<std::string>{"", "with space", "\"\"", std::string(129, 'k'), "caf\xc3\xa9"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "with space", "\"\"", std::string(129, 'k'), "caf\xc3\xa9"}) {
     headers["Idempotency-Key"] = bad;
     EXPECT_TRUE(is_error(send(verb::post, "/take", headers), http::Status::bad_request, "invalid_idempotency_key"))
         << bad;
@@ -209,8 +213,10 @@ TEST_F(PipelineTest, AMalformedIdempotencyKeyIs400OnlyWhereItIsRead) {
 
 TEST_F(PipelineTest, BeyondItsRateAClientIs429WithRetryAfterAndNothingRuns) {
   ratelimit::Clock::time_point now{};
-  RateLimiter limiter({.key = {}, .client = {.per_second = 1, .burst = 2}, .trusted_proxies = ""}, telemetry, [&] { return now; });
-  Pipeline limited{routes(), telemetry,
+  RateLimiter limiter({.key = {}, .client = {.per_second = 1, .burst = 2}, .trusted_proxies = ""}, telemetry,
+                      [&] { return now; });
+  Pipeline limited{routes(),
+                   telemetry,
                    {.listener = Listener::api, .keys = &keys, .access_log = false, .admission = &limiter}};
   const auto first = unit::handle(io, limited, request(verb::get, "/public")).response;
   EXPECT_EQ(first.result(), http::Status::ok);

@@ -9,8 +9,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using waitline::ratelimit::BucketTable;
-using waitline::ratelimit::Clock;
 using waitline::ratelimit::client_address;
+using waitline::ratelimit::Clock;
 using waitline::ratelimit::parse_networks;
 using waitline::ratelimit::Rate;
 using waitline::ratelimit::TokenBucket;

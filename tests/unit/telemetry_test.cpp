@@ -28,7 +28,8 @@ TEST(Telemetry, RequestsCountPerRouteMethodAndCodeFromManyThreads) {
     threads.emplace_back([&telemetry] {
       for (int i = 0; i < per_thread; ++i) {
         telemetry.request(waitline::app::Listener::api, "/get_ticket", "POST", 200, std::chrono::milliseconds(1));
-        telemetry.request(waitline::app::Listener::api, i % 2 ? "/list_tickets" : "unmatched", "GET", 400 + static_cast<unsigned>(i) % codes, {});
+        telemetry.request(waitline::app::Listener::api, i % 2 ? "/list_tickets" : "unmatched", "GET",
+                          400 + static_cast<unsigned>(i) % codes, {});
       }
     });
   }
