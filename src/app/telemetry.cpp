@@ -11,6 +11,10 @@ double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double
 
 // How long people wait, and by how much an estimate missed: from seconds to hours.
 constexpr double wait_buckets[] = {5, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400};
+
+// Label values in StreamKind and StreamEnd order.
+constexpr std::string_view stream_kinds[] = {"queue", "ticket"};
+constexpr std::string_view stream_ends[] = {"client", "slow", "shutdown", "error"};
 }  // namespace
 
 Telemetry::Telemetry(std::string_view queue_name)
@@ -73,6 +77,10 @@ Telemetry::Telemetry(std::string_view queue_name)
   registry_.gauge("waitline_build_info", "Version and revision of this build; always 1.", {"version", "revision"})
       .with({WAITLINE_VERSION, WAITLINE_REVISION})
       .set(1);
+  // Every reason a stream can end is exported from the start, at 0: a dashboard's rate of slow
+  // readers cut off is then 0, not "no data", on a replica where none has been.
+  for (auto kind : stream_kinds)
+    for (auto end : stream_ends) streams_closed_.with({kind, end});
 }
 
 void Telemetry::request(Listener listener, std::string_view route, std::string_view method, unsigned status,
@@ -88,8 +96,8 @@ void Telemetry::request(Listener listener, std::string_view route, std::string_v
 
 void Telemetry::stream_closed(StreamKind kind, StreamEnd end) {
   (kind == StreamKind::queue ? queue_streams_ : ticket_streams_).add(-1);
-  static constexpr std::string_view reasons[] = {"client", "slow", "shutdown", "error"};
-  streams_closed_.with({kind == StreamKind::queue ? "queue" : "ticket", reasons[static_cast<std::size_t>(end)]}).inc();
+  streams_closed_.with({stream_kinds[static_cast<std::size_t>(kind)], stream_ends[static_cast<std::size_t>(end)]})
+      .inc();
 }
 
 void Telemetry::waited(std::chrono::milliseconds waited, std::optional<std::int64_t> estimate_seconds) {
