@@ -163,9 +163,9 @@ std::optional<std::string_view> idempotency_key(std::string_view header) {
   return header;
 }
 
-Pipeline::Pipeline(std::vector<Route> routes, Telemetry& telemetry, PipelineSettings settings)
+Pipeline::Pipeline(const std::vector<Route>& routes, Telemetry& telemetry, PipelineSettings settings)
     : telemetry_(telemetry), settings_(settings) {
-  for (auto& route : routes) {
+  for (const auto& route : routes) {
     if (route.options.prefix) router_.add_prefix(route.method, route.path, route.options.label, route);
     else router_.add(route.method, route.path, route);
   }
@@ -223,7 +223,7 @@ asio::awaitable<http::Reply> Pipeline::handle(http::Request& request, std::strin
 asio::awaitable<http::Reply> Pipeline::answer(const http::Request& request, std::string_view client, const Route& route,
                                               std::string_view query, std::span<const std::string_view> params,
                                               std::string_view& key_name,
-                                              std::shared_ptr<const auth::KeyTable>& table) {
+                                              std::shared_ptr<const auth::KeyTable>& table) const {
   Exchange exchange{request, query, params};
   if (settings_.keys && route.scope) {
     table = settings_.keys->current();

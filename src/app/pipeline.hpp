@@ -81,7 +81,7 @@ struct PipelineSettings {
 
 class Pipeline final : public http::Handler {
  public:
-  Pipeline(std::vector<Route> routes, Telemetry& telemetry, PipelineSettings settings);
+  Pipeline(const std::vector<Route>& routes, Telemetry& telemetry, PipelineSettings settings);
 
   boost::asio::awaitable<http::Reply> handle(http::Request& request, std::string_view client) override;
   http::Response reject(http::Status status, std::string_view code, std::string_view message) override;
@@ -90,7 +90,8 @@ class Pipeline final : public http::Handler {
  private:
   boost::asio::awaitable<http::Reply> answer(const http::Request& request, std::string_view client, const Route& route,
                                              std::string_view query, std::span<const std::string_view> params,
-                                             std::string_view& key_name, std::shared_ptr<const auth::KeyTable>& table);
+                                             std::string_view& key_name,
+                                             std::shared_ptr<const auth::KeyTable>& table) const;
 
   http::Router<Route> router_;
   Telemetry& telemetry_;

@@ -108,7 +108,7 @@ void Hub::publish(std::vector<queue::Event> events) {
     newest_ = batch->back()->event.id;
   }
   observer_.events_received(events.size());
-  wake_interested(std::move(batch));
+  wake_interested(batch);
 }
 
 void Hub::wake_interested(const std::shared_ptr<const std::vector<FramePtr>>& frames) {

@@ -257,6 +257,27 @@ std::optional<Rejection> classify(const boost::system::error_code& ec, bool requ
 
 }  // namespace
 
+// Waits for the first bytes of the next request, into buffer; false when the connection is done.
+// Between requests the idle timeout applies, and a drain closes a kept-alive connection. A new
+// connection is not idle but accepted with its first request on the way: during a drain that
+// request gets a short grace to arrive, and its answer.
+asio::awaitable<bool> Server::next_bytes(Session& session, beast::flat_buffer& buffer, bool fresh,
+                                         std::chrono::steady_clock::time_point first_head_due, Handler& handler) {
+  auto& stream = session.stream;
+  if (draining_ && !fresh && stream.socket().available() == 0) co_return false;
+  session.idle = true;
+  if (!fresh) stream.expires_after(limits_.idle_timeout);
+  else if (draining_)
+    stream.expires_at(std::min(first_head_due, std::chrono::steady_clock::now() + first_request_grace));
+  else stream.expires_at(first_head_due);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
+  session.idle = false;
+  buffer.commit(n);
+  if (ec == asio::error::operation_aborted && draining_) co_return true;  // bytes may have arrived meanwhile
+  if (ec == beast::error::timeout && fresh && !draining_) handler.closed_unanswered("header_timeout");
+  co_return !ec;
+}
+
 asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& handler) {
   auto& stream = session->stream;
   beast::flat_buffer buffer;
@@ -265,22 +286,8 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
   const auto first_head_due = std::chrono::steady_clock::now() + limits_.header_timeout;
   for (;;) {
     if (buffer.size() == 0) {
-      // Between requests: the idle timeout applies, and a drain closes a kept-alive connection.
-      // A new connection is not idle but accepted with its first request on the way: during a
-      // drain that request gets a short grace to arrive, and its answer.
-      auto& socket = stream.socket();
-      if (draining_ && !fresh && socket.available() == 0) break;
-      session->idle = true;
-      if (!fresh) stream.expires_after(limits_.idle_timeout);
-      else if (draining_)
-        stream.expires_at(std::min(first_head_due, std::chrono::steady_clock::now() + first_request_grace));
-      else stream.expires_at(first_head_due);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(read_chunk), use_tuple);
-      session->idle = false;
-      buffer.commit(n);
-      if (ec == asio::error::operation_aborted && draining_) continue;  // bytes may have arrived meanwhile
-      if (ec == beast::error::timeout && fresh && !draining_) handler.closed_unanswered("header_timeout");
-      if (ec) break;
+      if (!co_await next_bytes(*session, buffer, fresh, first_head_due, handler)) break;
+      if (buffer.size() == 0) continue;  // a drain woke the read: look again
     }
 
     beast::http::request_parser<beast::http::string_body> parser;

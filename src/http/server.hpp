@@ -23,6 +23,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <atomic>
@@ -108,6 +109,8 @@ class Server {
   struct Session;
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(std::shared_ptr<Session> session, Handler& handler);
+  boost::asio::awaitable<bool> next_bytes(Session& session, boost::beast::flat_buffer& buffer, bool fresh,
+                                          std::chrono::steady_clock::time_point first_head_due, Handler& handler);
   boost::asio::awaitable<void> serve_stream(Session& session, unsigned version, Response& head, Stream& body);
 
   std::vector<Lane> lanes_;

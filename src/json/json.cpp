@@ -15,8 +15,8 @@ constexpr auto needs_escape = [](char c) { return c == '"' || c == '\\' || stati
 void append_string(std::string& out, std::string_view text) {
   out.push_back('"');
   // Runs of bytes that need no escape are appended whole: most strings are one run.
-  for (auto run = text.begin(); run != text.end();) {
-    auto end = std::find_if(run, text.end(), needs_escape);
+  for (const auto* run = text.begin(); run != text.end();) {
+    const auto* end = std::find_if(run, text.end(), needs_escape);
     out.append(run, end);
     if (end == text.end()) break;
     switch (const char c = *end) {

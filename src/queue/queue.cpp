@@ -658,7 +658,8 @@ asio::awaitable<Outcome<Snapshot>> TicketQueue::snapshot(std::int64_t tickets) {
     co_return malformed<Snapshot>("snapshot");
   Snapshot snapshot;
   snapshot.waiting = *to_int(e[0]);
-  for (const auto& ticket : e[1].elements | std::views::reverse) {
+  for (std::size_t i = e[1].elements.size(); i-- > 0;) {  // the oldest first
+    const auto& ticket = e[1].elements[i];
     auto n = to_int(ticket);
     if (!n) co_return malformed<Snapshot>("snapshot (a ticket that is not a number: " + ticket.text + ")");
     if (static_cast<std::int64_t>(snapshot.tickets.size()) < tickets) snapshot.tickets.push_back(*n);

@@ -290,9 +290,10 @@ struct Client::Connection : std::enable_shared_from_this<Connection> {
   }
 };
 
-Client::Client(asio::any_io_executor executor, Options options, LatencyObserver on_latency, StateObserver on_state)
-    : connection_(std::make_shared<Connection>(std::move(executor), std::move(options), std::move(on_latency),
-                                               std::move(on_state))) {}
+Client::Client(const asio::any_io_executor& executor, Options options, LatencyObserver on_latency,
+               StateObserver on_state)
+    : connection_(
+          std::make_shared<Connection>(executor, std::move(options), std::move(on_latency), std::move(on_state))) {}
 
 Client::~Client() { stop(); }  // NOLINT(bugprone-exception-escape): see client.hpp
 

@@ -46,7 +46,7 @@ using StateObserver = std::function<void(bool connected, std::string_view reason
 
 class Client {
  public:
-  Client(boost::asio::any_io_executor executor, Options options, LatencyObserver on_latency = {},
+  Client(const boost::asio::any_io_executor& executor, Options options, LatencyObserver on_latency = {},
          StateObserver on_state = {});
   // Stops the connection; posting that to its strand allocates, and failing to is fatal anyway.
   ~Client();  // NOLINT(bugprone-exception-escape)
