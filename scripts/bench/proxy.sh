@@ -93,13 +93,13 @@ else
   say "deploying project $project (HTTPS on 127.0.0.1:$https_port)"
   "$root/scripts/platform/swarm.sh" up >"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; die "swarm.sh up failed"; }
   say "deployed in $((SECONDS - started)) s"
-  # Production's per-client limits (EDGE_LIMIT_PROD_* in deploy/swarm/platforms.env) would cap wrk,
+  # Production's per-client limits (EDGE_LIMIT_PROD_* in deploy/platforms.conf) would cap wrk,
   # one client address, at a few thousand requests a second: this project's proxy gets limits far
   # above what the machine serves, so that the bench measures the proxy and not its limit.
   docker service update -q --env-add WAITLINE_LIMIT_PROD_RATE=1000000 \
     --env-add WAITLINE_LIMIT_PROD_BURST=1000000 "$project-edge_proxy" >/dev/null ||
     die "could not lift the rate limit of $project-edge_proxy"
-  # The queue's own limits per key and per client (QUEUE_RATE_LIMIT_* there) likewise: wrk is one key;
+  # The queue's own limits per key and per client (WAITLINE_RATE_LIMIT_* there) likewise: wrk is one key;
   # and its length cap (a million tickets), which the rounds' takes would reach on a fast machine.
   docker service update -q --env-add WAITLINE_RATE_LIMIT_KEY=0 --env-add WAITLINE_RATE_LIMIT_CLIENT=0 \
     --env-add WAITLINE_MAX_QUEUE_LENGTH=0 \

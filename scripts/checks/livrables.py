@@ -50,16 +50,9 @@ FRENCH_DOCS = ("docs/livrables", "docs/runbooks")
 VERBATIM = ("docs/livrables/cahier-des-charges.md",)
 WORDS = "scripts/checks/french-words.txt"
 RULES = "observability/prometheus/rules"
-# The platforms, their queues and settings: one file (PLATFORMS_CONF), or formerly two.
+# The platforms, their queues and settings.
 PLATFORMS_CONF = "deploy/platforms.conf"
-PLATFORMS_ENV = "deploy/swarm/platforms.env"
-# The scripts that make the secrets and deploy the stacks, by purpose or, formerly, side by side.
-SECRETS_SCRIPTS = ("scripts/platform/secrets.sh", "scripts/secrets.sh")
-SWARM_SCRIPTS = ("scripts/platform/swarm.sh", "scripts/swarm.sh")
-
-
-def first(root: Path, names: tuple[str, ...]) -> Path:
-    return next((root / name for name in names if (root / name).exists()), root / names[-1])
+SECRETS_SCRIPT = "scripts/platform/secrets.sh"
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -269,33 +262,15 @@ def number(word: str) -> int:
 
 def read_platforms(root: Path) -> tuple[str, dict[str, str], list[str], list[str]]:
     """Where the platforms are described, their settings (a platform's own value named
-    <platform>_KEY, as the documents write it), the platforms and the queues."""
-    conf = root / PLATFORMS_CONF
-    if conf.exists():
-        settings, platforms, queues = {}, [], []
-        for line in conf.read_text(encoding="utf-8").splitlines():
-            words = line.split("#", 1)[0].split()
-            if not words:
-                continue
-            if words[0] == "queue":
-                queues += words[1:]
-            elif words[0] == "platform":
-                platforms = words[1:]
-            elif "=" in words[0] and len(words) == 1:
-                key, _, value = words[0].partition("=")
-                settings[key] = value
-            else:
-                settings.update({f"{p}_{words[0]}": v for p, v in zip(platforms, words[1:])})
-        return PLATFORMS_CONF, settings, platforms, queues
-    settings = {}
-    for line in (root / PLATFORMS_ENV).read_text(encoding="utf-8").splitlines():
-        m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
-        if m:
-            settings[m.group(1)] = m.group(2).strip().strip("'\"")
-    script = first(root, SECRETS_SCRIPTS).read_text(encoding="utf-8")
-    lists = [re.search(rf"^{name}=\(([^)]*)\)", script, re.M) for name in ("platforms", "queues")]
-    platforms, queues = (m.group(1).split() if m else [] for m in lists)
-    return PLATFORMS_ENV, settings, platforms, queues
+    <platform>_KEY, as the documents write it), the platforms and the queues: deploy/platforms.conf,
+    through its one reader (scripts/platform/platforms.py)."""
+    sys.path.insert(0, str(root / "scripts" / "platform"))
+    try:
+        import platforms
+    finally:
+        sys.path.pop(0)
+    described = platforms.load(root / PLATFORMS_CONF)
+    return PLATFORMS_CONF, described.flat(), list(described.names), list(described.queues)
 
 
 @dataclass

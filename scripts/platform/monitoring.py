@@ -3,7 +3,9 @@
 
     scripts/platform/monitoring.py PROFILE OUT [--source DIR]
 
-PROFILE is `production` (the files as they are) or `test` (the end-to-end suite's): the same files
+In every copy of prometheus.yml, a list item naming "<platform>-<queue>" becomes one item per
+platform and queue of deploy/platforms.conf (dev-rubis, dev-saphir, ...): the targets follow the
+queues. PROFILE is `production` (the files as they are otherwise) or `test` (the end-to-end suite's): the same files
 with every duration that makes alerts slow to prove capped, on the copies: scrape and evaluation
 intervals, each rule's `for:`, Alertmanager's group_wait, group_interval and repeat_interval. Only
 a `key: <duration>` line longer than its cap changes. A `for:` is first divided by 12 (1m -> 5s,
@@ -18,6 +20,8 @@ import re
 import shutil
 import sys
 from pathlib import Path
+
+import platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 # What is copied, relative to observability/: Prometheus's configuration and rules, Alertmanager's,
@@ -34,6 +38,8 @@ UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800
 DURATION = re.compile(r"^(?:[0-9]+(?:ms|[smhdwy]))+")
 PART = re.compile(r"([0-9]+)(ms|[smhdwy])")
 KEY_LINE = re.compile(r"^([ \t]*(?:- )?([a-z_]+):[ \t]+)(.*)$")
+# A one-line YAML list, e.g. `      - names: ["<platform>-<queue>"]`.
+FLOW_LIST = re.compile(r"^(.*?\[)([^\]]*)(\].*)$")
 
 
 def seconds(duration: str) -> float:
@@ -61,9 +67,24 @@ def capped(line: str, caps: dict[str, str], divisors: dict[str, int]) -> str:
     return line
 
 
+def with_targets(line: str, described: platforms.Platforms) -> str:
+    """The line with each list item naming <platform> and <queue> written once per platform and queue."""
+    m = FLOW_LIST.match(line)
+    if not m or "<queue>" not in m[2]:
+        return line
+    items = []
+    for item in (i.strip().strip('"') for i in m[2].split(",")):
+        if "<queue>" in item:
+            items += [item.replace("<platform>", p).replace("<queue>", q) for p in described.names for q in described.queues]
+        else:
+            items.append(item)
+    return f"{m[1]}{', '.join(items)}{m[3]}"
+
+
 def render(profile: str, out: Path, source: Path) -> None:
     if profile not in ("production", "test"):
         sys.exit("monitoring: PROFILE must be production or test")
+    described = platforms.load()
     if out.exists():
         shutil.rmtree(out)
     files = []
@@ -76,11 +97,12 @@ def render(profile: str, out: Path, source: Path) -> None:
     for path in files:
         target = out / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
+        lines = path.read_text().split("\n")
+        if path.name == "prometheus.yml":
+            lines = [with_targets(line, described) for line in lines]
         if profile == "test" and path.suffix == ".yml":
-            lines = path.read_text().split("\n")
-            target.write_text("\n".join(capped(line, TEST_CAPS, TEST_DIVISORS) for line in lines))
-        else:
-            shutil.copyfile(path, target)
+            lines = [capped(line, TEST_CAPS, TEST_DIVISORS) for line in lines]
+        target.write_text("\n".join(lines))
     for rel in REQUIRED:
         if not (out / rel).is_file() or not (out / rel).stat().st_size:
             sys.exit(f"monitoring: missing {source / rel}")
@@ -92,7 +114,10 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--source", type=Path, default=ROOT / "observability")
     args = parser.parse_args()
-    render(args.profile, args.out.resolve(), args.source.resolve())
+    try:
+        render(args.profile, args.out.resolve(), args.source.resolve())
+    except platforms.Malformed as e:
+        sys.exit(f"monitoring: {e}")
 
 
 if __name__ == "__main__":

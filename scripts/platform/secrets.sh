@@ -5,11 +5,12 @@
 #                                name key (one file per platform: dev's never holds production's)
 #   <platform>/<queue>.keys      the queue's API key file: names, scopes, SHA-256 of the keys
 #   <platform>/redis/<user>.password   one Redis ACL user each (docs/service.md, "Redis commands and
-#                                keys"; docs/livrables/plan-de-remediation.md, S04): rubis, saphir,
-#                                emeraude, diamant (each queue its own keys only), exporter
-#                                (read-only), backup (replication stream only), healthcheck (PING)
+#                                keys"; docs/livrables/plan-de-remediation.md, S04): one per queue,
+#                                named after it (its own keys only), exporter (server information
+#                                only), backup (replication stream only), healthcheck (PING)
 #   <platform>/redis/users.acl   the Redis server's ACL file: those users with the SHA-256 of their
-#                                passwords, the default user off (rewritten from the passwords)
+#                                passwords and their rules (deploy/swarm/redis-users.conf), the
+#                                default user off (rewritten from the passwords)
 #   <platform>/ticket.secret     signs the visitors' ticket links and the browsers' session cookies
 #                                (--ticket-secret-file): every replica of the platform reads it
 #   <platform>/redis_password    the Redis password of the Kubernetes chart (requirepass)
@@ -38,6 +39,10 @@
 # Either takes effect with the next `make up` (the queue's key file is a Swarm secret: the queue
 # rolls onto the new one). A key per device lets one lost device be revoked alone.
 #
+# The queues and platforms are those of deploy/platforms.conf. A queue removed from there has its
+# key files, its lines of api-keys.txt and its Redis user deleted (revoked: `make up` then removes
+# its service and the Swarm secrets holding them); its data stays in Redis.
+#
 # Idempotent: an existing file is kept; delete one and run again to rotate it (`make up` then
 # rolls the services that use it). Each queue gets three keys: "desk" (take, call, read: a
 # counter's page or application), "kiosk" (take, read: the ticket kiosk) and "screen" (read only:
@@ -50,8 +55,10 @@ cd "$root"
 project=${WAITLINE_PROJECT:-waitline}
 dir=${WAITLINE_SECRETS_DIR:-.secrets/$project}
 domain=${WAITLINE_DOMAIN:-localhost}
-platforms=(dev qualif prod)
-queues=(rubis saphir emeraude diamant)
+# The platforms and queues of deploy/platforms.conf.
+platforms=() queues=()
+platform_settings=$(scripts/platform/platforms.py shell) || exit 2
+eval "$platform_settings"
 
 umask 077
 mkdir -p "$dir"
@@ -60,33 +67,22 @@ chmod 700 "$dir"
 new_key() { echo "wl_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"; }
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
-# The Redis ACL users of a platform and what each may do. A queue's keys are exactly its own
-# (docs/service.md, "Redis data"); its commands exactly those the service sends (AUTH and PING at
-# connect; EVALSHA, EVAL when Redis forgot a script, and the commands its scripts run; MULTI/EXEC
-# around the reads of several keys; XREAD for its live events): never CONFIG, FLUSHALL, SHUTDOWN,
-# KEYS, SCAN or another queue's keys.
-queue_acl() {  # queue
-  local q=$1
-  echo "resetkeys ~ticket_number_$q ~queue_$q ~last_called_$q ~idempotency_$q:* ~events_$q ~taken_at_$q" \
-       "~recent_calls_$q ~called_$q ~counters_$q ~pace_$q resetchannels -@all" \
-       "+ping +evalsha +eval +multi +exec +time" \
-       "+get +set +del +exists +incr +lpush +rpop +llen +lrange +lindex +ltrim +hget +hset +hdel" \
-       "+xadd +xrange +xrevrange +xread +xinfo|stream"
+# The Redis ACL users of a platform and what each may do: deploy/swarm/redis-users.conf, one line
+# each (`USER RULES...`), the `<queue>` line for every queue.
+declare -A redis_rules=()
+redis_users=()
+while read -r user rules; do
+  [[ -z $user || $user == \#* ]] && continue
+  redis_rules[$user]=$rules
+  if [[ $user == "<queue>" ]]; then redis_users+=("${queues[@]}")
+  elif [[ $user != default ]]; then redis_users+=("$user"); fi
+done <deploy/swarm/redis-users.conf
+[[ -n ${redis_rules[default]:-} && -n ${redis_rules["<queue>"]:-} ]] \
+  || die "deploy/swarm/redis-users.conf needs a line for default and one for <queue>"
+redis_acl() {  # user -> its rules
+  if [[ -n ${redis_rules[$1]:-} && $1 != "<queue>" ]]; then echo "${redis_rules[$1]}"
+  else echo "${redis_rules["<queue>"]//<queue>/$1}"; fi
 }
-redis_acl() {  # user
-  case $1 in
-    exporter)    # redis_exporter: server information and read-only key sizes; it can change nothing
-      echo "resetkeys %R~* resetchannels -@all +hello +ping +select +client|setname +info +config|get +slowlog|get +slowlog|len" \
-           "+latency|latest +latency|histogram +client|list +client|info +dbsize +memory|stats +module|list" \
-           "+cluster|info +llen +strlen +type" ;;
-    backup)      # redis-cli --rdb: the replication stream, nothing else
-      echo "resetkeys resetchannels -@all +ping +replconf +sync +psync" ;;
-    healthcheck) # the container's health check
-      echo "resetkeys resetchannels -@all +ping" ;;
-    *) queue_acl "$1" ;;
-  esac
-}
-redis_users=("${queues[@]}" exporter backup healthcheck)
 
 # The scopes each kind of screen needs (docs/service.md, "The people's screens").
 role_scopes() {  # role
@@ -141,6 +137,20 @@ if [[ -f $dir/api-keys.txt ]]; then
 fi
 
 created=0
+# A queue no longer listed: its keys, its plain keys and its Redis user's password go (the ACL file
+# below no longer names it); its data stays in Redis.
+revoked=0
+for platform in "${platforms[@]}"; do
+  for file in "$dir/$platform"/*.keys; do
+    [[ -e $file ]] || continue
+    queue=$(basename "$file" .keys)
+    [[ " ${queues[*]} " == *" $queue "* ]] && continue
+    rm -f "$file" "$dir/$platform/redis/$queue.password"
+    [[ ! -f $dir/$platform/api-keys.txt ]] || sed -i "/^$platform $queue /d" "$dir/$platform/api-keys.txt"
+    say "revoked the keys and Redis user of queue $queue on $platform (not in deploy/platforms.conf; its data stays in Redis)"
+    revoked=$((revoked + 1))
+  done
+done
 for platform in "${platforms[@]}"; do
   mkdir -p "$dir/$platform/redis"
   keys_txt=$dir/$platform/api-keys.txt
@@ -150,11 +160,7 @@ for platform in "${platforms[@]}"; do
     created=$((created + 1))
   fi
   # Redis reads the file at start; it allows no comment lines.
-  # The default user is off and has no password (resetpass, not nopass: protected mode would
-  # refuse every remote client): no connection can log in as it. It keeps every permission all
-  # the same, because Redis 7.0 replays the append-only file as the default user and refuses a
-  # script's MULTI/EXEC it may not run (NOPERM): with "-@all" a restart loaded an empty dataset.
-  acl="user default off resetpass ~* &* +@all"
+  acl="user default $(redis_acl default)"
   for user in "${redis_users[@]}"; do
     pw=$dir/$platform/redis/$user.password
     if [[ ! -s $pw ]]; then
@@ -230,4 +236,4 @@ tls_config: {ca_file: $abs/tls.crt}"
   echo "$client" >"$dir/monitoring-client.yml"; created=$((created + 1)); }
 # Owner only, whatever umask made them before.
 find "$dir" -type d -exec chmod 700 {} + -o -type f -exec chmod 600 {} +
-echo "secrets: $dir ($created created; API keys in $dir/<platform>/api-keys.txt, never printed)"
+echo "secrets: $dir ($created created; $revoked revoked; API keys in $dir/<platform>/api-keys.txt, never printed)"

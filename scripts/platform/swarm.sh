@@ -6,22 +6,28 @@
 #   scripts/platform/swarm.sh down               remove the stacks; keep the Redis volumes (data)
 #   scripts/platform/swarm.sh destroy            down, then remove the Redis volumes too (tests)
 #   scripts/platform/swarm.sh status             services, replicas, budget, URLs
-#   scripts/platform/swarm.sh scale PLATFORM QUEUE N  run N replicas of one queue service
+#   scripts/platform/swarm.sh scale PLATFORM QUEUE N
+#                                                run N replicas of one queue service
 #   scripts/platform/swarm.sh budget             check the resource budget on the running services
 #   scripts/platform/swarm.sh wait               wait until every service runs all its replicas
-#   scripts/platform/swarm.sh backup PLATFORM FILE  write a consistent snapshot of the platform's Redis
+#   scripts/platform/swarm.sh backup PLATFORM FILE
+#                                                write a consistent snapshot of the platform's Redis
 #                                                (RDB) to FILE, while it runs
-#   scripts/platform/swarm.sh restore PLATFORM FILE  stop the platform's Redis, replace its data with
+#   scripts/platform/swarm.sh restore PLATFORM FILE
+#                                                stop the platform's Redis, replace its data with
 #                                                the snapshot FILE, start it again
-#   scripts/platform/swarm.sh render-monitoring PROFILE DIR  write the monitoring files as deployed with
+#   scripts/platform/swarm.sh render PLATFORM    print the platform's stack file as `up` deploys it
+#   scripts/platform/swarm.sh render-monitoring PROFILE DIR
+#                                                write the monitoring files as deployed with
 #                                                PROFILE (production or test) into DIR
 #
 # Stacks: <project>-dev, <project>-qualif, <project>-prod from deploy/swarm/platform.yml (one
-# definition rendered per platform with the values of deploy/swarm/platforms.env), and
-# <project>-edge (the proxy) from deploy/swarm/edge.yml, and <project>-monitoring (Prometheus,
-# Alertmanager, exporters; Grafana and cAdvisor where their images can be pulled) from
-# deploy/swarm/monitoring.yml with the files of observability/. Needs the engine in swarm mode
-# (scripts/setup/docker-engine.sh), the images (scripts/setup/images.sh) and the secrets (scripts/platform/secrets.sh).
+# definition, written out for each queue of deploy/platforms.conf and deployed per platform with
+# that platform's values there), <project>-edge (the proxy) from deploy/swarm/edge.yml, and
+# <project>-monitoring (Prometheus, Alertmanager, exporters; Grafana and cAdvisor where their
+# images can be pulled) from deploy/swarm/monitoring.yml with the files of observability/. Needs
+# the engine in swarm mode (scripts/setup/docker-engine.sh), the images (scripts/setup/images.sh)
+# and the secrets (scripts/platform/secrets.sh).
 #
 # Environment (defaults in brackets):
 #   WAITLINE_PROJECT [waitline]   prefix of every stack, network, volume and secret: a second
@@ -34,7 +40,7 @@
 #                                 in <secrets>/monitoring_password); they publish no port
 #   WAITLINE_MONITORING_PROFILE [production]   test: the same rules and routes with short
 #                                 intervals and `for:` durations (the end-to-end tests)
-#   WAITLINE_SETTINGS_FILE []     KEY=VALUE lines read after deploy/swarm/platforms.env, overriding
+#   WAITLINE_SETTINGS_FILE []     KEY=VALUE lines read after deploy/platforms.conf, overriding
 #                                 it (several nodes: dev_PLACEMENT=node.labels.waitline.production!=true)
 #   WAITLINE_REDIS_DATA_ROOT []   a shared filesystem mounted on every node: each platform's Redis
 #                                 keeps its data in <root>/<platform>/redis (deploy/swarm/redis-shared-storage.yml)
@@ -48,15 +54,17 @@ secrets_dir=$(realpath -m "${WAITLINE_SECRETS_DIR:-.secrets/$project}")
 http_port=${WAITLINE_HTTP_PORT:-8080}
 https_port=${WAITLINE_HTTPS_PORT:-8443}
 domain=${WAITLINE_DOMAIN:-localhost}
-platforms=(dev qualif prod)
-queues=(rubis saphir emeraude diamant)
 wait_timeout=${WAITLINE_WAIT_TIMEOUT:-300}
 https_suffix=""; [[ $https_port != 443 ]] && https_suffix=":$https_port"
 monitoring_profile=${WAITLINE_MONITORING_PROFILE:-production}
 monitoring_dir=$PWD/.cache/monitoring/$project
+stack_dir=$PWD/.cache/swarm/$project   # the stack files as deployed (render_platform)
 
-# shellcheck source=deploy/swarm/platforms.env
-. deploy/swarm/platforms.env
+# deploy/platforms.conf: the platforms, the queues, the names of the rows (service_settings: the
+# service's WAITLINE_*; platform_keys: the others), each <platform>_KEY and each shared KEY.
+platforms=() queues=() service_settings=() platform_keys=()
+platform_settings=$(scripts/platform/platforms.py shell) || exit 2
+eval "$platform_settings"
 # shellcheck source=/dev/null
 [[ -z ${WAITLINE_SETTINGS_FILE:-} ]] || . "$WAITLINE_SETTINGS_FILE"
 redis_data_root=${WAITLINE_REDIS_DATA_ROOT:-}
@@ -76,7 +84,7 @@ replicas() {
 }
 
 # --- resources -----------------------------------------------------------------------------------
-# Sums from platforms.env and the replica counts; `override` is "SERVICE=N" for a planned scale.
+# Sums from deploy/platforms.conf and the replica counts; `override` is "SERVICE=N" for a planned scale.
 planned_sums() {  # prints: nonprod_cpus nonprod_mem_mb prod_res_cpus prod_res_mem_mb
   local override=${1:-} p q n svc
   local nc=0 nm=0 rc=0 rm=0
@@ -111,9 +119,9 @@ check_budget() {  # [override]; fails when development and qualification would e
   read -r nc nm rc rm < <(planned_sums "${1:-}")
   say "budget: dev+qualif limits ${nc} CPUs ${nm} MiB of ${NONPROD_BUDGET_CPUS} CPUs ${NONPROD_BUDGET_MEMORY_MB} MiB; production reserves ${rc} CPUs ${rm} MiB"
   awk -v a="$nc" -v b="$NONPROD_BUDGET_CPUS" 'BEGIN{exit !(a <= b + 1e-9)}' \
-    || die "development and qualification would need ${nc} CPUs, over the budget of ${NONPROD_BUDGET_CPUS} (deploy/swarm/platforms.env)"
+    || die "development and qualification would need ${nc} CPUs, over the budget of ${NONPROD_BUDGET_CPUS} (deploy/platforms.conf)"
   ((nm <= NONPROD_BUDGET_MEMORY_MB)) \
-    || die "development and qualification would need ${nm} MiB, over the budget of ${NONPROD_BUDGET_MEMORY_MB} MiB (deploy/swarm/platforms.env)"
+    || die "development and qualification would need ${nm} MiB, over the budget of ${NONPROD_BUDGET_MEMORY_MB} MiB (deploy/platforms.conf)"
   # On any node that may run production: the budget plus production's reservations must fit.
   local node cpus mem
   for node in $(docker node ls -q --filter role=manager; docker node ls -q --filter role=worker); do
@@ -193,23 +201,60 @@ network_subnets() {  # network
   die "no subnet for network $1 after 30 s: see docker network inspect $1"
 }
 
+# The stack file of one platform: deploy/swarm/platform.yml with each block between "--- each queue"
+# and "--- end of each queue" written once per queue, its placeholders filled in: the queue's name,
+# its replicas (as many as run now, so that a scale survives make up; 1 for a new queue) and the
+# digests of its secrets.
+render_platform() {  # platform
+  local p=$1 line q in_block=0 block=()
+  while IFS= read -r line; do
+    case $line in
+      *"# --- each queue") in_block=1; block=() ;;
+      *"# --- end of each queue")
+        in_block=0
+        for q in "${queues[@]}"; do
+          for line in "${block[@]}"; do
+            line=${line//<queue>/$q}
+            [[ $line == *"<replicas>"* ]] && line=${line//<replicas>/$(replicas "$project-${p}_$q")}
+            [[ $line == *"<keys-digest>"* ]] && line=${line//<keys-digest>/$(digest "$secrets_dir/$p/$q.keys")}
+            [[ $line == *"<redis-password-digest>"* ]] &&
+              line=${line//<redis-password-digest>/$(digest "$secrets_dir/$p/redis/$q.password")}
+            [[ ! $line =~ \<[a-z-]+\> ]] || die "deploy/swarm/platform.yml: unknown placeholder in: $line"
+            printf '%s\n' "$line"
+          done
+        done ;;
+      *) if ((in_block)); then block+=("$line"); else printf '%s\n' "$line"; fi ;;
+    esac
+  done <deploy/swarm/platform.yml
+  ((!in_block)) || die "deploy/swarm/platform.yml: a block \"--- each queue\" has no end"
+}
+
+# The Swarm secrets of queues no longer in deploy/platforms.conf: their services are gone, their keys
+# and Redis users revoked (scripts/platform/secrets.sh); nothing keeps these copies.
+prune_removed_queues() {  # platform
+  local stack=$project-$1 name
+  while read -r name; do
+    [[ $name =~ ^${stack}_([a-z][a-z0-9]*)_(api_keys|redis_password)_[0-9a-f]{12}$ ]] || continue
+    [[ ${BASH_REMATCH[1]} == exporter || " ${queues[*]} " == *" ${BASH_REMATCH[1]} "* ]] && continue
+    docker secret rm "$name" >/dev/null || warn "could not remove secret $name"
+    say "removed secret $name (queue ${BASH_REMATCH[1]} is no longer listed)"
+  done < <(docker secret ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}}')
+}
+
 deploy_platform() {
   local p=$1 q key
   local stack=$project-$p
   [[ -s $secrets_dir/$p/redis/users.acl ]] || die "no secrets in $secrets_dir: run scripts/platform/secrets.sh"
+  for q in "${queues[@]}"; do
+    [[ -s $secrets_dir/$p/$q.keys ]] || die "no keys of queue $q in $secrets_dir/$p: run scripts/platform/secrets.sh"
+  done
   ensure_network "$project-$p-front"
+  mkdir -p "$stack_dir"
+  render_platform "$p" >"$stack_dir/$p.yml"
+  for key in "${service_settings[@]}"; do echo "$key=$(setting "$p" "$key")"; done >"$stack_dir/$p.env"
   (
-    export PLATFORM=$p \
-      HEALTHCHECK_TIMEOUT
-    for key in QUEUE_CPUS QUEUE_MEMORY_MB QUEUE_RES_CPUS QUEUE_RES_MEMORY_MB QUEUE_THREADS QUEUE_LEGACY_GET \
-               QUEUE_RATE_LIMIT_KEY QUEUE_RATE_LIMIT_KEY_BURST QUEUE_RATE_LIMIT_CLIENT QUEUE_RATE_LIMIT_CLIENT_BURST \
-               QUEUE_MAX_EVENT_STREAMS \
-               REDIS_CPUS REDIS_MEMORY_MB REDIS_RES_CPUS REDIS_RES_MEMORY_MB REDIS_MAXMEMORY_MB \
-               REDIS_APPENDFSYNC PLACEMENT REDIS_EXPORTER_CPUS REDIS_EXPORTER_MEMORY_MB \
-               REDIS_EXPORTER_RES_CPUS REDIS_EXPORTER_RES_MEMORY_MB QUEUE_HEALTHCHECK_INTERVAL \
-               REDIS_HEALTHCHECK_INTERVAL; do
-      export "$key=$(setting "$p" "$key")"
-    done
+    export PLATFORM=$p HEALTHCHECK_TIMEOUT SERVICE_ENV_FILE=$stack_dir/$p.env
+    for key in "${platform_keys[@]}"; do export "$key=$(setting "$p" "$key")"; done
     # The queues believe X-Forwarded-For only from their front network: the proxy (and Prometheus).
     export QUEUE_TRUSTED_PROXIES
     QUEUE_TRUSTED_PROXIES=$(network_subnets "$project-$p-front")
@@ -218,12 +263,7 @@ deploy_platform() {
     REDIS_ACL_DIGEST=$(digest "$secrets_dir/$p/redis/users.acl")
     REDIS_HEALTHCHECK_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/healthcheck.password")
     REDIS_EXPORTER_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/exporter.password")
-    for q in "${queues[@]}"; do
-      export "${q^^}_KEYS_DIGEST=$(digest "$secrets_dir/$p/$q.keys")"
-      export "${q^^}_REDIS_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/$q.password")"
-      export "REPLICAS_${q^^}=$(replicas "${stack}_$q")"
-    done
-    local files=(deploy/swarm/platform.yml)
+    local files=("$stack_dir/$p.yml")
     if [[ -n $redis_data_root ]]; then
       export REDIS_DATA_DIR=$redis_data_root/$p/redis
       files+=(deploy/swarm/redis-shared-storage.yml)
@@ -237,7 +277,7 @@ deploy_edge() {
   local stack=$project-edge
   ensure_network "$project-monitoring-front"
   (
-    export WAITLINE_HTTP_PORT=$http_port WAITLINE_HTTPS_PORT=$https_port
+    export WAITLINE_HTTP_PORT=$http_port WAITLINE_HTTPS_PORT=$https_port QUEUES="${queues[*]}"
     export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB "${!EDGE_LIMIT_@}"
     export TLS_CERT_DIGEST TLS_KEY_DIGEST MONITORING_HTPASSWD_DIGEST
     TLS_CERT_DIGEST=$(digest "$secrets_dir/tls.crt"); TLS_KEY_DIGEST=$(digest "$secrets_dir/tls.key")
@@ -369,7 +409,7 @@ print_urls() {
   [[ $http_port != 80 ]] && h=":$http_port"
   cat <<EOF
 
-waitline ($project) is up: three platforms, four queues each (rubis saphir emeraude diamant).
+waitline ($project) is up: three platforms, ${#queues[@]} queues each (${queues[*]}).
   production     https://prod.$domain$s/<queue>/...   (also https://$domain$s/; http://...$h/ redirects to HTTPS)
   qualification  https://qualif.$domain$s/<queue>/...
   development    https://dev.$domain$s/<queue>/...
@@ -390,6 +430,7 @@ cmd_up() {
   deploy_monitoring
   say "waiting for every service (up to $wait_timeout s)"
   wait_converged
+  for p in "${platforms[@]}"; do prune_removed_queues "$p"; done
   print_urls
 }
 
@@ -433,7 +474,7 @@ cmd_destroy() {
     for _ in $(seq 1 30); do docker volume rm "$v" >/dev/null 2>&1 && break; sleep 1; done
     say "removed volume $v"
   done
-  rm -rf "$monitoring_dir"  # the rendered copies of observability/ it deployed
+  rm -rf "$monitoring_dir" "$stack_dir"  # the rendered copies of observability/ and the stack files it deployed
 }
 
 cmd_status() {
@@ -508,6 +549,7 @@ case ${1:-} in
   wait) wait_converged ;;
   backup) shift; cmd_backup "$@" ;;
   restore) shift; cmd_restore "$@" ;;
+  render) check_platform "${2:-}"; render_platform "$2" ;;
   render-monitoring) render_monitoring "${2:-}" "${3:?usage: swarm.sh render-monitoring PROFILE DIR}" ;;
   *) usage_from_header "$0"; exit 2 ;;
 esac

@@ -34,7 +34,7 @@ struct Rate {
   bool on() const { return per_second > 0; }
 };
 
-// The service's defaults: no limit (operators set them per platform: deploy/swarm/platforms.env).
+// The service's defaults: no limit (operators set them per platform: deploy/platforms.conf).
 struct Options {
   Rate key{};
   Rate client{};

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,8 +23,13 @@ import urllib3
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-PLATFORMS = ("dev", "qualif", "prod")
-QUEUES = ("rubis", "saphir", "emeraude", "diamant")
+# The platforms and queues deployed: deploy/platforms.conf, through its one reader.
+sys.path.insert(0, str(ROOT / "scripts" / "platform"))
+import platforms as platforms_conf  # noqa: E402
+
+DESCRIBED = platforms_conf.load(ROOT / "deploy" / "platforms.conf")
+PLATFORMS = DESCRIBED.names
+QUEUES = DESCRIBED.queues
 INVENTORY = yaml.safe_load((ROOT / "deploy/ansible/inventory/simulated.yml").read_text())
 KEY = ROOT / ".cache/vm/id_ed25519"
 GROUP = "wlcluster"

@@ -140,7 +140,7 @@ def test_a_wrong_count_of_alert_rules_is_a_fault(planted):
     assert said(faults, f"{DAT}:{where['count']}: figures: «Cent règles d'alerte»: there are"), faults
 
 
-def test_a_reservation_that_platforms_env_does_not_set_is_a_fault(planted):
+def test_a_reservation_that_platforms_conf_does_not_set_is_a_fault(planted):
     where, faults = planted
     assert said(faults, f"{ORCHESTRATOR}:{where['resources']}: figures: 128 Mio is none of the values of",
                 "prod_REDIS_RES_MEMORY_MB"), faults
@@ -159,7 +159,7 @@ def test_a_secret_file_that_secrets_sh_does_not_make_is_a_fault(planted):
 def test_a_setting_quoted_with_another_value_or_unknown_is_a_fault(planted):
     where, faults = planted
     assert said(faults, f"{ORCHESTRATOR}:{where['value']}: figures: NONPROD_BUDGET_CPUS=1.5: "
-                        "deploy/swarm/platforms.env says NONPROD_BUDGET_CPUS=1.2"), faults
+                        "deploy/platforms.conf says NONPROD_BUDGET_CPUS=1.4"), faults
     assert said(faults, f"{ORCHESTRATOR}:{where['setting']}: figures: prod_REDIS_RESERVE_MB: no such setting"), faults
 
 
@@ -210,7 +210,8 @@ def test_nothing_else_is_reported_than_what_was_planted(planted):
 
 def test_a_changed_setting_fails_until_the_document_follows(tmp_path):
     root = copy_of_the_repository(tmp_path)
-    replace(root, "deploy/swarm/platforms.env", r"(?m)^prod_QUEUE_RES_MEMORY_MB=32$", "prod_QUEUE_RES_MEMORY_MB=48")
+    # Production's column of the row QUEUE_RES_MEMORY_MB: 32 MiB becomes 48.
+    replace(root, "deploy/platforms.conf", r"(?m)^(QUEUE_RES_MEMORY_MB\s+\S+\s+\S+\s+)32$", lambda m: m.group(1) + "48")
     faults = check(root).stdout.splitlines()
     # The DAT's table of the platforms and the orchestrator's guide quote production's 32 MiB.
     assert said(faults, DAT, "figures: 32 Mio is none of the values of", "prod_QUEUE_RES_MEMORY_MB"), faults

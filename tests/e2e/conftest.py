@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,8 +41,13 @@ SECRETS = ROOT / ".secrets" / PROJECT
 # The proxy's HTTPS address and the certificate to check it with.
 URL = f"https://127.0.0.1:{HTTPS_PORT}"
 CA = str(SECRETS / "tls.crt")
-PLATFORMS = ("dev", "qualif", "prod")
-QUEUES = ("rubis", "saphir", "emeraude", "diamant")
+# The platforms and queues deployed: deploy/platforms.conf, through its one reader.
+sys.path.insert(0, str(ROOT / "scripts" / "platform"))
+import platforms as platforms_conf  # noqa: E402
+
+DESCRIBED = platforms_conf.load(ROOT / "deploy" / "platforms.conf")
+PLATFORMS = DESCRIBED.names
+QUEUES = DESCRIBED.queues
 
 assert PROJECT != "waitline", "the end-to-end tests must not use the default deployment's project name"
 
@@ -61,16 +67,19 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
-def env() -> dict[str, str]:
+def env(**extra: str) -> dict[str, str]:
     e = dict(os.environ)
     e.update(WAITLINE_PROJECT=PROJECT, WAITLINE_HTTP_PORT=str(HTTP_PORT), WAITLINE_HTTPS_PORT=str(HTTPS_PORT),
-             WAITLINE_SECRETS_DIR=str(SECRETS), WAITLINE_MONITORING_PROFILE="test")
+             WAITLINE_SECRETS_DIR=str(SECRETS), WAITLINE_MONITORING_PROFILE="test", **extra)
     return e
 
 
-def run(*cmd: str, check: bool = True, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
-    """Runs a command in the repository with the test project's environment; output captured."""
-    p = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout, **kw)
+def run(*cmd: str, check: bool = True, timeout: float = 600, extra_env: dict[str, str] | None = None,
+        **kw) -> subprocess.CompletedProcess:
+    """Runs a command in the repository with the test project's environment (and extra_env); output
+    captured."""
+    p = subprocess.run(cmd, cwd=ROOT, env=env(**(extra_env or {})), capture_output=True, text=True,
+                       timeout=timeout, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}")
     return p
@@ -94,13 +103,8 @@ def images() -> dict[str, str]:
 
 
 def platforms_env() -> dict[str, str]:
-    out = {}
-    for line in (ROOT / "deploy" / "swarm" / "platforms.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            out[k] = v
-    return out
+    """Every value of deploy/platforms.conf: <platform>_KEY for a platform's, KEY for a shared one."""
+    return DESCRIBED.flat()
 
 
 def redis_cli(platform: str, user: str, *commands: str) -> list[str]:
@@ -201,6 +205,14 @@ def monitoring_request(method: str, service: str, path: str, auth: bool = True, 
 
 def monitoring_get(service: str, path: str, **kw) -> requests.Response:
     return monitoring_request("GET", service, path, **kw)
+
+
+def prometheus_query(expr: str) -> list[dict]:
+    """An instant query of the test project's Prometheus, through the proxy: its result list."""
+    r = monitoring_get("prometheus", "/api/v1/query", params={"query": expr}, timeout=15)
+    body = r.json()
+    assert body["status"] == "success", (expr, body)
+    return body["data"]["result"]
 
 
 class Deployment:

@@ -78,7 +78,7 @@ def test_production_redis_reserves_the_memory_it_may_use(deployment):
 
 
 def test_each_queue_runs_one_worker_thread_per_cpu_of_its_limit(deployment):
-    """QUEUE_THREADS=0: the service counts the CPUs of its cgroup limit (rounded up, at most the
+    """WAITLINE_THREADS=0: the service counts the CPUs of its cgroup limit (rounded up, at most the
     host's), so a queue limited to 1 CPU on a 2-core host runs 1 thread, not 2 sharing one CPU."""
     import math
     from conftest import QUEUES, containers_of, platforms_env
@@ -86,7 +86,7 @@ def test_each_queue_runs_one_worker_thread_per_cpu_of_its_limit(deployment):
     host_cpus = os.cpu_count()
     seen = {}
     for platform in PLATFORMS:
-        assert env[f"{platform}_QUEUE_THREADS"] == "0"
+        assert env[f"{platform}_WAITLINE_THREADS"] == "0"
         expected = min(host_cpus, math.ceil(float(env[f"{platform}_QUEUE_CPUS"])))
         for queue in QUEUES:
             for container in containers_of(service(platform, queue)):

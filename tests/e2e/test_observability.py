@@ -17,18 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PLATFORMS, PROJECT, QUEUES, ROOT, Load, docker, figure, monitoring_get, run, service, wait_for
+from conftest import (PLATFORMS, PROJECT, QUEUES, ROOT, Load, docker, figure, monitoring_get, run, service, wait_for,
+                      prometheus_query as query)
 from dashboard_queries import empty_panels, panel_queries
 
 MONITORING_NETWORK = f"{PROJECT}-monitoring_monitoring"
 SINK_IMAGE = "waitline-e2e-sinks:latest"
-
-
-def query(expr: str) -> list[dict]:
-    r = monitoring_get("prometheus", "/api/v1/query", params={"query": expr}, timeout=15)
-    body = r.json()
-    assert body["status"] == "success", (expr, body)
-    return body["data"]["result"]
 
 
 def targets(job: str) -> list[dict]:
@@ -60,14 +54,16 @@ def rule_for(root: Path, alert: str) -> int:
 def test_the_test_profile_shortens_only_durations_of_copies_that_promtool_and_amtool_accept(tmp_path):
     out = tmp_path / "test-profile"
     run("scripts/platform/swarm.sh", "render-monitoring", "test", str(out))
+    prod = tmp_path / "production"
+    run("scripts/platform/swarm.sh", "render-monitoring", "production", str(prod))
     source = ROOT / "observability"
     rules = sorted((source / "prometheus" / "rules").glob("*.rules.yml"))
     assert rules, "no rule files"
     for original in [source / "prometheus" / "prometheus.yml", source / "alertmanager" / "alertmanager.yml", *rules]:
-        copy = out / original.relative_to(source)
-        changed = [(a, b) for a, b in zip(original.read_text().splitlines(), copy.read_text().splitlines()) if a != b]
-        assert len(original.read_text().splitlines()) == len(copy.read_text().splitlines())
-        for before, after in changed:
+        rel = original.relative_to(source)
+        deployed, copy = (prod / rel).read_text().splitlines(), (out / rel).read_text().splitlines()
+        assert len(deployed) == len(copy)
+        for before, after in ((a, b) for a, b in zip(deployed, copy) if a != b):
             key = before.split(":")[0].strip(" -")
             assert key in ("for", "scrape_interval", "evaluation_interval", "scrape_timeout", "refresh_interval",
                            "group_wait", "group_interval", "repeat_interval"), (before, after)
@@ -77,11 +73,17 @@ def test_the_test_profile_shortens_only_durations_of_copies_that_promtool_and_am
     # Divided before capped: a cause still fires before its consequences, so inhibition holds.
     assert rule_for(out, "WaitlineRedisDown") < rule_for(out, "WaitlineErrorBudgetBurn"), fors
     run("promtool", "check", "rules", *copies)
+    run("promtool", "check", "config", str(out / "prometheus" / "prometheus.yml"))
     run("amtool", "check-config", str(out / "alertmanager" / "alertmanager.yml"))
-    # The production profile is the sources themselves.
-    prod = tmp_path / "production"
-    run("scripts/platform/swarm.sh", "render-monitoring", "production", str(prod))
-    assert (prod / "prometheus" / "prometheus.yml").read_bytes() == (source / "prometheus" / "prometheus.yml").read_bytes()
+    # The production profile is the sources themselves, but for the queues' targets: one name per
+    # platform and queue of deploy/platforms.conf.
+    for path in source.rglob("*"):
+        if path.suffix in (".yml", ".json") and (prod / path.relative_to(source)).exists() and path.name != "prometheus.yml":
+            assert (prod / path.relative_to(source)).read_bytes() == path.read_bytes(), path
+    changed = [(a, b) for a, b in zip((source / "prometheus" / "prometheus.yml").read_text().splitlines(),
+                                      (prod / "prometheus" / "prometheus.yml").read_text().splitlines()) if a != b]
+    names = ", ".join(f"{p}-{q}" for p in PLATFORMS for q in QUEUES)
+    assert changed == [('      - names: ["<platform>-<queue>"]', f"      - names: [{names}]")], changed
 
 
 def test_every_target_is_found_by_dns_with_the_contract_labels(prometheus):

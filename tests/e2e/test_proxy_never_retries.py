@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import CA, ROOT, SECRETS, docker, images, wait_for
+from conftest import CA, QUEUES, ROOT, SECRETS, docker, images, wait_for
 
 FAILING_UPSTREAM = """
 worker_processes 1;
@@ -56,6 +56,7 @@ def rig(deployment, tmp_path_factory):
                    "-v", f"{conf}:/etc/nginx/upstream.conf:ro", "--entrypoint", "nginx", proxy_image,
                    "-c", "/etc/nginx/upstream.conf", "-g", "daemon off;")
         docker("run", "-d", "--name", names[2], "--network", net, "-p", "127.0.0.1::8443",
+               "-e", f"WAITLINE_QUEUES={' '.join(QUEUES)}",
                "-v", f"{tmp / 'tls.crt'}:/run/secrets/tls_cert:ro",
                "-v", f"{tmp / 'tls.key'}:/run/secrets/tls_key:ro", proxy_image)
         port = docker("port", names[2], "8443/tcp").splitlines()[0].rsplit(":", 1)[1]
@@ -120,5 +121,5 @@ def test_control_a_read_is_retried_on_the_other_upstream(rig):
 def test_the_deployed_configuration_turns_retries_off_for_take_and_call(deployment):
     conf = (ROOT / "deploy" / "docker" / "proxy" / "nginx.conf").read_text()
     block = conf[conf.index("(get_ticket|call_ticket)"):]
-    block = block[:block.index("}")]
+    block = block[:block.index("proxy_pass")]
     assert "proxy_next_upstream off;" in block

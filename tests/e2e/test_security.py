@@ -95,7 +95,7 @@ def test_secret_files_are_owner_only_and_each_platform_has_its_own_key_file(depl
     for platform in PLATFORMS:
         lines = [l for l in (SECRETS / platform / "api-keys.txt").read_text().splitlines() if not l.startswith("#")]
         assert {l.split()[0] for l in lines} == {platform}
-        assert len(lines) == 2 * len(QUEUES)
+        assert len(lines) == 3 * len(QUEUES)   # desk, kiosk and screen
     assert not (SECRETS / "api-keys.txt").exists()
 
 

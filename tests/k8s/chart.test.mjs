@@ -13,8 +13,11 @@ import { parseManifests, allErrors, policyErrors, schemaErrors, podSpecOf, quota
 const root = new URL("../../", import.meta.url).pathname;
 const chart = join(root, "deploy/helm/waitline");
 const helmBin = join(root, ".cache/bin/helm");
+// The platforms, their queues and settings: deploy/platforms.conf, through its one reader.
+const reader = join(root, "scripts/platform/platforms.py");
+const described = JSON.parse(execFileSync("python3", [reader, "json"], { encoding: "utf8" }));
 const platforms = ["dev", "qualif", "prod"];
-const queues = ["rubis", "saphir", "emeraude", "diamant"];
+const { queues } = described;
 const filesIn = (dir, suffix) => readdirSync(join(root, dir)).filter((f) => f.endsWith(suffix)).sort();
 const ruleFiles = filesIn("observability/prometheus/rules", ".rules.yml");
 const dashboardFiles = filesIn("observability/dashboards", ".json");
@@ -32,9 +35,17 @@ function helm(args) {
   const run = spawnSync(helmBin, args, { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
+// What scripts/platform/k8s.sh passes before values-<platform>.yaml: the platform's values from
+// deploy/platforms.conf.
+const generated = mkdtempSync(join(tmpdir(), "waitline-values-"));
+const valuesOf = (platform) => {
+  const file = join(generated, `${platform}.json`);
+  writeFileSync(file, execFileSync("python3", [reader, "helm-values", platform], { encoding: "utf8" }));
+  return ["-f", file, "-f", join(chart, `values-${platform}.yaml`)];
+};
 function render(platform, extra = []) {
   const run = helm(["template", "waitline", chart, "--namespace", `waitline-${platform}`,
-    "-f", join(chart, `values-${platform}.yaml`), ...fixture, ...extra]);
+    ...valuesOf(platform), ...fixture, ...extra]);
   assert.equal(run.status, 0, run.stderr);
   return parseManifests(run.stdout);
 }
@@ -49,7 +60,7 @@ test("observability/ has rule files and dashboards to render", () => {
 
 for (const platform of platforms) {
   test(`${platform}: helm lint --strict passes`, () => {
-    const run = helm(["lint", "--strict", chart, "-f", join(chart, `values-${platform}.yaml`), ...fixture]);
+    const run = helm(["lint", "--strict", chart, ...valuesOf(platform), ...fixture]);
     assert.equal(run.status, 0, run.stdout + run.stderr);
   });
 
@@ -154,11 +165,12 @@ test("helm package follows the links: the packaged chart holds the rules, dashbo
 });
 
 test("values.schema.json refuses unknown keys and a latest tag; rendering refuses an unpinned image", () => {
-  for (const bad of [["--set", "bogus=1"], ["--set", "redis.storage.bogus=1"], ["--set", "queues.rubis.replicaz=2"], ["--set", "image.tag=latest"]]) {
-    const run = helm(["lint", "--strict", chart, ...fixture, ...bad]);
+  for (const bad of [["--set", "bogus=1"], ["--set", "redis.storage.bogus=1"], ["--set", "queueOverrides.rubis.replicaz=2"],
+    ["--set", "image.tag=latest"], ["--set", "queueDefaults.env.LEGACY_GET=true"], ["--set", "queues={Rubis}"]]) {
+    const run = helm(["lint", "--strict", chart, ...valuesOf("dev"), ...fixture, ...bad]);
     assert.notEqual(run.status, 0, `accepted ${bad.join(" ")}`);
   }
-  const run = helm(["template", "waitline", chart, ...fixture, "--set", "redis.exporter.image.tag="]);
+  const run = helm(["template", "waitline", chart, ...valuesOf("dev"), ...fixture, "--set", "redis.exporter.image.tag="]);
   assert.notEqual(run.status, 0);
   assert.match(run.stderr, /redis\.exporter\.image: set a pinned tag or a digest/);
 });
@@ -286,6 +298,30 @@ test("each platform's routes bind to its own HTTPS listeners, which accept route
   assert.equal(redirect.metadata.namespace, "kube-system");
   assert.deepEqual(redirect.spec.parentRefs[0].sectionName, "http");
   assert.deepEqual(redirect.spec.rules[0].filters[0].requestRedirect, { scheme: "https", statusCode: 301 });
+});
+
+test("each platform's queues, their environment and resources, and Redis's are deploy/platforms.conf's", () => {
+  const cpu = (cores) => `${Math.round(Number(cores) * 1000)}m`;
+  for (const platform of platforms) {
+    const settings = described.settings[platform];
+    const deployments = ofKind(rendered[platform], "Deployment").filter((d) => d.metadata.labels["waitline/queue"]);
+    assert.deepEqual(deployments.map((d) => d.metadata.labels["waitline/queue"]).sort(), [...queues].sort(), platform);
+    const service = Object.fromEntries(Object.entries(settings).filter(([k]) => k.startsWith("WAITLINE_")));
+    assert.ok(Object.keys(service).length > 0, platform);
+    for (const d of deployments) {
+      const [container] = d.spec.template.spec.containers;
+      const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+      for (const [name, value] of Object.entries(service)) assert.equal(env[name], value, `${platform} ${d.metadata.name} ${name}`);
+      assert.deepEqual(container.resources, {
+        requests: { cpu: cpu(settings.QUEUE_RES_CPUS), memory: `${settings.QUEUE_RES_MEMORY_MB}Mi` },
+        limits: { cpu: cpu(settings.QUEUE_CPUS), memory: `${settings.QUEUE_MEMORY_MB}Mi` } }, `${platform} ${d.metadata.name}`);
+    }
+    const redis = named(rendered[platform], "StatefulSet", "waitline-redis").spec.template.spec.containers;
+    assert.deepEqual(redis.find((c) => c.name === "redis").resources.limits,
+      { cpu: cpu(settings.REDIS_CPUS), memory: `${settings.REDIS_MEMORY_MB}Mi` }, platform);
+    const args = JSON.stringify(redis.find((c) => c.name === "redis"));
+    assert.ok(args.includes(settings.REDIS_APPENDFSYNC) && args.includes(`${settings.REDIS_MAXMEMORY_MB}mb`), `${platform}: ${args}`);
+  }
 });
 
 test("production turns legacy GET off; dev and qualif keep it", () => {
