@@ -302,7 +302,7 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
     source, settings, platforms, queues = read_platforms(root)
 
     published = set()
-    swarm = first(root, SWARM_SCRIPTS).read_text(encoding="utf-8")
+    swarm = (root / "scripts/platform/swarm.sh").read_text(encoding="utf-8")
     for variable in re.findall(r"published:\s*\$\{(\w+)", "".join(
             p.read_text(encoding="utf-8") for p in (root / "deploy/swarm").glob("*.yml"))):
         published.update(int(v) for v in re.findall(rf"\$\{{{variable}:-(\d+)\}}", swarm))
@@ -347,13 +347,13 @@ def repository_facts(root: Path, lines: list[Line]) -> Facts:
             titles.add(panel.get("title", ""))
             stack += panel.get("panels", [])
     return Facts(alerts, runbooks, dashboards, platforms, queues, source, settings, titles, published, known,
-                 made_secrets(root), str(first(root, SECRETS_SCRIPTS).relative_to(root)), flags, variables, commands)
+                 made_secrets(root), str((root / SECRETS_SCRIPT).relative_to(root)), flags, variables, commands)
 
 
 def made_secrets(root: Path) -> set[str]:
     """What scripts/platform/secrets.sh makes, run into a temporary directory."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(first(root, SECRETS_SCRIPTS))], env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        subprocess.run([str((root / SECRETS_SCRIPT))], env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
                        "WAITLINE_SECRETS_DIR": f"{tmp}/s"}, capture_output=True, check=True)
         base = Path(tmp) / "s"
         return {str(p.relative_to(base)) + ("/" if p.is_dir() else "") for p in base.rglob("*")}
