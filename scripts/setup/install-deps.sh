@@ -12,6 +12,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git    # toolchain
   ccache                                              # compiler cache: rebuilding unchanged sources (CI's fresh clone)
   clang libclang-rt-dev llvm                          # make test-fuzz: libFuzzer, sanitizer runtimes, llvm-symbolizer
+  clang-format clang-tidy                             # make test-static: the C++ code's format and lint
   libboost1.81-dev libssl-dev libgtest-dev            # libraries the service is built with
   redis-server redis-tools                            # the real Redis the tests run against
   prometheus prometheus-alertmanager                  # promtool and amtool: check /metrics, rules, routes
