@@ -13,7 +13,11 @@
 #           address nginx resolves for it on the front network: the network hop, without TLS
 #           and nginx;
 #   proxy   wrk on the host to https://127.0.0.1:<https port>/rubis/... with Host prod.localhost
-#           (published port, TLS, nginx, the front network, then the same container).
+#           (published port, TLS, nginx, the front network, then the same container);
+#   ceiling wrk on the host to https://127.0.0.1:<https port>/ceiling/... : the same published
+#           port, TLS, nginx configuration and front network, in front of an upstream that does
+#           no work (an nginx answering, from memory, bodies of the size rubis answers): the most
+#           the proxy path can carry here; production's path is reported as a share of it.
 # Each round runs take (POST /get_ticket) then list (GET /list_tickets, default limit 100) the
 # three ways at BENCH_CONNECTIONS connections, then both ways with one connection (the stall shows in
 # the one-connection p99), and with one connection from inside the proxy's network namespace
@@ -22,7 +26,8 @@
 # containers, and wrk's own CPU time; before the rounds, the machine's busy share at rest. The
 # client and the resting deployment share the 2 cores here, so it also estimates the ratio with
 # both elsewhere (the system's CPU per request, direct over proxy). At the end it removes the
-# project, its data and its secrets (unless it was already deployed and BENCH_PROXY_REUSE=1).
+# project, its data and its secrets (unless it was already deployed and BENCH_PROXY_REUSE=1), and
+# the ceiling's service and route in every case.
 # All traffic stays on 127.0.0.1.
 #
 # Environment (defaults in brackets):
@@ -68,6 +73,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   [[ -n $child_pid ]] && kill "$child_pid" 2>/dev/null
+  remove_ceiling || status=2
   if ((deployed)); then
     say "removing project $project (stacks, volumes, secrets)"
     "$root/scripts/platform/swarm.sh" destroy >"$work/destroy.log" 2>&1 || { tail -5 "$work/destroy.log" >&2; status=2; }
@@ -75,6 +81,15 @@ cleanup() {
   fi
   rm -rf "$work"
   exit "$status"
+}
+ceiling_service=$project-bench-ceiling
+proxy_queues="" # the proxy's WAITLINE_QUEUES before the ceiling was added to it
+remove_ceiling() {
+  [[ -n $(docker service ls -q --filter "name=$ceiling_service") ]] || return 0
+  say "removing the ceiling ($ceiling_service and its route)"
+  docker service rm "$ceiling_service" >/dev/null || return 1
+  [[ -z $proxy_queues || $deployed == 1 ]] ||
+    docker service update -q --env-add "WAITLINE_QUEUES=$proxy_queues" "$project-edge_proxy" >/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -108,6 +123,48 @@ else
 fi
 api_key=$(awk '$1 == "prod" && $2 == "rubis" && $3 == "desk" {print $4}' "$WAITLINE_SECRETS_DIR/prod/api-keys.txt")
 [[ -n $api_key ]] || die "no prod rubis desk key in $WAITLINE_SECRETS_DIR/prod/api-keys.txt"
+
+# --- the ceiling ------------------------------------------------------------------------------
+# The bodies rubis answers now: a take's, and a list's once 100 tickets wait (the default limit;
+# the first round's takes keep it full). The ceiling answers the same number of bytes, as JSON.
+rubis=https://127.0.0.1:$https_port/rubis
+curl_prod() { curl -sk --fail-with-body -H "Host: prod.localhost" -H "Authorization: Bearer $api_key" "$@"; }
+for _ in $(seq 100); do curl_prod -o /dev/null -X POST "$rubis/get_ticket" || die "a take through the proxy failed"; done
+take_bytes=$(curl_prod -X POST "$rubis/get_ticket" | wc -c)
+list_bytes=$(curl_prod "$rubis/list_tickets" | wc -c)
+body_of() { # bytes -> a JSON object of exactly that many bytes (at least 12)
+  local pad=$(($1 - 12))
+  printf '{"pad":"%s"}' "$(head -c "$pad" /dev/zero | tr '\0' x)"
+}
+[[ $take_bytes -ge 12 && $list_bytes -ge 12 ]] || die "rubis answered $take_bytes and $list_bytes bytes"
+# One nginx worker without limits, keeping connections as long as the queue does (60 s, no cap
+# on requests), on production's front network under the name the proxy's route resolves.
+ceiling_conf="pid /tmp/nginx.pid; worker_processes 1; error_log stderr;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path /tmp/body; proxy_temp_path /tmp/proxy; fastcgi_temp_path /tmp/fastcgi;
+  uwsgi_temp_path /tmp/uwsgi; scgi_temp_path /tmp/scgi;
+  keepalive_timeout 60s; keepalive_requests 1000000;
+  server {
+    listen 8000; default_type application/json;
+    location = /get_ticket { return 200 '$(body_of "$take_bytes")'; }
+    location = /list_tickets { return 200 '$(body_of "$list_bytes")'; }
+  }
+}"
+proxy_image=$(docker service inspect "$project-edge_proxy" --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}')
+proxy_queues=$(docker service inspect "$project-edge_proxy" \
+  --format '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' | sed -n 's/^WAITLINE_QUEUES=//p')
+[[ -n $proxy_queues ]] || die "$project-edge_proxy has no WAITLINE_QUEUES"
+[[ " $proxy_queues " != *" ceiling "* ]] || die "a queue named ceiling is deployed: the ceiling needs that route"
+say "starting the ceiling ($ceiling_service: take $take_bytes bytes, list $list_bytes bytes)"
+docker service create -q --detach=false --name "$ceiling_service" --network "name=$project-prod-front,alias=prod-ceiling" \
+  --mount type=tmpfs,destination=/tmp --env "CEILING_CONF=$ceiling_conf" --no-healthcheck --entrypoint sh \
+  "$proxy_image" -c 'printf "%s\n" "$CEILING_CONF" >/tmp/ceiling.conf && exec nginx -c /tmp/ceiling.conf -g "daemon off;"' \
+  >"$work/ceiling.log" 2>&1 || die "the ceiling did not start: $(tail -5 "$work/ceiling.log")"
+docker service update -q --env-add "WAITLINE_QUEUES=$proxy_queues ceiling" "$project-edge_proxy" >/dev/null ||
+  die "could not route /ceiling/ at $project-edge_proxy"
+"$root/scripts/platform/swarm.sh" wait >"$work/wait.log" 2>&1 || { cat "$work/wait.log" >&2; die "the proxy did not come back"; }
 
 one_container() { # service -> the id of its one running container
   local ids
@@ -186,6 +243,8 @@ measure() { # run-name path(direct|network|proxy|inside) endpoint connections
     cmd=(nsenter -t "$queue_pid" -n "${cmd[@]}" "http://127.0.0.1:8000$url")
   elif [[ $way == network ]]; then
     cmd=(nsenter -t "$proxy_pid" -n "${cmd[@]}" "http://$queue_addr:8000$url")
+  elif [[ $way == ceiling ]]; then
+    cmd+=(-H "Host: prod.localhost" "https://127.0.0.1:$https_port/ceiling$url")
   elif [[ $way == inside ]]; then
     # The proxy without the published port (iptables NAT; with dockerd's default userland-proxy,
     # a docker-proxy process that copies every byte, which scripts/setup/docker-engine.sh turns off).
@@ -229,6 +288,8 @@ probe=$(nsenter -t "$queue_pid" -n curl -s -o /dev/null -w '%{http_code}' -X POS
 [[ $probe == 200 ]] || die "direct take answered $probe"
 probe=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H "Host: prod.localhost" -H "Authorization: Bearer $api_key" "https://127.0.0.1:$https_port/rubis/get_ticket")
 [[ $probe == 200 ]] || die "take through the proxy answered $probe"
+probe=$(curl -sk -o "$work/probe" -w '%{http_code}' -X POST -H "Host: prod.localhost" "https://127.0.0.1:$https_port/ceiling/get_ticket")
+[[ $probe == 200 && $(wc -c <"$work/probe") == "$take_bytes" ]] || die "the ceiling answered $probe, $(wc -c <"$work/probe") bytes"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # The deployment at rest (three platforms, monitoring scraping every few seconds) for one run's
@@ -238,11 +299,11 @@ idle_pct=$((idle_busy_us * 100 / (duration * 1000000 * cores)))
 say "at rest: machine $idle_pct % busy"
 for ((r = 1; r <= rounds; r++)); do
   # Alternate which path goes first, so that a drift of the machine's load favours neither.
-  ways=(direct network proxy); ((r % 2 == 0)) && ways=(proxy network direct)
+  ways=(direct network proxy ceiling); ((r % 2 == 0)) && ways=(ceiling proxy network direct)
   for endpoint in take list; do
     for way in "${ways[@]}"; do measure "$endpoint-$way-$r" "$way" "$endpoint" "$connections"; done
   done
-  for way in "${ways[@]}"; do [[ $way == network ]] || measure "one-$way-$r" "$way" list 1; done
+  for way in "${ways[@]}"; do [[ $way == network || $way == ceiling ]] || measure "one-$way-$r" "$way" list 1; done
   measure "one-inside-$r" inside list 1
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -267,6 +328,7 @@ for endpoint in take list; do
   for ((r = 1; r <= rounds; r++)); do
     res[$endpoint-ratio-$r.value]=$(quotient "${res[$endpoint-proxy-$r.rps]}" "${res[$endpoint-direct-$r.rps]}" %.3f)
     res[$endpoint-ratio-$r.network]=$(quotient "${res[$endpoint-network-$r.rps]}" "${res[$endpoint-direct-$r.rps]}" %.3f)
+    res[$endpoint-ratio-$r.ceiling]=$(quotient "${res[$endpoint-proxy-$r.rps]}" "${res[$endpoint-ceiling-$r.rps]}" %.3f)
     # As it would be with wrk and the idle deployment elsewhere: the inverse ratio of the system's
     # CPU per request (an estimate: it assumes the machine saturated, which the *machine busy* column tells).
     res[$endpoint-ratio-$r.system]=$(quotient "${res[$endpoint-direct-$r.server_us_per_req]}" "${res[$endpoint-proxy-$r.server_us_per_req]}" %.2f)
@@ -276,8 +338,10 @@ goals=()
 verdict() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; }
 for endpoint in take list; do
   ratio=$(stat_of median value "$endpoint-ratio")
+  ceiling=$(stat_of median ceiling "$endpoint-ratio")
   p99=$(stat_of median p99_us "$endpoint-proxy")
   goals+=("$endpoint through the proxy ≥ 0.5 × direct|$ratio ×|$(verdict "$ratio >= 0.5")")
+  goals+=("$endpoint through the proxy ≥ 0.7 × the ceiling|$ceiling ×|$(verdict "$ceiling >= 0.7")")
   goals+=("$endpoint p99 through the proxy ≤ 20 ms|$(ms "$p99") ms|$(verdict "$p99 <= 20000")")
 done
 edge_cpus=$(docker service inspect "$project-edge_proxy" --format '{{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}}' | awk '{print $1 / 1e9}')
@@ -309,6 +373,18 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for endpoint in take list; do
     echo "| $endpoint | $connections | $(range rps "$endpoint-direct" num) | $(range p99_us "$endpoint-direct" ms) ms | $(range rps "$endpoint-network" num) | $(range p99_us "$endpoint-network" ms) ms | $(range rps "$endpoint-proxy" num) | $(range p99_us "$endpoint-proxy" ms) ms | $(range network "$endpoint-ratio" echo) | $(range value "$endpoint-ratio" echo) |"
+  done
+  echo
+  echo "The **ceiling**: the same published port, TLS, nginx configuration and front network in front"
+  echo "of an upstream that does no work (one nginx worker answering $take_bytes bytes for a take and"
+  echo "$list_bytes for a list, the sizes rubis answered before the rounds), at \`/ceiling/\`: what this"
+  echo "proxy path carries at most on this machine, measured in the same rounds. Machine CPU per"
+  echo "request: the busy time of all $cores cores over the run divided by the requests served, wrk included."
+  echo
+  echo "| endpoint | proxy req/s | proxy p99 | ceiling req/s | ceiling p99 | proxy ÷ ceiling | machine CPU µs per proxied request | per ceiling request |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for endpoint in take list; do
+    echo "| $endpoint | $(range rps "$endpoint-proxy" num) | $(range p99_us "$endpoint-proxy" ms) ms | $(range rps "$endpoint-ceiling" num) | $(range p99_us "$endpoint-ceiling" ms) ms | $(range ceiling "$endpoint-ratio" echo) | $(range us_per_req "$endpoint-proxy" num) | $(range us_per_req "$endpoint-ceiling" num) |"
   done
   echo
   echo "| list, one connection | p50 | p99 | max |"
@@ -348,6 +424,9 @@ endpoint_mode=$(docker service inspect "$project-prod_rubis" --format '{{.Spec.E
 echo
 printf 'bench-proxy: load %s -> %s\n' "$load_before" "$load_after"
 for g in "${goals[@]}"; do IFS='|' read -r goal measured met <<<"$g"; printf '  %-40s %-10s %s\n' "$goal" "$measured" "${met//\*/}"; done
+for endpoint in take list; do
+  printf '  %-40s %s µs (ceiling %s µs)\n' "machine CPU per proxied $endpoint" "$(stat_of median us_per_req "$endpoint-proxy")" "$(stat_of median us_per_req "$endpoint-ceiling")"
+done
 for key in "network:network ÷ direct (the hop alone)" "system:estimate without wrk and the idle stack"; do
   printf '  %-40s take %s ×, list %s ×\n' "${key#*:}" "$(stat_of median "${key%%:*}" take-ratio)" "$(stat_of median "${key%%:*}" list-ratio)"
 done
