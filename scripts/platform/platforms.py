@@ -3,6 +3,7 @@
 
     scripts/platform/platforms.py shell                 bash assignments, which the scripts eval:
                                                         platforms=(...) queues=(...) <platform>_KEY=...
+                                                        label_<queue>=... for a queue given a label
                                                         and the row names: service_settings=(WAITLINE_...)
                                                         platform_keys=(the other rows)
     scripts/platform/platforms.py json                  all of it as JSON (tests/k8s reads it so)
@@ -29,6 +30,10 @@ DEFAULT_FILE = ROOT / "deploy" / "platforms.conf"
 # certificate name them. Their order in the file only orders the columns.
 PLATFORMS = ("dev", "qualif", "prod")
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9]{0,30}$")
+# A queue's label, as people read it: letters (accented too), digits, spaces and ' ’ . - ( ); no
+# quote, backslash or $, which the stack file and the shell would read.
+LABEL = re.compile(r"^[^\W_](?:[^\W_]|[ '’.()-])*$")
+LABEL_BYTES = 64  # the service's limit (--queue-label)
 # Names a queue cannot take: the platform's other services and Redis users.
 RESERVED = ("redis", "exporter", "backup", "healthcheck", "default")
 KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -48,6 +53,7 @@ class Platforms:
     path: Path
     names: tuple[str, ...] = ()                 # the platforms, in the file's column order
     queues: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)                # queue -> its label, when given
     settings: dict[str, dict[str, str]] = field(default_factory=dict)   # platform -> KEY -> value
     shared: dict[str, str] = field(default_factory=dict)                # KEY -> value, for all
 
@@ -74,9 +80,15 @@ def load(path: Path | str | None = None) -> Platforms:
         where = f"{path}:{number}"
         head, rest = words[0], words[1:]
         if head == "queue":
-            if len(rest) != 1 or not QUEUE_NAME.match(rest[0]):
-                raise Malformed(f"{where}: `queue NAME`, NAME of lowercase letters and digits, starting with a letter, "
-                                f"at most 31 characters: {line.strip()!r}")
+            if not rest or not QUEUE_NAME.match(rest[0]):
+                raise Malformed(f"{where}: `queue NAME [LABEL]`, NAME of lowercase letters and digits, starting with a "
+                                f"letter, at most 31 characters: {line.strip()!r}")
+            label = " ".join(rest[1:])
+            if label and (not LABEL.match(label) or len(label.encode()) > LABEL_BYTES):
+                raise Malformed(f"{where}: the label {label!r} of queue {rest[0]}: letters, digits, spaces and "
+                                f"' ’ . - ( ), starting with a letter or digit, at most {LABEL_BYTES} bytes")
+            if label:
+                p.labels[rest[0]] = label
             if rest[0] in RESERVED:
                 raise Malformed(f"{where}: {rest[0]} is a name of the platform's own ({', '.join(RESERVED)}): "
                                 "not a queue's")
@@ -125,6 +137,7 @@ def shell(p: Platforms) -> str:
     q = shlex.quote
     lines = [f"platforms=({' '.join(p.names)})",
              f"queues=({' '.join(p.queues)})",
+             *(f"label_{queue}={q(label)}" for queue, label in p.labels.items()),
              f"service_settings=({' '.join(p.service_env(p.names[0]))})",
              f"platform_keys=({' '.join(k for k in p.settings[p.names[0]] if not k.startswith('WAITLINE_'))})"]
     lines += [f"{k}={q(v)}" for k, v in p.flat().items()]
@@ -146,6 +159,7 @@ def helm_values(p: Platforms, platform: str) -> dict:
     return {
         "platform": platform,
         "queues": list(p.queues),
+        "queueOverrides": {queue: {"env": {"WAITLINE_QUEUE_LABEL": label}} for queue, label in p.labels.items()},
         "queueDefaults": {"env": p.service_env(platform), "resources": resources(s, "QUEUE")},
         "redis": {"appendfsync": s["REDIS_APPENDFSYNC"], "maxmemory": f"{s['REDIS_MAXMEMORY_MB']}mb",
                   "resources": resources(s, "REDIS"),
@@ -160,7 +174,7 @@ def main() -> None:
         if args == ["shell"]:
             sys.stdout.write(shell(p))
         elif args == ["json"]:
-            print(json.dumps({"platforms": p.names, "queues": p.queues,
+            print(json.dumps({"platforms": p.names, "queues": p.queues, "labels": p.labels,
                               "settings": p.settings, "shared": p.shared}, indent=2))
         elif len(args) == 2 and args[0] == "helm-values" and args[1] in p.names:
             print(json.dumps(helm_values(p, args[1]), indent=2))

@@ -203,10 +203,10 @@ network_subnets() {  # network
 
 # The stack file of one platform: deploy/swarm/platform.yml with each block between "--- each queue"
 # and "--- end of each queue" written once per queue, its placeholders filled in: the queue's name,
-# its replicas (as many as run now, so that a scale survives make up; 1 for a new queue) and the
-# digests of its secrets.
+# its label (empty: the service's default), its replicas (as many as run now, so that a scale
+# survives make up; 1 for a new queue) and the digests of its secrets.
 render_platform() {  # platform
-  local p=$1 line q in_block=0 block=()
+  local p=$1 line q label_of in_block=0 block=()
   while IFS= read -r line; do
     case $line in
       *"# --- each queue") in_block=1; block=() ;;
@@ -215,6 +215,8 @@ render_platform() {  # platform
         for q in "${queues[@]}"; do
           for line in "${block[@]}"; do
             line=${line//<queue>/$q}
+            label_of=label_$q
+            line=${line//<label>/${!label_of:-}}
             [[ $line == *"<replicas>"* ]] && line=${line//<replicas>/$(replicas "$project-${p}_$q")}
             [[ $line == *"<keys-digest>"* ]] && line=${line//<keys-digest>/$(digest "$secrets_dir/$p/$q.keys")}
             [[ $line == *"<redis-password-digest>"* ]] &&

@@ -1,8 +1,10 @@
 #include "app/api.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <cctype>
 #include <charconv>
 #include <optional>
+#include <utility>
 
 #include "docs/docs.hpp"
 #include "json/json.hpp"
@@ -120,7 +122,14 @@ std::string_view public_prefix(const http::Request& request) {
   return plain ? prefix : std::string_view{};
 }
 
-Api::Api(ApiParts parts, ApiOptions options) : parts_(parts), options_(options) {}
+Api::Api(ApiParts parts, ApiOptions options) : parts_(parts), options_(std::move(options)) {
+  if (options_.queue_label.empty()) {
+    options_.queue_label = parts_.queue.name();
+    if (!options_.queue_label.empty())
+      options_.queue_label.front() = static_cast<char>(
+          std::toupper(static_cast<unsigned char>(options_.queue_label.front())));
+  }
+}
 
 std::vector<Route> Api::routes() {
   auto bind = [this](auto member) {
@@ -366,7 +375,10 @@ std::optional<std::int64_t> Api::opened_ticket(const Exchange& exchange) const {
 std::string Api::status_json(std::int64_t ticket, const queue::TicketStatus& status) const {
   std::string body;
   json::Object object(body);
-  object.text("queue", parts_.queue.name()).number("ticket", ticket).text("state", queue::name(status.state));
+  object.text("queue", parts_.queue.name())
+      .text("label", options_.queue_label)
+      .number("ticket", ticket)
+      .text("state", queue::name(status.state));
   const bool waiting = status.state == queue::TicketState::waiting;
   const bool called = status.state == queue::TicketState::called;
   object.number_or_null("ahead", waiting ? std::optional(status.ahead) : std::nullopt)
@@ -419,7 +431,7 @@ asio::awaitable<http::Reply> Api::open_session(const Exchange& exchange) {
 asio::awaitable<http::Reply> Api::show_session(const Exchange& exchange) const {
   std::string body;
   json::Object object(body);
-  object.text("queue", parts_.queue.name());
+  object.text("queue", parts_.queue.name()).text("label", options_.queue_label);
   if (exchange.key) object.text("key", exchange.key->name).raw("scopes", scopes_json(exchange.key->scopes));
   else object.null("key").raw("scopes", scopes_json(auth::all_scopes));
   static constexpr std::string_view credentials[] = {"none", "bearer", "session"};

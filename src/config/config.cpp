@@ -35,6 +35,31 @@ using std::chrono::milliseconds;
 
 std::string quoted(std::string_view text) { return '"' + std::string(text) + '"'; }
 
+// Well-formed UTF-8 (shortest forms, no surrogates) without control characters (C0, DEL, C1).
+bool utf8_text(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x20 || lead == 0x7f) return false;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0;
+    if (length == 0 || lead > 0xf4 || i + length > text.size()) return false;
+    char32_t code = lead & (0x7f >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3f);
+    }
+    constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+    if (code <= 0x9f) return false;  // C1 control characters
+    i += length;
+  }
+  return true;
+}
+
 std::optional<std::uint64_t> to_unsigned(std::string_view text) {
   std::uint64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -99,6 +124,19 @@ struct Field {
 template <class At>
 struct Text : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view /*source*/) { At::in(config) = value; }
+};
+
+// A name people read, as UTF-8 text without control characters; empty is allowed.
+template <class At>
+struct Label : Field<At> {
+  static void assign(Config& config, std::string_view value, std::string_view source) {
+    constexpr std::size_t max_bytes = 64;
+    if (value.size() > max_bytes) {
+      fail(source, quoted(value) + " is longer than " + std::to_string(max_bytes) + " bytes");
+    }
+    if (!utf8_text(value)) fail(source, quoted(value) + " is not UTF-8 text without control characters");
+    At::in(config) = value;
+  }
 };
 
 template <class At>
@@ -231,6 +269,8 @@ constexpr Setting settings[] = {
         "admin-listen", "ADDR:PORT", "Admin listener: /livez /readyz /metrics; never expose it through the proxy."),
     setting<Count<At<&C::threads>, 0, 256>>(
         "threads", "N", "Worker threads; 0: one per CPU of the container's limit (or of the host)."),
+    setting<Label<At<&C::api, &A::queue_label>>>(
+        "queue-label", "TEXT", "The queue's name on the screens and printed tickets; none: NAME with a capital."),
     setting<Text<At<&C::redis, &R::username>>>("redis-username", "NAME",
                                                "Redis ACL user; none uses Redis's default user."),
     setting<Text<At<&C::redis_password_file>>>(

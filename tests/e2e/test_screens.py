@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from conftest import CA, HTTPS_PORT, ROOT, containers_of, figure, service
+from conftest import CA, DESCRIBED, HTTPS_PORT, ROOT, containers_of, figure, service
 
 QUEUE = "emeraude"
 OUT = ROOT / "build" / "screens"
@@ -22,6 +22,7 @@ def test_the_peoples_screens_work_in_a_real_browser_through_the_proxy(deployment
                NODE_EXTRA_CA_CERTS=CA,
                SCREENS_ORIGIN=f"https://prod.localhost:{HTTPS_PORT}",
                SCREENS_QUEUE=QUEUE,
+               SCREENS_LABEL=DESCRIBED.labels.get(QUEUE, QUEUE.capitalize()),
                SCREENS_KEY_DESK=deployment.keys[("prod", QUEUE, "desk")],
                SCREENS_KEY_KIOSK=deployment.keys[("prod", QUEUE, "kiosk")],
                SCREENS_KEY_SCREEN=deployment.keys[("prod", QUEUE, "screen")],

@@ -46,6 +46,7 @@ std::vector<std::string> written(const config::Config& c) {
       "listen=" + endpoint(c.listen),
       "admin-listen=" + endpoint(c.admin_listen),
       "threads=" + std::to_string(c.threads),
+      "queue-label=" + c.api.queue_label,
       "redis-username=" + c.redis.username,
       "redis-password-file=" + c.redis_password_file,
       "redis-timeout=" + ms(c.redis.timeout),

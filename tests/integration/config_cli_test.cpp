@@ -140,6 +140,7 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
     const std::set<std::string> expected{"redis-host",
                                          "redis-port",
                                          "queue-name",
+                                         "queue-label",
                                          "listen",
                                          "admin-listen",
                                          "threads",

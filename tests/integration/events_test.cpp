@@ -190,6 +190,7 @@ TEST_F(Replicas, TicketLinksOpenTheirOwnTicketOnlyOnAnyReplica) {
   const Response mine = to_b.get(url);  // the other replica
   ASSERT_EQ(mine.status, 200u) << mine.body;
   EXPECT_EQ(parse_object(mine.body), (json::object{{"queue", "rubis"},
+                                                   {"label", "Rubis"},
                                                    {"ticket", 42},
                                                    {"state", "waiting"},
                                                    {"ahead", 0},

@@ -90,6 +90,7 @@ const std::vector<Sample>& samples() {
          return c.admin_listen == Endpoint{"127.0.0.1", 9001};
        }},
       {"threads", "4", [](auto& c) { return c.threads == 4; }},
+      {"queue-label", "Émeraude", [](auto& c) { return c.api.queue_label == "Émeraude"; }},
       {"redis-username", "waitline", [](auto& c) { return c.redis.username == "waitline"; }},
       {"redis-password-file", "/run/secrets/redis",
        [](auto& c) { return c.redis_password_file == "/run/secrets/redis"; }},
@@ -233,6 +234,16 @@ TEST(Config, PortOutsideTcpRangeIsRejected) {
 TEST(Config, EnvironmentErrorNamesTheVariable) {
   EXPECT_EQ(usage_error({keys_flag}, {"WAITLINE_REDIS_PORT=0"}),
             R"(WAITLINE_REDIS_PORT: "0" is not a TCP port (1-65535))");
+}
+
+TEST(Config, QueueLabelIsUtf8TextWithoutControlCharacters) {
+  EXPECT_EQ(parse({keys_flag, "--queue-label=Accueil général"}).api.queue_label, "Accueil général");
+  EXPECT_EQ(parse({keys_flag, "--queue-label="}).api.queue_label, "") << "empty: the service names it";
+  for (const std::string& bad : {std::string("caf\xc3"), std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
+                                 std::string("a\tb"), std::string("a\x7f"), std::string("\xc2\x85")}) {
+    EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-label=" + bad}), "is not UTF-8 text")) << bad;
+  }
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--queue-label=" + std::string(65, 'x')}), "is longer than 64 bytes"));
 }
 
 TEST(Config, EmptyRedisHostIsRejected) {

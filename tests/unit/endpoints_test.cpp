@@ -125,6 +125,7 @@ TEST_F(EndpointsTest, TheVisitorsLinkOpensItsTicketAndNoOther) {
   const auto status = send(verb::get, url);
   ASSERT_EQ(status.result(), http::Status::ok) << status.body();
   EXPECT_EQ(body_of(status).at("state"), "waiting");
+  EXPECT_EQ(body_of(status).at("label"), "Rubis");
   const std::string token = url.substr(url.find("token="));
   send(verb::post, "/get_ticket");
   EXPECT_TRUE(is_error(send(verb::get, "/tickets/2?" + token), http::Status::not_found, "not_found"));
@@ -285,6 +286,13 @@ TEST_F(EndpointsTest, TheScreensPagesAreServedAndOthersAreNot) {
 
 // --- Sessions ------------------------------------------------------------------------------------------
 
+TEST_F(EndpointsTest, TheScreensNameTheQueueByItsLabel) {
+  serve({.queue_label = "Émeraude"}, {});
+  const auto shown = body_of(send(verb::get, "/session"));
+  EXPECT_EQ(shown.at("queue"), "rubis");
+  EXPECT_EQ(shown.at("label"), "Émeraude");
+}
+
 TEST_F(EndpointsTest, AKeyOpensASessionWhoseCookieStandsForItUnderThePrefix) {
   const std::string key = auth::generate_key();
   unit::KeyFile file(auth::key_line("desk", auth::call | auth::read, key) + "\n");
@@ -301,6 +309,7 @@ TEST_F(EndpointsTest, AKeyOpensASessionWhoseCookieStandsForItUnderThePrefix) {
 
   const auto shown = body_of(send(verb::get, "/session", {{"Cookie", pair}}));
   EXPECT_EQ(shown.at("key"), "desk");
+  EXPECT_EQ(shown.at("label"), "Rubis") << "without --queue-label, the queue's name with a capital";
   EXPECT_EQ(boost::json::serialize(shown.at("scopes")), R"(["call","read"])");
   EXPECT_EQ(shown.at("credential"), "session");
   EXPECT_TRUE(is_error(send(verb::post, "/session", {{"Cookie", pair}, {"Sec-Fetch-Site", "same-origin"}}),

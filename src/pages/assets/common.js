@@ -40,9 +40,6 @@ export const time = (iso) =>
 export const dateTime = (date) =>
   new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", { dateStyle: "long", timeStyle: "short" }).format(date);
 
-// "Rubis" for the queue "rubis".
-export const queueLabel = (name) => (name ? name.charAt(0).toUpperCase() + name.slice(1) : "");
-
 export function aheadText(ahead) {
   return ahead === 0 ? t("ahead.0") : ahead === 1 ? t("ahead.1") : t("ahead.n", { n: number(ahead) });
 }
@@ -74,7 +71,7 @@ export async function api(method, path, { idempotencyKey, key, accept = "applica
 export const reason = (r) => (r.status === 0 ? t("error.network") : t("error.status", { status: r.status }));
 
 // The device's session: a staff screen asks once for its access key, exchanges it for the
-// session cookie (POST session) and forgets it. Resolves with {queue, key, scopes} once the
+// session cookie (POST session) and forgets it. Resolves with {queue, label, key, scopes} once the
 // session has every scope in `needed`; until then shows the setup form (element #setup).
 export async function openSession(needed, screen) {
   const setup = document.getElementById("setup");

@@ -2,7 +2,7 @@
 // action carries an Idempotency-Key and its button waits for the answer: a double click or a
 // network retry never calls two people; an uncertain answer (504) is asked again with the same
 // key until it is known.
-import { t, translate, api, newKey, openSession, show, number, queueLabel, reason, LiveStream, clock } from "./common.js";
+import { t, translate, api, newKey, openSession, show, number, reason, LiveStream, clock } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const counterPattern = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -59,7 +59,7 @@ async function run(kind) {
 translate();
 clock($("clock"));
 const session = await openSession(["call", "read"], "desk");
-$("queue").textContent = t("queue", { queue: queueLabel(session.queue) });
+$("queue").textContent = t("queue", { queue: session.label });
 $("shortcuts").textContent = t("desk.shortcuts", { next: t("desk.key.next"), recall: "R" });
 setCounter(counter);
 serving(null);

@@ -2,7 +2,7 @@
 // it, the number waiting; each call chimes and is said, one after the other. When the stream
 // drops it says so, comes back by itself, and shows the calls made meanwhile (only the last of
 // them is said again).
-import { t, translate, openSession, api, number, queueLabel, LiveStream, clock } from "./common.js";
+import { t, translate, openSession, api, number, LiveStream, clock } from "./common.js";
 import { Announcer, spoken } from "./speech.js";
 
 const $ = (id) => document.getElementById(id);
@@ -95,7 +95,7 @@ function called(data, recall) {
 translate();
 clock($("clock"));
 const session = await openSession(["read"], "display");
-$("queue").textContent = t("queue", { queue: queueLabel(session.queue) });
+$("queue").textContent = t("queue", { queue: session.label });
 $("calls").hidden = false;
 $("side").hidden = false;
 

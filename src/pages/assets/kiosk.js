@@ -1,6 +1,6 @@
 // The kiosk: one large button takes a ticket; the visitor sees the number, the people before
 // them, the wait, and a code that opens the ticket on their phone; it prints on 80 mm paper.
-import { t, translate, api, newKey, openSession, show, number, aheadText, waitText, queueLabel, dateTime } from "./common.js";
+import { t, translate, api, newKey, openSession, show, number, aheadText, waitText, dateTime } from "./common.js";
 import qrcode from "./qrcode.mjs";
 
 const $ = (id) => document.getElementById(id);
@@ -33,7 +33,7 @@ function present(ticket) {
   $("number").textContent = number(ticket.ticket);
   $("ahead").textContent = aheadText(ticket.ahead);
   $("wait").textContent = waitText(ticket.estimated_wait_seconds);
-  $("printed-queue").textContent = t("queue", { queue: queueLabel(ticket.queue) });
+  $("printed-queue").textContent = t("queue", { queue: session.label });
   $("printed-date").textContent = t("kiosk.printed", { date: dateTime(new Date()) });
   // The phone needs the whole address: this page's origin and the ticket's link.
   const code = qrcode(0, "M");
@@ -56,7 +56,7 @@ function reset() {
 
 translate();
 const session = await openSession(["take", "read"], "kiosk");
-$("queue").textContent = t("queue", { queue: queueLabel(session.queue) });
+$("queue").textContent = t("queue", { queue: session.label });
 $("take").addEventListener("click", take);
 $("done").addEventListener("click", reset);
 $("print").addEventListener("click", () => window.print());

@@ -1,7 +1,7 @@
 // A visitor's ticket on their phone: the number, the people before them and the wait, live; when
 // it is called, the counter, in large type, with a vibration where the phone allows it. The link
 // is all it needs: no key, no login, nothing kept about the person.
-import { t, translate, api, number, aheadText, waitText, queueLabel, time, LiveStream } from "./common.js";
+import { t, translate, api, number, aheadText, waitText, time, LiveStream } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 // This page is /<prefix>/tickets/<n>?token=...: its data is at the same path, as JSON.
@@ -10,7 +10,7 @@ const query = location.search;
 let vibrated = false;
 
 function render(status) {
-  $("queue").textContent = t("queue", { queue: queueLabel(status.queue) });
+  $("queue").textContent = t("queue", { queue: status.label });
   $("number").textContent = number(status.ticket);
   const called = status.state === "called";
   $("turn").hidden = !called;

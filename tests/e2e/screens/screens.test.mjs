@@ -4,9 +4,10 @@
 //   node --test tests/e2e/screens/screens.test.mjs      (tests/e2e/test_screens.py runs it)
 //
 // Environment (from test_screens.py): SCREENS_ORIGIN (https://prod.localhost:18443), SCREENS_QUEUE,
-// SCREENS_KEY_DESK / _KIOSK / _SCREEN, SCREENS_OUT (screenshots), SCREENS_REDIS (the platform's
-// Redis container, paused for a moment to make an answer uncertain), NODE_EXTRA_CA_CERTS (the
-// stack's certificate, for the test's own API calls). Prints "figure: ..." lines.
+// SCREENS_LABEL (its label), SCREENS_KEY_DESK / _KIOSK / _SCREEN, SCREENS_OUT (screenshots),
+// SCREENS_REDIS (the platform's Redis container, paused for a moment to make an answer uncertain),
+// NODE_EXTRA_CA_CERTS (the stack's certificate, for the test's own API calls). Prints "figure: ..."
+// lines.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -29,6 +30,7 @@ const env = (name) => {
 };
 const origin = env("SCREENS_ORIGIN");
 const queue = env("SCREENS_QUEUE");
+const label = env("SCREENS_LABEL");
 const keys = { desk: env("SCREENS_KEY_DESK"), kiosk: env("SCREENS_KEY_KIOSK"), screen: env("SCREENS_KEY_SCREEN") };
 const out = env("SCREENS_OUT");
 const redisContainer = env("SCREENS_REDIS");
@@ -156,6 +158,7 @@ test("each staff screen opens with its own key and forgets it", async () => {
   kiosk = await open("kiosk", size.kiosk, { key: keys.kiosk });
   await kiosk.locator("#take").waitFor();
   for (const page of [display, desk, kiosk]) {
+    assert.equal(await text(page, "#queue"), `File ${label}`, "the queue's label from deploy/platforms.conf");
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
     for (const key of Object.values(keys)) assert.ok(!stored.includes(key), "no page keeps a key (the cookie is HttpOnly)");
   }
