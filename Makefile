@@ -146,8 +146,9 @@ test-observability: ## promtool and amtool checks of observability/, runbooks, d
 # --- Scripts: shellcheck on every shell script (scripts/checks/shellcheck.sh) ----------------------
 .PHONY: test-scripts
 
-test-scripts: ## shellcheck on every shell script of the repository: zero findings
+test-scripts: ## shellcheck on every shell script of the repository (zero findings); the platforms file's reader
 	scripts/checks/shellcheck.sh
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/scripts
 
 # --- Docs: links, make targets, paths and diagrams (scripts/checks/docs.py); the French documents'
 # spelling, language and figures (scripts/checks/livrables.py) ---------------------------------------

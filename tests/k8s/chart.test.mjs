@@ -300,7 +300,8 @@ test("each platform's routes bind to its own HTTPS listeners, which accept route
   assert.deepEqual(redirect.spec.rules[0].filters[0].requestRedirect, { scheme: "https", statusCode: 301 });
 });
 
-test("each platform's queues, their environment and resources, and Redis's are deploy/platforms.conf's", () => {
+test("each platform's queues, their labels, environment and resources, and Redis's are deploy/platforms.conf's", () => {
+  assert.ok(Object.keys(described.labels).length > 0, "deploy/platforms.conf labels a queue");
   const cpu = (cores) => `${Math.round(Number(cores) * 1000)}m`;
   for (const platform of platforms) {
     const settings = described.settings[platform];
@@ -312,6 +313,8 @@ test("each platform's queues, their environment and resources, and Redis's are d
       const [container] = d.spec.template.spec.containers;
       const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
       for (const [name, value] of Object.entries(service)) assert.equal(env[name], value, `${platform} ${d.metadata.name} ${name}`);
+      // A queue's label, where the file gives one; else none (the service names it).
+      assert.equal(env.WAITLINE_QUEUE_LABEL, described.labels[d.metadata.labels["waitline/queue"]], d.metadata.name);
       assert.deepEqual(container.resources, {
         requests: { cpu: cpu(settings.QUEUE_RES_CPUS), memory: `${settings.QUEUE_RES_MEMORY_MB}Mi` },
         limits: { cpu: cpu(settings.QUEUE_CPUS), memory: `${settings.QUEUE_MEMORY_MB}Mi` } }, `${platform} ${d.metadata.name}`);
