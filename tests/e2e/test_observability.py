@@ -291,6 +291,14 @@ def test_a_production_redis_outage_reaches_mail_and_chat_and_its_end_too(deploym
         set_redis("prod", 1)
         set_redis("dev", 1)
         run("scripts/platform/swarm.sh", "wait", timeout=300)
+        # Swarm may still be replacing queue replicas that failed their health checks while Redis was
+        # away (a Redis joins DNS at its first check): the next test starts once every queue of both
+        # platforms answers again.
+        for platform in ("prod", "dev"):
+            for name in QUEUES:
+                api = deployment.api(platform, name)
+                wait_for(lambda: api.request("GET", "/list_tickets", api.read_key).status_code == 200, 120,
+                         f"{platform}/{name} answering again")
     resolved_at = time.monotonic()
     wait_for(lambda: mails_about("RESOLVED"), 90, "the resolved mail")
     wait_for(lambda: chats_about("RESOLVED"), 90, "the resolved chat message")
