@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import PLATFORMS, PROJECT, QUEUES, docker, images, platforms_env, run, service
+from conftest import DESCRIBED, PLATFORMS, PROJECT, QUEUES, docker, images, platforms_env, run, service
 
 
 def spec(svc: str) -> dict:
@@ -26,8 +26,10 @@ def test_each_platform_is_a_stack_of_the_same_four_queue_services_and_its_own_re
             s = spec(service(platform, queue))
             container = s["TaskTemplate"]["ContainerSpec"]
             assert container["Image"] == image
-            # Each queue logs in to Redis as its own ACL user (scripts/platform/secrets.sh).
-            assert container["Args"] == ["serve", "--queue-name", queue, "--redis-username", queue]
+            # Each queue logs in to Redis as its own ACL user (scripts/platform/secrets.sh), and is
+            # shown by its label (deploy/platforms.conf; empty: the service capitalizes the name).
+            assert container["Args"] == ["serve", "--queue-name", queue, "--queue-label",
+                                         DESCRIBED.labels.get(queue, ""), "--redis-username", queue]
             assert network_names(service(platform, queue)) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
         assert network_names(service(platform, "redis")) == {f"{stack}_back"}
         assert network_names(service(platform, "redis_exporter")) == {f"{PROJECT}-{platform}-front", f"{stack}_back"}
