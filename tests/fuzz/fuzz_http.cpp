@@ -171,7 +171,7 @@ struct Service {
 Service* service = nullptr;
 
 void start_redis(Service& s) {
-  const std::string port = std::to_string(s.config.redis_port);
+  const std::string port = std::to_string(s.config.redis.port);
   const std::string dir = s.dir.string();
   s.redis = ::fork();
   if (s.redis < 0) setup_failed("fork failed");
@@ -227,19 +227,19 @@ void start_service() {
 
   config::Config& c = s.config;
   const auto ports = free_ports(3);
-  c.redis_host = "127.0.0.1";
-  c.redis_port = ports[0];
+  c.redis.host = "127.0.0.1";
+  c.redis.port = ports[0];
   c.queue_name = "fuzz";
   c.listen = {"127.0.0.1", ports[1]};
   c.admin_listen = {"127.0.0.1", ports[2]};
   c.threads = 1;
   c.api_keys_file = (s.dir / "keys.txt").string();
-  c.max_header_bytes = 1024;  // the smallest accepted: 414 and 431 within an input's 4 KiB
-  c.max_body_bytes = 64;
+  c.http.max_header_bytes = 1024;  // the smallest accepted: 414 and 431 within an input's 4 KiB
+  c.http.max_body_bytes = 64;
   c.shutdown_timeout = 1s;
 
   start_redis(s);
-  for (const auto deadline = std::chrono::steady_clock::now() + 10s; !ping_redis(c.redis_port);) {
+  for (const auto deadline = std::chrono::steady_clock::now() + 10s; !ping_redis(c.redis.port);) {
     if (std::chrono::steady_clock::now() > deadline) setup_failed("redis-server did not answer PING within 10 s");
     std::this_thread::sleep_for(20ms);
   }
@@ -275,8 +275,8 @@ std::vector<Asked> requests_in(std::string_view input, const config::Config& c) 
   std::vector<Asked> asked;
   while (!input.empty()) {
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(c.max_header_bytes));
-    parser.body_limit(c.max_body_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(c.http.max_header_bytes));
+    parser.body_limit(c.http.max_body_bytes);
     parser.eager(true);
     beast::error_code error;
     while (!parser.is_done() && !input.empty()) {
