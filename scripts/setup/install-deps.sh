@@ -14,7 +14,8 @@ packages=(
   clang libclang-rt-dev llvm                          # make test-fuzz: libFuzzer, sanitizer runtimes, llvm-symbolizer
   clang-format clang-tidy                             # make test-static: the C++ code's format and lint
   libboost1.81-dev libssl-dev libgtest-dev            # libraries the service is built with
-  redis-server redis-tools                            # the real Redis the tests run against
+  redis-server redis-tools                            # the real Redis (and Sentinel: redis-server --sentinel) the tests run against
+  iptables                                            # the failover tests cut links inside their own network namespace
   prometheus prometheus-alertmanager                  # promtool and amtool: check /metrics, rules, routes
   wrk                                                 # make bench
   python3-fastapi python3-uvicorn python3-redis       # make bench: the original app, measured in the same run

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "app/api.hpp"
 #include "app/cpus.hpp"
@@ -77,7 +78,7 @@ struct Process::Worker {
             [&process](std::string_view label, std::chrono::nanoseconds took) {
               process.telemetry_.redis_command(label, took);
             },
-            [&process, index](bool up, std::string_view reason) { process.redis_state(index, up, reason); }),
+            [&process, index](const redis::StateChange& change) { process.redis_state(index, change); }),
         queue(redis, process.cfg_.queue_name, process.cfg_.queue, process.telemetry_),
         api({.queue = queue,
              .hub = process.hub_,
@@ -117,7 +118,7 @@ Process::Process(const config::Config& cfg)
       workers_(make_workers()),
       // The events reader's connection waits in XREAD BLOCK: its timeout covers the block.
       events_redis_(main_io().get_executor(), events_redis_options(), {},
-                    [this](bool up, std::string_view reason) { redis_state(threads_, up, reason); }),
+                    [this](const redis::StateChange& change) { redis_state(threads_, change); }),
       events_queue_(events_redis_, cfg.queue_name, cfg.queue, telemetry_),
       admin_(
           telemetry_, [this] { return all_connected(); }, draining_),
@@ -159,7 +160,7 @@ int Process::run() {
   log::info("waitline started", {{"queue", cfg_.queue_name},
                                  {"listen", cfg_.listen.host + ":" + std::to_string(api_server_.port())},
                                  {"admin_listen", cfg_.admin_listen.host + ":" + std::to_string(admin_server_.port())},
-                                 {"redis", cfg_.redis.host + ":" + std::to_string(cfg_.redis.port)},
+                                 {"redis", redis_target()},
                                  {"threads", std::int64_t{threads_}},
                                  {"version", WAITLINE_VERSION}});
 
@@ -210,19 +211,33 @@ redis::Options Process::events_redis_options() const {
 }
 
 // Each connection reports here, from its own thread, once its state has changed; Redis is up
-// when all of them are. Under the lock, so that the last report sets the gauge.
-void Process::redis_state(std::size_t connection, bool up, std::string_view reason) {
+// when all of them are. Under the lock, so that the last report sets the gauge, and so that the
+// first connection to find the primary somewhere else says so once.
+void Process::redis_state(std::size_t connection, const redis::StateChange& change) {
+  std::string moved_from;
   {
     std::lock_guard lock(redis_state_mutex_);
     telemetry_.redis_up(all_connected());
+    if (change.connected && change.server != redis_server_) {
+      moved_from = std::exchange(redis_server_, std::string(change.server));
+      if (!moved_from.empty()) telemetry_.redis_primary_moved();
+    }
   }
   const auto number = static_cast<std::int64_t>(connection + 1);
-  if (up) {
-    log::info("redis connected",
-              {{"redis", cfg_.redis.host + ":" + std::to_string(cfg_.redis.port)}, {"connection", number}});
-  } else {
-    log::warn("redis unavailable", {{"reason", reason}, {"connection", number}});
+  if (!change.connected) {
+    log::warn("redis unavailable", {{"reason", change.reason}, {"connection", number}});
+    return;
   }
+  log::info("redis connected", {{"redis", change.server}, {"connection", number}});
+  if (!moved_from.empty()) log::warn("redis primary moved: following it", {{"from", moved_from}, {"to", change.server}});
+}
+
+// What the log names as the Redis the process uses: the server, or the Sentinels and the name.
+std::string Process::redis_target() const {
+  if (cfg_.redis.sentinels.empty()) return cfg_.redis.host + ":" + std::to_string(cfg_.redis.port);
+  std::string sentinels;
+  for (const auto& sentinel : cfg_.redis.sentinels) sentinels += (sentinels.empty() ? "" : ",") + sentinel.text();
+  return cfg_.redis.primary_name + " via sentinels " + sentinels;
 }
 
 bool Process::all_connected() const {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -57,7 +58,8 @@ class Process {
   redis::Options events_redis_options() const;
   void warn_about_settings() const;
   void start_timers();
-  void redis_state(std::size_t connection, bool up, std::string_view reason);
+  void redis_state(std::size_t connection, const redis::StateChange& change);
+  std::string redis_target() const;
   bool all_connected() const;
   void wait_signal();
   void reload();
@@ -77,6 +79,7 @@ class Process {
   const redis::Options redis_options_;  // the settings' with the password file read
   const std::string openapi_;           // the OpenAPI document these settings serve
   std::mutex redis_state_mutex_;
+  std::string redis_server_;  // where the connections last found Redis (the primary, with Sentinel)
   // Before the workers: their streams' subscriptions leave the hub as their event loops end.
   events::Hub hub_;
   std::vector<std::unique_ptr<Worker>> workers_;

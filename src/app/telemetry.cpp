@@ -34,6 +34,10 @@ Telemetry::Telemetry(std::string_view queue_name)
                                           "Round trip of Redis commands as this service sees it, by command.",
                                           {"command"})),
       redis_up_(registry_.gauge("waitline_redis_up", "1 when the connection to Redis is ready, else 0.", {}).with({})),
+      redis_primary_moves_(registry_
+                               .counter("waitline_redis_primary_moves_total",
+                                        "Times this process found the Redis primary at another address (a failover).", {})
+                               .with({})),
       waiting_(
           registry_
               .gauge("waitline_queue_waiting", "Tickets waiting in the queue, as of the last Redis answer.", {"queue"})

@@ -30,6 +30,7 @@ class Telemetry final : public queue::Observer, public events::Observer {
   void refused(std::string_view reason) { refused_.with({reason}).inc(); }
   void redis_command(std::string_view label, std::chrono::nanoseconds took);
   void redis_up(bool up) { redis_up_.set(up ? 1 : 0); }
+  void redis_primary_moved() { redis_primary_moves_.inc(); }
   void api_keys(std::size_t count) { api_keys_.set(static_cast<double>(count)); }
   void api_keys_reload(bool ok) { (ok ? reloads_ok_ : reloads_failed_).inc(); }
 
@@ -56,6 +57,7 @@ class Telemetry final : public queue::Observer, public events::Observer {
   metrics::Family<metrics::Counter>& refused_;
   metrics::Family<metrics::Histogram>& redis_duration_;
   metrics::Gauge& redis_up_;
+  metrics::Counter& redis_primary_moves_;
   metrics::Gauge& waiting_;
   metrics::Counter& issued_;
   metrics::Counter& called_;

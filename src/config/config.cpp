@@ -105,6 +105,11 @@ std::string to_text(std::chrono::duration<Rep, Period> duration) {
   return format_duration(std::chrono::duration_cast<milliseconds>(duration));
 }
 std::string to_text(const Endpoint& endpoint) { return format_endpoint(endpoint); }
+std::string to_text(const std::vector<redis::Address>& addresses) {
+  std::string text;
+  for (const auto& address : addresses) text += (text.empty() ? "" : ",") + format_endpoint({address.host, address.port});
+  return text.empty() ? "(none)" : text;
+}
 
 // Where a setting lives in Config: a member, or a member of a component's options (&C::redis,
 // &redis::Options::host).
@@ -217,6 +222,34 @@ struct Duration : Field<At> {
   }
 };
 
+// One word: what a Sentinel's configuration line can hold as a name.
+template <class At>
+struct Word : Field<At> {
+  static void assign(Config& config, std::string_view value, std::string_view source) {
+    const auto printable = [](unsigned char c) { return c > 0x20 && c < 0x7f; };
+    if (value.empty() || !std::ranges::all_of(value, printable)) {
+      fail(source, quoted(value) + " is not one word of printable characters");
+    }
+    At::in(config) = value;
+  }
+};
+
+// "host:port,host:port"; empty: none.
+template <class At>
+struct AddressList : Field<At> {
+  static void assign(Config& config, std::string_view value, std::string_view source) {
+    std::vector<redis::Address> addresses;
+    for (std::size_t from = 0; from < value.size();) {
+      const auto comma = std::min(value.find(',', from), value.size());
+      const auto endpoint = parse_endpoint(value.substr(from, comma - from), source);
+      if (endpoint.host == "0.0.0.0") fail(source, quoted(value) + " names a server without its host");
+      addresses.push_back({endpoint.host, endpoint.port});
+      from = comma + 1;
+    }
+    At::in(config) = std::move(addresses);
+  }
+};
+
 template <class At>
 struct Networks : Field<At> {
   static void assign(Config& config, std::string_view value, std::string_view source) {
@@ -278,6 +311,15 @@ constexpr Setting settings[] = {
         "File holding the Redis password, so it stays out of the environment; none: no AUTH."),
     setting<Duration<At<&C::redis, &R::timeout>, 10, 60'000>>(
         "redis-timeout", "DURATION", "A Redis reply later than this: 504 for take, call, recall; 503 for reads."),
+    setting<AddressList<At<&C::redis, &R::sentinels>>>(
+        "redis-sentinels", "HOST:PORT,...",
+        "Sentinels naming the Redis primary, followed through failovers; none: --redis-host."),
+    setting<Word<At<&C::redis, &R::primary_name>>>("redis-primary-name", "NAME",
+                                                   "The name the Sentinels monitor the primary by."),
+    setting<Count<At<&C::redis, &R::ack_replicas>, 0, 16>>(
+        "redis-ack-replicas", "N", "A change is answered once N replicas hold it (WAIT), else 504; 0: at once."),
+    setting<Duration<At<&C::redis, &R::ack_timeout>, 10, 60'000>>(
+        "redis-ack-timeout", "DURATION", "How long a change waits for its replicas; below --redis-timeout."),
     setting<Text<At<&C::api_keys_file>>>("api-keys-file", "PATH",
                                          "API keys (name, scopes, SHA-256), reloaded without a restart; see hash-key."),
     setting<Switch<At<&C::insecure_no_auth>>>(
@@ -415,6 +457,12 @@ void check_together(const Config& config, const Sources& sources) {
     fail(sources.of("listen") + " and " + sources.of("admin-listen"),
          (api == admin ? "both are " + api : api + " and " + admin + " overlap") +
              "; the API and admin listeners need different ports");
+  }
+  // WAIT holds the connection up to the ack timeout: the commands behind it would time out first.
+  if (config.redis.ack_replicas > 0 && config.redis.ack_timeout >= config.redis.timeout) {
+    fail(sources.of("redis-ack-timeout") + " and " + sources.of("redis-timeout"),
+         "the ack timeout (" + format_duration(config.redis.ack_timeout) + ") must be shorter than the Redis timeout (" +
+             format_duration(config.redis.timeout) + ")");
   }
   const bool keys = !config.api_keys_file.empty();
   if (keys && config.insecure_no_auth) {

@@ -247,8 +247,8 @@ return reply
 
 // Redis error replies that mean "not now" rather than "never".
 bool is_transient(std::string_view error) {
-  constexpr std::string_view transient[] = {"LOADING", "BUSY",     "MASTERDOWN", "READONLY",
-                                            "OOM",     "TRYAGAIN", "NOAUTH",     "NOPERM"};
+  constexpr std::string_view transient[] = {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "NOREPLICAS",
+                                            "OOM",     "TRYAGAIN", "NOAUTH", "NOPERM"};
   return std::ranges::any_of(transient, [&](std::string_view prefix) { return error.starts_with(prefix); });
 }
 
@@ -259,6 +259,11 @@ std::optional<std::int64_t> to_int(const Reply& r) {
 }
 
 constexpr auto not_a_number = [](const Reply& r) { return !to_int(r); };
+
+// How the changes (take, call, recall) are sent: answered once a replica holds them, when the
+// client is set to wait for replicas (redis::Options::ack_replicas).
+constexpr auto generic = redis::Parse::generic;
+constexpr auto replicated = redis::Ack::replicated;
 
 template <class T>
 Outcome<T> malformed(std::string_view what) {
@@ -440,19 +445,14 @@ Outcome<T> declined(std::int64_t status) {
 }
 
 asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_key) {
-  const std::string record = idempotency_key.empty() ? std::string()
-                                                     : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(
-      take_script,
-      [&](std::string_view verb, std::string_view code) {
-        return record.empty()
-                   ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_,
-                                                      pace_key_, events_key_, max_length_, ttl_seconds_, retention_})
-                   : client_.exec(take_script.label,
-                                  {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_, events_key_,
-                                   record, max_length_, ttl_seconds_, retention_});
-      },
-      Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(take_script, [&](std::string_view verb, std::string_view code) {
+    return record.empty()
+               ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_, pace_key_,
+                                                  events_key_, max_length_, ttl_seconds_, retention_}, generic, replicated)
+               : client_.exec(take_script.label, {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_,
+                                                  events_key_, record, max_length_, ttl_seconds_, retention_}, generic, replicated);
+  }, Failure::unknown);
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
@@ -475,20 +475,16 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
 }
 
 asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string()
-                                                     : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(
-      call_script,
-      [&](std::string_view verb, std::string_view code) {
-        return record.empty()
-                   ? client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
-                                                      recent_calls_key_, events_key_, counters_key_, called_key_,
-                                                      pace_key_, ttl_seconds_, retention_, counter})
-                   : client_.exec(call_script.label, {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
-                                                      recent_calls_key_, events_key_, counters_key_, called_key_,
-                                                      pace_key_, record, ttl_seconds_, retention_, counter});
-      },
-      Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(call_script, [&](std::string_view verb, std::string_view code) {
+    return record.empty()
+               ? client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
+                                                  ttl_seconds_, retention_, counter}, generic, replicated)
+               : client_.exec(call_script.label, {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
+                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
+                                                  record, ttl_seconds_, retention_, counter}, generic, replicated);
+  }, Failure::unknown);
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
@@ -518,19 +514,14 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
 }
 
 asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string()
-                                                     : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(
-      recall_script,
-      [&](std::string_view verb, std::string_view code) {
-        return record.empty()
-                   ? client_.exec(recall_script.label, {verb, code, "5", counters_key_, last_called_key_, called_key_,
-                                                        list_key_, events_key_, ttl_seconds_, retention_, counter})
-                   : client_.exec(recall_script.label,
-                                  {verb, code, "6", counters_key_, last_called_key_, called_key_, list_key_,
-                                   events_key_, record, ttl_seconds_, retention_, counter});
-      },
-      Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(recall_script, [&](std::string_view verb, std::string_view code) {
+    return record.empty()
+               ? client_.exec(recall_script.label, {verb, code, "5", counters_key_, last_called_key_, called_key_,
+                                                    list_key_, events_key_, ttl_seconds_, retention_, counter}, generic, replicated)
+               : client_.exec(recall_script.label, {verb, code, "6", counters_key_, last_called_key_, called_key_,
+                                                    list_key_, events_key_, record, ttl_seconds_, retention_, counter}, generic, replicated);
+  }, Failure::unknown);
   if (!r) co_return carry<Recalled>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;

@@ -21,7 +21,9 @@
 // so it is atomic in Redis whatever the number of replicas: no number issued twice, no ticket
 // called twice, none lost, no change without its event and no event without its change; the
 // outcome recorded for an idempotency key is written by the same script, so it exists iff the
-// change happened. Reads of several keys are one transaction (MULTI/EXEC) or one script.
+// change happened. Reads of several keys are one transaction (MULTI/EXEC) or one script. Changes
+// are sent with redis::Ack::replicated: with a client set to wait for replicas, a change is
+// answered only once a replica holds it (else Failure::unknown: it may survive a failover or not).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

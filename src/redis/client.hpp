@@ -1,15 +1,25 @@
-// An asynchronous Redis client on Asio: one connection, pipelined, reconnecting by itself.
+// An asynchronous Redis client on Asio: one connection, pipelined, reconnecting by itself, to a
+// fixed server or to the primary that Sentinel names, which it follows through a failover.
 //
 //   redis::Client client(io.get_executor(), {.host = "127.0.0.1", .port = 6379});
 //   client.start();
 //   redis::Result r = co_await client.exec("incr", {"INCR", "counter"});
 //   redis::Result t = co_await client.exec_transaction("both", {{"LLEN", "l"}, {"LRANGE", "l", "0", "9"}});
+//   redis::Result w = co_await client.exec("take", {"EVALSHA", sha, "1", "k"}, Parse::generic, Ack::replicated);
 //
 // Commands from every coroutine are queued on one connection and written together; replies come
 // back in order. No thread ever waits: while Redis is away, exec() fails at once with
 // `unavailable`; a command that gets no reply within `timeout` fails, and since Redis answers in
 // order the connection is then considered stalled and is replaced. A command that failed after
 // it was handed to the socket is `unknown`, never `unavailable`: Redis may have run it.
+//
+// With Sentinels (Options::sentinels), each connection first asks them where the primary is and
+// checks that the server it reaches says it is the primary (ROLE); a lost connection, or a server
+// that refuses a write as a replica would (READONLY) or as a primary cut from its replicas would
+// (NOREPLICAS), sends it back to the Sentinels: after a failover it finds the new primary by
+// itself. A command sent with Ack::replicated is answered only once Options::ack_replicas
+// replicas hold it: the writer follows each batch of them with one WAIT; when WAIT counts fewer
+// replicas, they are `unknown` (they ran on the primary; a failover may still lose them).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -27,6 +37,10 @@
 
 namespace waitline::redis {
 
+namespace detail {
+class Connection;
+}
+
 enum class Status : std::uint8_t {
   ok,           // reply holds Redis's answer (which may itself be an error reply)
   unavailable,  // never sent: not connected, or the connection was lost before it went out
@@ -39,10 +53,20 @@ struct Result {
   std::string detail;  // why unavailable or unknown, for logs
 };
 
-// Called after every command with its label and how long Redis took to answer.
+// When a command's reply is handed back: as soon as the server answers, or once
+// Options::ack_replicas replicas acknowledged it too (changes that must survive a failover).
+enum class Ack : std::uint8_t { reply, replicated };
+
+// Called after every command with its label and how long it took to be answered (for
+// Ack::replicated, until the replicas confirmed it).
 using LatencyObserver = std::function<void(std::string_view label, std::chrono::nanoseconds)>;
-// Called when the connection comes up, and when it goes down or an attempt fails (with why).
-using StateObserver = std::function<void(bool connected, std::string_view reason)>;
+struct StateChange {
+  bool connected = false;
+  std::string_view server;  // connected: the address reached ("host:port"; the primary's, with Sentinel)
+  std::string_view reason;  // not connected: why the connection or the attempt failed
+};
+// Called when the connection comes up, and when it goes down or an attempt fails.
+using StateObserver = std::function<void(const StateChange&)>;
 
 class Client {
  public:
@@ -59,7 +83,7 @@ class Client {
   // `label` names the command in metrics; `args` is the command and its arguments; `parse` says
   // how to read its reply's arrays.
   boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args,
-                                      Parse parse = Parse::generic);
+                                      Parse parse = Parse::generic, Ack ack = Ack::reply);
   // The commands as one transaction (MULTI, the commands, EXEC): no other client's command runs
   // between them. The reply is EXEC's: an array of the commands' replies, or the error that
   // discarded the transaction.
@@ -71,10 +95,10 @@ class Client {
 
  private:
   // `skipped`: replies before the one that answers (MULTI's OK, each QUEUED).
-  boost::asio::awaitable<Result> send(std::string_view label, std::string encoded, Parse parse, std::size_t skipped);
+  boost::asio::awaitable<Result> send(std::string_view label, std::string encoded, Parse parse, std::size_t skipped,
+                                      Ack ack);
 
-  struct Connection;
-  std::shared_ptr<Connection> connection_;
+  std::shared_ptr<detail::Connection> connection_;
 };
 
 }  // namespace waitline::redis

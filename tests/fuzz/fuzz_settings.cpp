@@ -35,6 +35,11 @@ std::string endpoint(const config::Endpoint& e) {
 
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 std::string boolean(bool b) { return b ? "true" : "false"; }
+std::string sentinels(const std::vector<redis::Address>& addresses) {
+  std::string text;
+  for (const auto& address : addresses) text += (text.empty() ? "" : ",") + endpoint({address.host, address.port});
+  return text;
+}
 
 // Every setting of `c` as "flag=value", as `waitline --help` documents them. This list is the
 // oracle: written from the help text, not from config.cpp's table.
@@ -50,6 +55,10 @@ std::vector<std::string> written(const config::Config& c) {
       "redis-username=" + c.redis.username,
       "redis-password-file=" + c.redis_password_file,
       "redis-timeout=" + ms(c.redis.timeout),
+      "redis-sentinels=" + sentinels(c.redis.sentinels),
+      "redis-primary-name=" + c.redis.primary_name,
+      "redis-ack-replicas=" + std::to_string(c.redis.ack_replicas),
+      "redis-ack-timeout=" + ms(c.redis.ack_timeout),
       "api-keys-file=" + c.api_keys_file,
       "insecure-no-auth=" + boolean(c.insecure_no_auth),
       "legacy-get=" + boolean(c.api.legacy_get),

@@ -168,7 +168,8 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
                                          "max-event-streams",
                                          "events-keepalive",
                                          "ticket-secret-file",
-                                         "session-ttl"};
+                                         "session-ttl",
+"redis-sentinels", "redis-primary-name", "redis-ack-replicas", "redis-ack-timeout"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);

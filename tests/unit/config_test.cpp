@@ -119,6 +119,11 @@ const std::vector<Sample>& samples() {
       {"ticket-secret-file", "/run/secrets/ticket",
        [](auto& c) { return c.ticket_secret_file == "/run/secrets/ticket"; }},
       {"session-ttl", "1h", [](auto& c) { return c.api.session_ttl == 1h; }},
+      {"redis-sentinels", "s1:26379,s2:26379",
+       [](auto& c) { return c.redis.sentinels.size() == 2 && c.redis.sentinels[1].text() == "s2:26379"; }},
+      {"redis-primary-name", "prod", [](auto& c) { return c.redis.primary_name == "prod"; }},
+      {"redis-ack-replicas", "2", [](auto& c) { return c.redis.ack_replicas == 2; }},
+      {"redis-ack-timeout", "200ms", [](auto& c) { return c.redis.ack_timeout == 200ms; }},
   };
   return all;
 }
@@ -430,6 +435,43 @@ TEST(Config, HelpFitsOnAScreen) {
     EXPECT_LE(line.size(), 100u) << line;
   }
   EXPECT_LE(lines, 84);
+}
+
+// --- Sentinel and replicas (tests/integration/failover_test.cpp runs them) ----------------------
+
+TEST(ConfigSentinel, SentinelsAreACommaListOfHostAndPort) {
+  const Config config = parse({keys_flag, "--redis-sentinels=sentinel-1:26379,10.0.0.3:26380,[::1]:26381"});
+  ASSERT_EQ(config.redis.sentinels.size(), 3u);
+  EXPECT_EQ(config.redis.sentinels[0].text(), "sentinel-1:26379");
+  EXPECT_EQ(config.redis.sentinels[1].text(), "10.0.0.3:26380");
+  EXPECT_EQ(config.redis.sentinels[2].host, "::1");
+  EXPECT_TRUE(parse({keys_flag}).redis.sentinels.empty()) << "none by default: --redis-host is the server";
+  EXPECT_EQ(parse({keys_flag}, {"WAITLINE_REDIS_SENTINELS=s:1"}).redis.sentinels.front().text(), "s:1");
+}
+
+TEST(ConfigSentinel, ASentinelWithoutHostOrPortIsRejected) {
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-sentinels=sentinel-1"}), "is not ADDR:PORT"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-sentinels=s:26379,,t:1"}), "is not ADDR:PORT"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-sentinels=:26379"}), "without its host"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-sentinels=s:0"}), "is not a TCP port"));
+}
+
+TEST(ConfigSentinel, ThePrimaryNameIsOneWord) {
+  EXPECT_EQ(parse({keys_flag}).redis.primary_name, "waitline");
+  EXPECT_EQ(parse({keys_flag, "--redis-primary-name=waitline-prod"}).redis.primary_name, "waitline-prod");
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-primary-name=two words"}), "is not one word"));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-primary-name="}), "is not one word"));
+}
+
+TEST(ConfigSentinel, TheAckTimeoutStaysBelowTheRedisTimeoutWhenReplicasAreAwaited) {
+  const Config config = parse({keys_flag, "--redis-ack-replicas=1", "--redis-ack-timeout=300ms"});
+  EXPECT_EQ(config.redis.ack_replicas, 1u);
+  EXPECT_EQ(config.redis.ack_timeout, 300ms);
+  EXPECT_EQ(parse({keys_flag}).redis.ack_replicas, 0u) << "by default a change is answered at once";
+  EXPECT_EQ(usage_error({keys_flag, "--redis-ack-replicas=1", "--redis-ack-timeout=1s"}),
+            "--redis-ack-timeout and --redis-timeout: the ack timeout (1s) must be shorter than the Redis timeout (1s)");
+  EXPECT_NO_THROW(parse({keys_flag, "--redis-ack-replicas=0", "--redis-ack-timeout=2s"}));
+  EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-ack-replicas=17"}), "out of range"));
 }
 
 }  // namespace
