@@ -45,6 +45,10 @@ def rate(selector: str) -> str:
     return f"rate({selector}{RATE})"
 
 
+def rate_increase(selector: str) -> str:
+    return f"increase({selector}{RATE})"
+
+
 def quantiles(bucket: str, by: str) -> list[tuple[str, str]]:
     """p50 and p99 of a histogram, by `by`: (legend, expr) pairs."""
     return [(f"p{round(q * 100)} {{{{{by}}}}}", f"histogram_quantile({q}, sum by (le, {by}) ({rate(bucket)}))")
@@ -189,6 +193,61 @@ def running_containers() -> dict:
         "short", width=8)
 
 
+# On one machine (one Redis, no Sentinel, no GlusterFS) the data path's series do not exist: those
+# panels then show 0 ("or on () vector(0)"), which is what there is to see: no replica, no brick.
+NONE = " or on () vector(0)"
+VOLUME = 'volume=~"waitline-($platform)"'
+
+
+def data_path_panels() -> list[dict]:
+    """The replicated Redis (servers, Sentinels) and GlusterFS, for the alerts of
+    observability/prometheus/rules/waitline-data-path.rules.yml."""
+    primary = f'redis_connected_slaves{{{PLATFORM}}} and on (server) redis_instance_info{{{PLATFORM}, role="master"}}'
+    return [
+        panel("Primaire Redis et ses répliques connectées",
+              "Le serveur Redis primaire de la plateforme (`redis`, `redis-2` ou `redis-3` quand elle est "
+              "répliquée) et le nombre de répliques qui lui sont connectées (2 attendues ; avec moins, alerte "
+              "WaitlineRedisReplicasMissing). Source : `redis_connected_slaves` et `redis_instance_info{role=\"master\"}` "
+              "de `redis_exporter`.",
+              [("{{server}}", primary)], "short", kind="stat", width=6),
+        panel("Retard des répliques",
+              "Secondes depuis le dernier acquittement de chaque réplique à son primaire ; au-delà de 5 s elle "
+              "ne confirme plus les écritures (alerte WaitlineRedisReplicationLag). 0 sans réplique. Source : "
+              "`redis_connected_slave_lag_seconds`, vu du primaire.",
+              [("{{slave_ip}}", f"max by (slave_ip) (redis_connected_slave_lag_seconds{{{PLATFORM}}}){NONE}")],
+              "s", width=6),
+        panel("Bascules du primaire",
+              "Répliques de file qui ont trouvé le primaire ailleurs (une bascule des Sentinels) : un pic "
+              "par bascule, de la hauteur du nombre de répliques qui l'ont suivie (alerte "
+              "WaitlineRedisFailover). Source : `waitline_redis_primary_moves_total`.",
+              [("bascules suivies", f"sum ({rate_increase('waitline_redis_primary_moves_total{' + PLATFORM + '}')}){NONE}")],
+              "short", width=6),
+        panel("Sentinels en marche et primaire désigné",
+              "Sentinels qui répondent (3 attendus), et, pour chaque adresse de primaire qu'ils désignent, "
+              "combien la désignent (une seule adresse attendue ; alerte WaitlineSentinelDegraded). "
+              "Source : `redis_sentinel_up`, `redis_sentinel_master_status{master_address}`.",
+              [("en marche", f"count (redis_sentinel_up{{{PLATFORM}}} == 1){NONE}"),
+               ("{{master_address}}", f"count by (master_address) (redis_sentinel_master_status{{{PLATFORM}}}){NONE}")],
+              "short", kind="stat", width=6),
+        panel("Briques GlusterFS en ligne",
+              "Briques en ligne de chaque volume de la plateforme (3 attendues : réplique 3), telles que "
+              "chaque nœud de stockage les voit (alerte WaitlineGlusterBrickDown). Source : "
+              "`waitline_gluster_brick_up` (`gluster volume status`, par `waitline-gluster-metrics`).",
+              [("{{volume}}", f"sum by (volume) (min by (volume, brick) (waitline_gluster_brick_up{{{VOLUME}}})){NONE}")],
+              "short", width=8),
+        panel("Pairs GlusterFS connectés",
+              "Pour chaque nœud de stockage, 1 quand tous ses pairs le voient connecté (alerte "
+              "WaitlineGlusterPeerDisconnected). Source : `waitline_gluster_peer_connected` (`gluster pool list`).",
+              [("{{peer}}", f"min by (peer) (waitline_gluster_peer_connected){NONE}")], "short", width=8),
+        panel("Entrées GlusterFS à réparer",
+              "Entrées que chaque volume de la plateforme doit encore réparer, au plus haut de ses briques ; "
+              "elles reviennent à 0 peu après le retour d'une brique (alerte WaitlineGlusterHealBacklog). "
+              "Source : `waitline_gluster_heal_entries` (`gluster volume heal ... info summary`).",
+              [("{{volume}}", f"max by (volume) (waitline_gluster_heal_entries{{{VOLUME}}}){NONE}")],
+              "short", width=8),
+    ]
+
+
 def overview() -> dict:
     slow_cut = f'waitline_event_streams_closed_total{{{SERVICE}, reason="slow"}}'
     queue_size = f"max by (queue) (waitline_queue_waiting{{{SERVICE}}})"
@@ -238,6 +297,7 @@ def overview() -> dict:
                         f" / sum by (platform, cmd) ({rate(f'redis_commands_total{{{PLATFORM}}}')})")],
                       "s"),
             ]),
+            ("Redis répliqué et stockage GlusterFS (plusieurs nœuds)", data_path_panels()),
             ("Files", [
                 panel("Taille actuelle des files", "Tickets en attente dans chaque file en ce moment (chaque "
                       "réplique la publie : max par file). Source : `waitline_queue_waiting`.",
@@ -341,7 +401,7 @@ def platform() -> dict:
                 panel("Mémoire de Redis : utilisée et maximum",
                       "Mémoire que Redis occupe pour ses données, et son `maxmemory` (0 : sans limite), par "
                       "plateforme. Source : `redis_memory_used_bytes`, `redis_memory_max_bytes`.",
-                      [(f"{{{{platform}}}} {legend}", f"redis_memory_{what}_bytes{{{PLATFORM}}}")
+                      [(f"{{{{platform}}}} {{{{server}}}} {legend}", f"redis_memory_{what}_bytes{{{PLATFORM}}}")
                        for what, legend in (("used", "utilisée"), ("max", "maximum"))],
                       "bytes"),
                 panel("Cibles collectées",

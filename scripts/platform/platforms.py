@@ -41,7 +41,9 @@ KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 REQUIRED = ("QUEUE_CPUS", "QUEUE_MEMORY_MB", "QUEUE_RES_CPUS", "QUEUE_RES_MEMORY_MB",
             "REDIS_CPUS", "REDIS_MEMORY_MB", "REDIS_RES_CPUS", "REDIS_RES_MEMORY_MB",
             "REDIS_EXPORTER_CPUS", "REDIS_EXPORTER_MEMORY_MB", "REDIS_EXPORTER_RES_CPUS",
-            "REDIS_EXPORTER_RES_MEMORY_MB", "REDIS_MAXMEMORY_MB", "REDIS_APPENDFSYNC")
+            "REDIS_EXPORTER_RES_MEMORY_MB", "REDIS_MAXMEMORY_MB", "REDIS_APPENDFSYNC",
+            "REDIS_REPLICATED", "REDIS_MIN_REPLICAS_MAX_LAG", "SENTINEL_DOWN_AFTER_MS",
+            "SENTINEL_CPUS", "SENTINEL_MEMORY_MB", "SENTINEL_RES_CPUS", "SENTINEL_RES_MEMORY_MB")
 
 
 class Malformed(Exception):
@@ -163,7 +165,11 @@ def helm_values(p: Platforms, platform: str) -> dict:
         "queueDefaults": {"env": p.service_env(platform), "resources": resources(s, "QUEUE")},
         "redis": {"appendfsync": s["REDIS_APPENDFSYNC"], "maxmemory": f"{s['REDIS_MAXMEMORY_MB']}mb",
                   "resources": resources(s, "REDIS"),
-                  "exporter": {"resources": resources(s, "REDIS_EXPORTER")}},
+                  "exporter": {"resources": resources(s, "REDIS_EXPORTER")},
+                  "replication": {"enabled": s["REDIS_REPLICATED"] == "true",
+                                  "minReplicasMaxLag": int(s["REDIS_MIN_REPLICAS_MAX_LAG"]),
+                                  "downAfterMilliseconds": int(s["SENTINEL_DOWN_AFTER_MS"]),
+                                  "sentinelResources": resources(s, "SENTINEL")}},
     }
 
 

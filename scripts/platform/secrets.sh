@@ -11,6 +11,9 @@
 #   <platform>/redis/users.acl   the Redis server's ACL file: those users with the SHA-256 of their
 #                                passwords and their rules (deploy/swarm/redis-users.conf), the
 #                                default user off (rewritten from the passwords)
+#   <platform>/redis/users-replicated.acl, sentinel.acl   the same for a replicated set's servers
+#                                and for its Sentinels (deploy/swarm/redis-sentinel-users.conf), with
+#                                the users replica and sentinel
 #   <platform>/ticket.secret     signs the visitors' ticket links and the browsers' session cookies
 #                                (--ticket-secret-file): every replica of the platform reads it
 #   <platform>/redis_password    the Redis password of the Kubernetes chart (requirepass)
@@ -82,6 +85,20 @@ done <deploy/swarm/redis-users.conf
 redis_acl() {  # user -> its rules
   if [[ -n ${redis_rules[$1]:-} && $1 != "<queue>" ]]; then echo "${redis_rules[$1]}"
   else echo "${redis_rules["<queue>"]//<queue>/$1}"; fi
+}
+# What a replicated set adds: deploy/swarm/redis-sentinel-users.conf, `server|sentinel USER RULES...`.
+declare -A set_rules=()
+set_users=()
+while read -r where user rules; do
+  [[ -z $where || $where == \#* ]] && continue
+  [[ $where == server || $where == sentinel ]] || die "deploy/swarm/redis-sentinel-users.conf: $where $user: not server or sentinel"
+  set_rules[$where:$user]=$rules
+  [[ $user == "<queue>" || -n ${redis_rules[$user]:-} || " ${set_users[*]} " == *" $user "* ]] || set_users+=("$user")
+done <deploy/swarm/redis-sentinel-users.conf
+set_acl() {  # server|sentinel user -> the rules the set adds (or gives) to user
+  local rules=${set_rules[$1:$2]:-}
+  [[ -n $rules || " ${queues[*]} " != *" $2 "* ]] || rules=${set_rules[$1:<queue>]:-}
+  echo "${rules//<queue>/$2}"
 }
 
 # The scopes each kind of screen needs (docs/service.md, "The people's screens").
@@ -171,6 +188,26 @@ for platform in "${platforms[@]}"; do
   done
   [[ -f $dir/$platform/redis/users.acl && $(<"$dir/$platform/redis/users.acl") == "$acl" ]] || {
     echo "$acl" >"$dir/$platform/redis/users.acl"; created=$((created + 1)); }
+  # A replicated set: the servers' users (the same, with what the set adds) and the Sentinels'.
+  server_acl="user default $(redis_acl default)" sentinel_acl="user default off resetpass"
+  for user in "${redis_users[@]}" "${set_users[@]}"; do
+    pw=$dir/$platform/redis/$user.password
+    if [[ ! -s $pw ]]; then
+      openssl rand -hex 32 >"$pw"
+      created=$((created + 1))
+    fi
+    hash=$(tr -d '\n' <"$pw" | sha256sum | cut -d' ' -f1)
+    rules=$(set_acl server "$user")
+    [[ -n ${redis_rules[$user]:-} || " ${queues[*]} " == *" $user "* ]] && rules="$(redis_acl "$user") $rules"
+    [[ -z ${rules// /} ]] || server_acl+=$'\n'"user $user on #$hash $rules"
+    rules=$(set_acl sentinel "$user")
+    [[ -z $rules ]] || sentinel_acl+=$'\n'"user $user on #$hash $rules"
+  done
+  for name in users-replicated sentinel; do
+    [[ $name == sentinel ]] && acl=$sentinel_acl || acl=$server_acl
+    [[ -f $dir/$platform/redis/$name.acl && $(<"$dir/$platform/redis/$name.acl") == "$acl" ]] || {
+      echo "$acl" >"$dir/$platform/redis/$name.acl"; created=$((created + 1)); }
+  done
   if [[ ! -s $dir/$platform/ticket.secret ]]; then
     openssl rand -hex 32 >"$dir/$platform/ticket.secret"
     created=$((created + 1))

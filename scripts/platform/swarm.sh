@@ -89,12 +89,13 @@ planned_sums() {  # prints: nonprod_cpus nonprod_mem_mb prod_res_cpus prod_res_m
   local override=${1:-} p q n svc
   local nc=0 nm=0 rc=0 rm=0
   for p in "${platforms[@]}"; do
-    for q in "${queues[@]}" redis redis_exporter; do
+    for q in "${queues[@]}" redis sentinel redis_exporter; do
       svc=$project-${p}_$q
       case $q in
-        redis) n=1; local kind=REDIS ;;
+        redis) n=$(redis_servers "$p"); local kind=REDIS ;;
+        sentinel) n=$(redis_servers "$p"); n=$((n == 3 ? 3 : 0)); kind=SENTINEL ;;
         redis_exporter) n=1; kind=REDIS_EXPORTER ;;
-        *) n=$(replicas "$svc"); kind=QUEUE ;;
+        *) n=$(replicas "$svc" "$(setting "$p" QUEUE_REPLICAS)"); kind=QUEUE ;;
       esac
       [[ -n $override && ${override%=*} == "$svc" ]] && n=${override#*=}
       if [[ $p == prod ]]; then
@@ -112,6 +113,21 @@ planned_sums() {  # prints: nonprod_cpus nonprod_mem_mb prod_res_cpus prod_res_m
     -v ne="$NODE_EXPORTER_RES_CPUS" 'BEGIN{print a+e+p+am+ne*n}')
   rm=$((rm + EDGE_RES_MEMORY_MB + PROMETHEUS_RES_MEMORY_MB + ALERTMANAGER_RES_MEMORY_MB + NODE_EXPORTER_RES_MEMORY_MB * nodes))
   echo "$nc $nm $rc $rm"
+}
+
+# Redis servers of a platform: three (a replicated set, deploy/swarm/redis-sentinel.yml) when its
+# REDIS_REPLICATED is true and three nodes carry the labels waitline.redis.<platform>.1 to .3;
+# else one. A single-node swarm runs one whatever the row says; a swarm of several nodes without
+# the labels is an error, not a silent single Redis.
+redis_servers() {  # platform
+  [[ $(setting "$1" REDIS_REPLICATED) == true ]] || { echo 1; return; }
+  local labelled=0 n
+  for n in 1 2 3; do
+    docker node ls -q --filter "node.label=waitline.redis.$1.$n=true" | grep -q . && labelled=$((labelled + 1))
+  done
+  if ((labelled == 3)); then echo 3
+  elif (($(docker node ls -q | wc -l) == 1)); then echo 1
+  else die "$1: REDIS_REPLICATED is true but $labelled of the labels waitline.redis.$1.1 to .3 are on a node (deploy/ansible/site.yml sets them)"; fi
 }
 
 check_budget() {  # [override]; fails when development and qualification would exceed the budget
@@ -217,7 +233,8 @@ render_platform() {  # platform
             line=${line//<queue>/$q}
             label_of=label_$q
             line=${line//<label>/${!label_of:-}}
-            [[ $line == *"<replicas>"* ]] && line=${line//<replicas>/$(replicas "$project-${p}_$q")}
+            [[ $line == *"<replicas>"* ]] &&
+              line=${line//<replicas>/$(replicas "$project-${p}_$q" "$(setting "$p" QUEUE_REPLICAS)")}
             [[ $line == *"<keys-digest>"* ]] && line=${line//<keys-digest>/$(digest "$secrets_dir/$p/$q.keys")}
             [[ $line == *"<redis-password-digest>"* ]] &&
               line=${line//<redis-password-digest>/$(digest "$secrets_dir/$p/redis/$q.password")}
@@ -266,7 +283,19 @@ deploy_platform() {
     REDIS_HEALTHCHECK_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/healthcheck.password")
     REDIS_EXPORTER_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/exporter.password")
     local files=("$stack_dir/$p.yml")
-    if [[ -n $redis_data_root ]]; then
+    local servers; servers=$(redis_servers "$p")
+    export REDIS_SENTINELS="" REDIS_ACK_REPLICAS=0
+    if ((servers == 3)); then
+      # Three servers and three Sentinels, each on its node's own volume (no shared filesystem);
+      # a change is answered once a replica holds it.
+      REDIS_SENTINELS=sentinel-1:26379,sentinel-2:26379,sentinel-3:26379 REDIS_ACK_REPLICAS=1
+      export REDIS_REPLICA_PASSWORD_DIGEST REDIS_SENTINEL_PASSWORD_DIGEST SENTINEL_ACL_DIGEST REDIS_SET_ACL_DIGEST
+      REDIS_REPLICA_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/replica.password")
+      REDIS_SENTINEL_PASSWORD_DIGEST=$(digest "$secrets_dir/$p/redis/sentinel.password")
+      SENTINEL_ACL_DIGEST=$(digest "$secrets_dir/$p/redis/sentinel.acl")
+      REDIS_SET_ACL_DIGEST=$(digest "$secrets_dir/$p/redis/users-replicated.acl")
+      files+=(deploy/swarm/redis-sentinel.yml)
+    elif [[ -n $redis_data_root ]]; then
       export REDIS_DATA_DIR=$redis_data_root/$p/redis
       files+=(deploy/swarm/redis-shared-storage.yml)
     fi
@@ -280,7 +309,7 @@ deploy_edge() {
   ensure_network "$project-monitoring-front"
   (
     export WAITLINE_HTTP_PORT=$http_port WAITLINE_HTTPS_PORT=$https_port QUEUES="${queues[*]}"
-    export EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB "${!EDGE_LIMIT_@}"
+    export EDGE_REPLICAS EDGE_CPUS EDGE_MEMORY_MB EDGE_RES_CPUS EDGE_RES_MEMORY_MB "${!EDGE_LIMIT_@}"
     export TLS_CERT_DIGEST TLS_KEY_DIGEST MONITORING_HTPASSWD_DIGEST
     TLS_CERT_DIGEST=$(digest "$secrets_dir/tls.crt"); TLS_KEY_DIGEST=$(digest "$secrets_dir/tls.key")
     MONITORING_HTPASSWD_DIGEST=$(digest "$secrets_dir/monitoring.htpasswd")
@@ -527,6 +556,8 @@ cmd_restore() {
   load_images
   local svc=$project-${p}_redis vol=$project-${p}_redis-data
   docker service inspect "$svc" >/dev/null 2>&1 || die "$svc is not deployed (make up)"
+  [[ $(redis_servers "$p") == 1 ]] ||
+    die "$p's Redis is replicated: restore it as docs/livrables/guide-orchestrateur.md says (Redis replicated)"
   say "stopping $svc (the $p queues answer 503 meanwhile)"
   docker service scale -d "$svc=0" >/dev/null
   local deadline=$((SECONDS + 120))

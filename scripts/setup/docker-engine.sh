@@ -21,7 +21,8 @@
 #      from this host's loopback (route_localnet), as clients from other machines reach it,
 #      instead of through one docker-proxy process per port that copies every byte in user space
 #      (a quarter of a core at 2,000 requests a second through the proxy, docs/adr/0006);
-#   5. on a one-node swarm, labels the node for what the stacks place by label (production, the
+#   5. makes /var/lib/waitline/textfile, the node's own metric files for node_exporter;
+#   6. on a one-node swarm, labels the node for what the stacks place by label (production, the
 #      proxy, each platform's Redis, the monitoring data) so every constraint can be met on one
 #      machine.
 # The playbook (deploy/ansible/site.yml) installs this script with lib.sh and engine-settings.py,
@@ -108,6 +109,10 @@ if [[ -n $new_conf ]]; then
     die "dockerd did not come back with metrics-addr $gateway:$metrics_port, no-new-privileges and userland-proxy false; $daemon_json restored (see $log_file)"
   fi
 fi
+
+# The directory whose *.prom files node_exporter (deploy/swarm/monitoring.yml) adds to this node's
+# metrics: GlusterFS's state on storage nodes (deploy/ansible/files/gluster-metrics.sh).
+mkdir -p /var/lib/waitline/textfile
 
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')
 if [[ $state == inactive && ${WAITLINE_SWARM_INIT:-1} == 0 ]]; then

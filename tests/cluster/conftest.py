@@ -2,9 +2,10 @@
 
 Run by `make cluster-test` after `make cluster-up` (tests/cluster/cluster.sh). Every request goes
 to the VMs (containers on the private network 10.77.200.0/24 that the harness created) and
-nowhere else. Helpers: ssh to a VM, docker on a manager, the proxy's address, API keys, a VM
-power switch that turns every killed VM on again after the test, and a take/call load that records
-every acknowledged ticket.
+nowhere else; clients use the virtual IP of the edge nodes. Helpers: ssh to a VM, docker on a
+manager, API keys, a VM power switch and a network cut that put every VM back after the test,
+production's Redis as its Sentinels see it, a take/call load that records every acknowledged
+ticket, and a probe that times when production answers again.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ GROUP = "wlcluster"
 PROJECT = "waitline"
 HOME = "/opt/waitline"
 HTTPS_PORT = INVENTORY["all"]["vars"]["waitline_https_port"]
+VIP = INVENTORY["all"]["vars"]["waitline_vip"].split("/")[0]
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -55,6 +57,8 @@ MANAGERS = list(INVENTORY["all"]["children"]["managers"]["hosts"])
 NODE = {name: f"{GROUP}-{name[2:]}" for name in HOSTS}
 VM_OF_NODE = {node: name for name, node in NODE.items()}
 ADDRESS = {name: spec["ansible_host"] for name, spec in HOSTS.items()}
+ROLES = {name: spec["waitline_roles"] for name, spec in HOSTS.items()}
+EDGES = [vm for vm in HOSTS if "edge" in ROLES[vm]]
 FIGURES: list[str] = []
 
 
@@ -142,9 +146,14 @@ def start_vm(vm: str):
                            f"root@{ADDRESS[vm]}", "true"], capture_output=True).returncode == 0:
             break
         time.sleep(1)
-    ssh(vm, "rm -rf /run/docker.pid /run/docker /run/containerd /run/glusterd.pid /run/gluster; WAITLINE_SWARM_INIT=0 /usr/local/lib/waitline/scripts/setup/docker-engine.sh >/dev/null", timeout=300)
+    ssh(vm, "rm -rf /run/docker.pid /run/docker /run/containerd /run/glusterd.pid /run/gluster /run/keepalived.pid; "
+            "/usr/local/sbin/waitline-firewall /etc/waitline/nftables.conf >/dev/null; "
+            "WAITLINE_SWARM_INIT=0 /usr/local/lib/waitline/scripts/setup/docker-engine.sh >/dev/null", timeout=300)
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start glusterd glusterd -p /run/glusterd.pid")
     ssh(vm, "for i in $(seq 30); do mount -a -t glusterfs 2>/dev/null && break; sleep 2; done")
+    ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start waitline-gluster-metrics "
+            "/usr/local/sbin/waitline-gluster-metrics /var/lib/waitline/textfile 5 >/dev/null")
+    ssh(vm, "! test -f /etc/keepalived/keepalived.conf || /usr/local/sbin/waitline-daemon-start keepalived keepalived >/dev/null")
 
 
 def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2):
@@ -173,9 +182,130 @@ def api_keys() -> dict[tuple[str, str, str], str]:
 
 
 def proxy_address(avoid: tuple[str, ...] = ()) -> str:
-    nodes = task_nodes(f"{PROJECT}-edge_proxy", avoid=avoid)
-    assert nodes, "the proxy runs nowhere"
-    return ADDRESS[nodes[0]]
+    """Where clients reach the proxies: the edge nodes' virtual IP."""
+    return VIP
+
+
+def vip_holder() -> str | None:
+    """The edge VM that holds the virtual IP now."""
+    for vm in EDGES:
+        if running(vm) and VIP in ssh(vm, "ip -o -4 addr show", check=False, timeout=20):
+            return vm
+    return None
+
+
+def move_vip_off(vm: str):
+    """Restarts keepalived on `vm`: the other edge node takes the virtual IP and keeps it (nopreempt)."""
+    ssh(vm, "kill $(cat /run/keepalived.pid); for i in $(seq 50); do pidof keepalived >/dev/null || break; sleep 0.1; done")
+    wait_for(f"the virtual IP away from {vm}", lambda: vip_holder() not in (None, vm), timeout=30, interval=0.5)
+    ssh(vm, "/usr/local/sbin/waitline-daemon-start keepalived keepalived >/dev/null")
+
+
+@pytest.fixture
+def network_cut():
+    """cut(vm) drops every packet between `vm` and the other nodes (the test host still reaches it),
+    as a partition of the cluster's network would; healed at the end of the test whatever happens."""
+    cut_off = []
+
+    def cut(vm: str):
+        others = ", ".join(ADDRESS[o] for o in HOSTS if o != vm)
+        ssh(vm, "nft -f - <<'EOF'\n"
+                "table inet partition {\n"
+                f"  chain input {{ type filter hook input priority -10; ip saddr {{ {others} }} drop; }}\n"
+                f"  chain output {{ type filter hook output priority -10; ip daddr {{ {others} }} drop; }}\n"
+                "}\nEOF")
+        cut_off.append(vm)
+
+    def heal(vm: str):
+        ssh(vm, "nft delete table inet partition 2>/dev/null || true")
+        cut_off.remove(vm)
+
+    cut.heal = heal
+    yield cut
+    for vm in list(cut_off):
+        heal(vm)
+
+
+@pytest.fixture(scope="session")
+def redis_passwords() -> dict[str, str]:
+    """Production's Redis passwords of the Sentinels' user and of each queue's, read once: the
+    first manager, which keeps the secrets, may be down later."""
+    return {user: ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/prod/redis/{user}.password")
+            for user in ("sentinel", *QUEUES)}
+
+
+class Redis:
+    """Production's replicated Redis, as its Sentinels and servers say (redis-cli in their
+    containers, as the Sentinels' own user)."""
+    SERVERS = ("redis", "redis-2", "redis-3")
+    SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
+
+    def __init__(self, passwords: dict[str, str]):
+        self.passwords = passwords
+
+    def cli(self, service: str, command: str, port: int = 6379, user: str = "sentinel", timeout: float = 20,
+            avoid: tuple[str, ...] = ()) -> str:
+        """redis-cli COMMAND in the task of prod's `service`, on the VM that runs it, as `user`."""
+        nodes = task_nodes(f"{PROJECT}-prod_{service}", avoid=avoid)
+        assert nodes, f"prod {service} runs nowhere"
+        return ssh(nodes[0], f"docker exec -e REDISCLI_AUTH={self.passwords[user]} "
+                             f"$(docker ps -q --filter label=com.docker.swarm.service.name={PROJECT}-prod_{service}) "
+                             f"redis-cli -p {port} --user {user} --no-auth-warning {command}", timeout=timeout)
+
+    def primary(self, avoid: tuple[str, ...] = ()) -> str:
+        """The server the Sentinels name as primary (a majority of those that answer)."""
+        answers = collections.Counter()
+        for sentinel in self.SENTINELS:
+            try:
+                if set(task_nodes(f"{PROJECT}-prod_{sentinel}", avoid=avoid)) & set(avoid):
+                    continue
+                answer = self.cli(sentinel, "SENTINEL GET-MASTER-ADDR-BY-NAME waitline", port=26379, timeout=10,
+                                  avoid=avoid)
+            except (AssertionError, subprocess.TimeoutExpired):
+                continue
+            if answer:
+                answers[answer.splitlines()[0]] += 1
+        assert answers, "no Sentinel answered"
+        return answers.most_common(1)[0][0]
+
+    def vm_of(self, server: str) -> str:
+        return task_nodes(f"{PROJECT}-prod_{server}")[0]
+
+    def info(self, server: str) -> dict[str, str]:
+        """INFO replication of a server."""
+        lines = self.cli(server, "INFO replication").splitlines()
+        return dict(line.strip().split(":", 1) for line in lines if ":" in line)
+
+    def switch_to(self, server: str):
+        """Makes `server` the primary (a switchover: the Sentinels promote the replica of lowest
+        priority, server `redis`); returns once they name it and it has its two replicas."""
+        if self.primary() != server:
+            self.cli("sentinel-2", "SENTINEL FAILOVER waitline", port=26379)
+            wait_for(f"{server} primary again", lambda: self.primary() == server, timeout=60)
+        wait_for(f"{server} with two replicas", lambda: self.info(server).get("connected_slaves") == "2", timeout=90)
+
+    def same_data(self, queue: str) -> dict[str, tuple[str, str, str]]:
+        """Every server's (role, ticket counter, waiting tickets) once every replica is at the
+        primary's replication offset: identical when no data diverged."""
+        primary = self.primary()
+
+        def caught_up():
+            offset = self.info(primary)["master_repl_offset"]
+            return all(self.info(s).get("master_link_status") == "up" and self.info(s)["slave_repl_offset"] == offset
+                       for s in self.SERVERS if s != primary)
+        wait_for("every replica at the primary's offset", caught_up, timeout=120)
+        state = {}
+        for server in self.SERVERS:
+            role = self.info(server)["role"]
+            counter = self.cli(server, f"GET ticket_number_{queue}", user=queue)
+            waiting = self.cli(server, f"LLEN queue_{queue}", user=queue)
+            state[server] = (role, counter, waiting)
+        return state
+
+
+@pytest.fixture
+def redis(redis_passwords) -> Redis:
+    return Redis(redis_passwords)
 
 
 class Client:
@@ -214,6 +344,7 @@ class Load:
     refused: list[str] = field(default_factory=list)  # definitive refusals (4xx other than 429)
     unanswered: int = 0       # operations still without an answer settle_seconds after stop
     ok_times: list[float] = field(default_factory=list)
+    attempts: list[tuple[float, float, bool]] = field(default_factory=list)  # (sent, answered, 200?)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -227,12 +358,14 @@ class Load:
     def _until_answered(self, client, op: str, key: str):
         give_up_at = None
         while True:
+            sent = time.monotonic()
             try:
                 r = client.request("POST", self.queue, op, headers={"Idempotency-Key": key})
                 outcome = f"{r.status_code} {r.text[:80]}"
             except requests.RequestException as e:
                 r, outcome = None, type(e).__name__
             with self.lock:
+                self.attempts.append((sent, time.monotonic(), r is not None and r.status_code == 200))
                 if r is not None and r.status_code == 200:
                     ticket = r.json()["ticket"]
                     if ticket is not None:
@@ -272,6 +405,66 @@ class Load:
             later = [x for x in self.ok_times if x > t]
         return min(later) if later else None
 
+    def gap_after(self, fault: float) -> float | None:
+        """Seconds from the first failed answer after `fault` to the first good answer to a request
+        sent after that failure; 0 when nothing failed, None when nothing was good since."""
+        with self.lock:
+            return gap(self.attempts, fault)
+
+
+def gap(attempts: list[tuple[float, float, bool]], fault: float) -> float | None:
+    failed = [answered for sent, answered, ok in attempts if not ok and answered >= fault]
+    if not failed:
+        return 0.0
+    first = min(failed)
+    good = [answered for sent, answered, ok in attempts if ok and sent > first]
+    return min(good) - first if good else None
+
+
+class Probe:
+    """A take on prod every 0.2 s, each on a new connection to the virtual IP with a 1 s timeout
+    and its own key, sent again with it until answered (so it loses no ticket): times when
+    production answers, without the waits of a busy client's long timeouts."""
+
+    def __init__(self, api_keys, queue: str = "saphir"):
+        self.keys, self.queue = api_keys, queue
+        self.attempts: list[tuple[float, float, bool]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        key = self.keys[("prod", self.queue, "desk")]
+        while not self.stop.is_set():
+            idempotency = uuid.uuid4().hex
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                try:
+                    ok = requests.post(f"https://{VIP}:{HTTPS_PORT}/{self.queue}/get_ticket", timeout=1, verify=False,
+                                       headers={"Host": "prod.localhost", "Authorization": f"Bearer {key}",
+                                                "Idempotency-Key": idempotency, "Connection": "close"}).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                self.attempts.append((sent, time.monotonic(), ok))
+                time.sleep(max(0.0, 0.2 - (time.monotonic() - sent)))
+                if ok:
+                    break
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+    def answered_again(self, fault: float) -> float | None:
+        """Seconds from `fault` to the first good answer to a request sent after it."""
+        good = [answered for sent, answered, ok in list(self.attempts) if ok and sent > fault]
+        return min(good) - fault if good else None
+
+    def gap(self, fault: float) -> float | None:
+        return gap(list(self.attempts), fault)
+
 
 def drain(client: Client, queue: str) -> list[int]:
     """Calls every ticket left in the queue; returns their numbers in call order."""
@@ -299,3 +492,23 @@ def assert_no_loss_no_duplicate(load: Load, drained: list[int], label: str):
     figure(f"{label}: {len(issued)} takes and {len(load.called)} calls acknowledged under load, "
            f"{len(drained)} left in the queue; {load.failed_attempts} attempts failed and were sent again "
            f"with their Idempotency-Key ({load.replays} replays); lost 0, duplicates 0")
+
+
+@pytest.fixture(scope="session")
+def prometheus():
+    """query(expr) -> result list, on Prometheus reached as an operator does: through the proxy,
+    on its host name, with the monitoring password."""
+    password = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/monitoring_password")
+    session = requests.Session()
+    session.auth = ("monitoring", password)
+    # verify=False on each request: a session's is overridden by REQUESTS_CA_BUNDLE when that is
+    # set (the proxy's certificate is self-signed, for another name than the node's address).
+    session.headers["Host"] = "prometheus.localhost"
+    base = f"https://{VIP}:{HTTPS_PORT}"
+
+    def query(expr: str) -> list[dict]:
+        body = session.get(f"{base}/api/v1/query", params={"query": expr}, timeout=15, verify=False).json()
+        assert body["status"] == "success", (expr, body)
+        return body["data"]["result"]
+    wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5, verify=False).ok, timeout=180)
+    return query

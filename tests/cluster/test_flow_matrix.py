@@ -1,47 +1,68 @@
-"""The flow matrices of the installation guides (docs/livrables/guide-*.md, section 5) against
-the ports that the cluster's nodes actually listen on: nothing listens on a node's network
-address that the matrix does not open there, and every inbound flow of the matrix has a listener."""
+"""The flow matrices of the installation guides (docs/livrables/guide-*.md, section 5) against the
+cluster's nodes, whose firewall (nftables, deploy/ansible/site.yml) drops what they do not open:
+nothing listens on a node that the matrix does not open there; every flow of the matrix passes,
+tried as a connection from its source (UDP and VRRP: by the packets their rule accepted); and a
+sample of flows outside the matrix is refused, each against a listener that a permitted
+connection reaches, so that it is the firewall that refuses."""
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 
-from conftest import ADDRESS, HOSTS, MANAGERS, ROOT, ssh
+from conftest import ADDRESS, EDGES, HOSTS, HTTPS_PORT, MANAGERS, ROOT, VIP, figure, ssh
 
 GUIDES = ("guide-orchestrateur.md", "guide-stockage.md")
+HOST = "poste"  # the test host: the operations workstation and the clients
 
-# The guides' names for a set of nodes.
 # The guides name a role by its label (`edge`) or in French (nœuds de stockage).
 ROLE_NAMES = {"de stockage": "storage", "de production": "production", "hors production": "non-production",
               "de supervision": "monitoring"}
 
 
-def destination(name: str) -> set[str]:
+# The guides' names for a set of machines ("clients" and "poste d'exploitation": the test host).
+def machines(name: str) -> set[str]:
     name = name.strip().lower().replace("`", "")
+    if name in ("clients", "poste d'exploitation"):
+        return {HOST}
     if name == "tous les nœuds":
         return set(HOSTS)
     if name == "managers":
         return set(MANAGERS)
+    if name == "ip virtuelle (nœuds edge)":
+        return {VIP}
     m = re.fullmatch(r"nœuds? (production|non-production|storage|edge|monitoring|de stockage|de production|"
                      r"hors production|de supervision)", name)
-    assert m, f"unknown destination in a flow matrix: {name!r}"
+    assert m, f"unknown source or destination in a flow matrix: {name!r}"
     role = ROLE_NAMES.get(m.group(1), m.group(1))
     return {vm for vm, spec in HOSTS.items() if role in spec["waitline_roles"]}
 
 
-def matrix() -> list[tuple[set[str], range, str, str]]:
+def matrix() -> list[tuple[set[str], set[str], range, str, str]]:
+    """(sources, destinations, ports, protocol, the row) of every row of the guides' matrices."""
     rows = []
     for guide in GUIDES:
         text = (ROOT / "docs/livrables" / guide).read_text()
         section = text.split("## 5. Matrice de flux", 1)[1].split("\n## ", 1)[0]
         for line in section.splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) != 5 or not re.fullmatch(r"\d+(-\d+)?", cells[2]):
+            if len(cells) != 5 or cells[0] in ("Source", "---"):
                 continue
-            low, _, high = cells[2].partition("-")
-            rows.append((destination(cells[1]), range(int(low), int(high or low) + 1), cells[3].lower(),
-                         f"{guide}: {line.strip()}"))
+            protocol = cells[3].lower().split()[0]
+            if protocol == "vrrp":
+                ports = range(0)
+            else:
+                assert re.fullmatch(r"\d+(-\d+)?", cells[2]), f"{guide}: no port in {line}"
+                low, _, high = cells[2].partition("-")
+                ports = range(int(low), int(high or low) + 1)
+            rows.append((machines(cells[0]), machines(cells[1]), ports, protocol, f"{guide}: {line.strip()}"))
     assert rows, "no flow matrix found"
     return rows
+
+
+def destinations(dest: set[str]) -> set[str]:
+    """The VMs behind a destination (the virtual IP: the edge nodes)."""
+    return set(EDGES) if dest == {VIP} else dest
 
 
 # Listening TCP sockets and unconnected UDP sockets of the node, with their local address.
@@ -91,9 +112,135 @@ def test_every_listening_port_is_in_the_flow_matrix_and_every_flow_has_a_listene
     unexpected = []
     for vm, ports in observed.items():
         for proto, port in sorted(ports):
-            if not any(vm in dest and port in span and proto == p for dest, span, p, _ in rows):
+            if not any(vm in destinations(dest) and port in span and proto == p for _, dest, span, p, _ in rows):
                 unexpected.append(f"{vm} ({ADDRESS[vm]}) listens on {proto}/{port}")
     assert not unexpected, "listening but not in the flow matrix:\n" + "\n".join(unexpected)
-    missing = [row for dest, span, proto, row in rows
-               if not any((proto, port) in observed[vm] for vm in dest for port in span)]
+    missing = [row for _, dest, span, proto, row in rows if proto != "vrrp"
+               and not any((proto, port) in observed[vm] for vm in destinations(dest) for port in span)]
     assert not missing, "in the flow matrix but nothing listens:\n" + "\n".join(missing)
+
+
+# Tries TCP connections at once; prints "address port ok|refused" for each "address:port" argument.
+CONNECT = r"""
+import socket, sys, concurrent.futures
+def one(target):
+    host, port = target.rsplit(':', 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+        return target, 'ok'
+    except OSError:
+        return target, 'refused'
+with concurrent.futures.ThreadPoolExecutor(32) as pool:
+    for target, result in pool.map(one, sys.argv[1:]):
+        print(target, result)
+"""
+
+
+def connect(source: str, targets: list[tuple[str, int]]) -> dict[tuple[str, int], bool]:
+    """Whether a TCP connection from `source` (a VM, or the test host) to each target opens."""
+    if not targets:
+        return {}
+    args = [f"{host}:{port}" for host, port in targets]
+    if source == HOST:
+        out = subprocess.run(["python3", "-c", CONNECT, *args], capture_output=True, text=True, timeout=60).stdout
+    else:
+        out = ssh(source, f"python3 -c \"{CONNECT}\" {' '.join(args)}", timeout=60)
+    results = {}
+    for line in out.splitlines():
+        target, result = line.split()
+        host, port = target.rsplit(":", 1)
+        results[(host, int(port))] = result == "ok"
+    return results
+
+
+def accepted_packets(vm: str) -> dict[str, int]:
+    """Packets each commented rule of the node's firewall counted."""
+    table = json.loads(ssh(vm, "nft -j list table inet waitline"))
+    counts = {}
+    for item in table["nftables"]:
+        rule = item.get("rule")
+        if rule and rule.get("comment"):
+            counter = next((e["counter"] for e in rule["expr"] if "counter" in e), None)
+            if counter is not None:
+                counts[rule["comment"]] = counter["packets"]
+    return counts
+
+
+def test_every_flow_of_the_matrix_passes():
+    rows = matrix()
+    observed = {vm: listeners(vm) for vm in HOSTS}
+    tried = passed = 0
+    failures = []
+    counted = {vm: accepted_packets(vm) for vm in HOSTS}
+    by_comment = {"udp/7946": "swarm-gossip-udp", "udp/4789": "swarm-vxlan", "vrrp": "vrrp"}
+    for sources, dest, span, proto, row in rows:
+        if proto in ("udp", "vrrp"):
+            comment = by_comment["vrrp" if proto == "vrrp" else f"udp/{span.start}"]
+            for vm in destinations(dest):
+                tried += 1
+                if counted[vm].get(comment, 0) > 0:
+                    passed += 1
+                else:
+                    failures.append(f"{vm}: no packet accepted by rule {comment!r} ({row})")
+            continue
+        for source in sources:
+            targets = []
+            for vm in destinations(dest):
+                if vm == source:
+                    continue
+                ports = [port for p, port in observed[vm] if p == proto and port in span]
+                address = VIP if dest == {VIP} else ADDRESS[vm]
+                targets += [(address, port) for port in ports[:1]]
+            for target, ok in connect(source, sorted(set(targets))).items():
+                tried += 1
+                passed += ok
+                if not ok:
+                    failures.append(f"{source} -> {target[0]}:{target[1]} refused ({row})")
+    figure(f"firewall: {passed} of {tried} flows of the matrix pass (TCP tried from their sources; UDP and VRRP "
+           f"counted by the rule that accepted them)")
+    assert not failures, "flows of the matrix that do not pass:\n" + "\n".join(failures)
+
+
+def test_flows_outside_the_matrix_are_refused():
+    """Each against a port where something listens: what refuses is the firewall."""
+    production = next(vm for vm in HOSTS if "production" in HOSTS[vm]["waitline_roles"] and vm not in EDGES)
+    edge, other_edge = EDGES[0], EDGES[1]
+    # Stand-ins for Redis, a Sentinel and a queue's admin port on a production node's address.
+    ports = (6379, 26379, 8001)
+    listener = (f"import socket, time\nsocks = []\nfor p in {ports}:\n    s = socket.socket(); "
+                f"s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', p)); s.listen(); socks.append(s)\n"
+                f"time.sleep(120)")
+    ssh(production, f"nohup python3 -c \"{listener}\" >/dev/null 2>&1 & sleep 1")
+    try:
+        stand_ins = [(ADDRESS[production], port) for port in ports]
+        control = connect(production, stand_ins)
+        assert all(control.values()), f"the stand-in listeners do not answer on {production}: {control}"
+        refused = {
+            f"Redis, Sentinel and a queue's admin port of {production} from an edge node ({edge})":
+                (edge, stand_ins),
+            "Swarm's management port of the managers from outside the cluster network (the test host)":
+                (HOST, [(ADDRESS[vm], 2377) for vm in MANAGERS]),
+            "GlusterFS from outside the cluster network": (HOST, [(ADDRESS[production], 24007)]),
+            f"SSH between nodes ({edge} to {production}; only from the administration network)":
+                (edge, [(ADDRESS[production], 22)]),
+            f"the proxy on an edge node's own address ({other_edge}) instead of the virtual IP":
+                (HOST, [(ADDRESS[other_edge], HTTPS_PORT)]),
+        }
+        allowed = {
+            "Swarm's management port from a node": (EDGES[0], [(ADDRESS[MANAGERS[0]], 2377)]),
+            "the proxy on the virtual IP": (HOST, [(VIP, HTTPS_PORT)]),
+            "SSH from the administration network": (HOST, [(ADDRESS[production], 22)]),
+        }
+        wrong = []
+        for what, (source, targets) in refused.items():
+            results = connect(source, targets)
+            assert len(results) == len(targets), results
+            wrong += [f"passes: {what}: {t[0]}:{t[1]}" for t, ok in results.items() if ok]
+        for what, (source, targets) in allowed.items():
+            wrong += [f"refused: {what}: {t[0]}:{t[1]}" for t, ok in connect(source, targets).items() if not ok]
+    finally:
+        ssh(production, "pkill -f 'socks.append' || true", check=False)
+    figure(f"firewall: {sum(len(t) for _, t in refused.values())} connections outside the matrix refused "
+           f"({'; '.join(refused)}), {sum(len(t) for _, t in allowed.values())} controls in it passed")
+    assert not wrong, "\n".join(wrong)
+

@@ -1,37 +1,16 @@
-"""Monitoring on several nodes (issue 11, item 7): node and engine metrics come from every node of
-the cluster, and every panel of every dashboard has data there, as the end-to-end suite checks on
-one node. Prometheus is reached as an operator does: through the proxy, on its host name, with
-the monitoring password."""
+"""Monitoring on several nodes: node and engine metrics come from every node of the cluster, the
+data path's (GlusterFS, production's Redis servers and Sentinels) too, and every panel of every
+dashboard has data there, as the end-to-end suite checks on one node. Prometheus is reached as an
+operator does: through the proxy, on its host name, with the monitoring password."""
 from __future__ import annotations
 
 import sys
 import time
 
-import pytest
-import requests
-
-from conftest import HOME, HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, ROOT, Client, figure, proxy_address, ssh, wait_for, HTTPS_PORT
+from conftest import HOSTS, NODE, PLATFORMS, QUEUES, ROOT, Client, figure, wait_for, HTTPS_PORT
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from dashboard_queries import empty_panels  # noqa: E402  (the e2e suite's substitution, not a copy)
-
-
-@pytest.fixture(scope="module")
-def prometheus():
-    password = ssh(MANAGERS[0], f"cat {HOME}/.secrets/{PROJECT}/monitoring_password")
-    session = requests.Session()
-    session.auth = ("monitoring", password)
-    # verify=False on each request: a session's is overridden by REQUESTS_CA_BUNDLE when that is
-    # set (the proxy's certificate is self-signed, for another name than the node's address).
-    session.headers["Host"] = "prometheus.localhost"
-    base = f"https://{proxy_address()}:{HTTPS_PORT}"
-
-    def query(expr: str) -> list[dict]:
-        body = session.get(f"{base}/api/v1/query", params={"query": expr}, timeout=15, verify=False).json()
-        assert body["status"] == "success", (expr, body)
-        return body["data"]["result"]
-    wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5, verify=False).ok, timeout=120)
-    return query
 
 
 def fresh(selector: str) -> str:
@@ -82,3 +61,28 @@ def test_every_panel_of_every_dashboard_has_data_on_the_cluster(prometheus, api_
     checked, empty = empty_panels(dashboards, prometheus, PLATFORMS, QUEUES)
     figure(f"dashboards on the cluster: {checked} panel queries over {len(dashboards)} dashboards, {len(empty)} empty")
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def test_the_data_path_is_monitored_glusterfs_and_sentinel(prometheus):
+    """Every brick up and every peer connected, as each storage node sees it; no entry to heal;
+    three Sentinels that agree on the primary and see its two replicas; the primary's replicas
+    and their lag."""
+    storage = [vm for vm in HOSTS if "storage" in HOSTS[vm]["waitline_roles"]]
+    bricks = wait_for("every brick of every volume reported up", lambda: (
+        found := prometheus(fresh("waitline_gluster_brick_up"))) and len({
+            (s["metric"]["volume"], s["metric"]["brick"]) for s in found}) == 3 * len(PLATFORMS) and
+        all(float(s["value"][1]) == 1 for s in found) and found, timeout=120)
+    peers = prometheus(fresh("waitline_gluster_peer_connected"))
+    assert len(peers) == len(storage) * (len(storage) - 1) and all(float(p["value"][1]) == 1 for p in peers), peers
+    heal = prometheus(fresh("waitline_gluster_heal_entries"))
+    assert heal and all(float(h["value"][1]) == 0 for h in heal), heal
+    sentinels = wait_for("three Sentinels seen", lambda: len(found := prometheus(
+        fresh('redis_sentinel_master_ok_slaves{platform="prod"}'))) == 3 and found, timeout=120)
+    assert all(float(s["value"][1]) == 2 for s in sentinels), sentinels
+    primaries = {s["metric"]["master_address"] for s in prometheus(fresh('redis_sentinel_master_status{platform="prod"}'))}
+    assert len(primaries) == 1, f"the Sentinels disagree on the primary: {primaries}"
+    lag = prometheus(fresh('redis_connected_slave_lag_seconds{platform="prod"}'))
+    assert len(lag) == 2, lag
+    figure(f"data path monitoring: {len(bricks)} bricks up (as {len(storage)} storage nodes see them), {len(peers)} "
+           f"peer links connected, 0 entries to heal; 3 Sentinels agree on {primaries.pop()} with 2 replicas, "
+           f"lag {max(float(x['value'][1]) for x in lag):.0f} s")

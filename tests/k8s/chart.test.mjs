@@ -74,10 +74,46 @@ for (const platform of platforms) {
       for (const kind of ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "HTTPRoute"])
         assert.ok(named(objects, kind, `waitline-${queue}`), `${kind} waitline-${queue}`);
     const redis = named(objects, "StatefulSet", "waitline-redis");
-    assert.equal(redis.spec.volumeClaimTemplates[0].spec.storageClassName, platform === "prod" ? "longhorn" : "local-path");
+    assert.equal(redis.spec.volumeClaimTemplates[0].spec.storageClassName, "local-path");
     const conf = named(objects, "ConfigMap", "waitline-redis").data["waitline.conf"];
     assert.equal(conf, readFileSync(join(root, "deploy/docker/redis/redis.conf"), "utf8"));
     assert.match(conf, /^appendonly yes$/m);
+  });
+
+  test(`${platform}: ${platform === "prod" ? "three Redis servers with a Sentinel each, on three nodes, which the queues ask" : "one Redis, which the queues reach by name"}`, () => {
+    const objects = rendered[platform];
+    const redis = named(objects, "StatefulSet", "waitline-redis");
+    const containers = redis.spec.template.spec.containers;
+    const queueEnv = Object.fromEntries(named(objects, "Deployment", "waitline-rubis").spec.template.spec.containers[0].env
+      .map((e) => [e.name, e.value]));
+    if (platform !== "prod") {
+      assert.equal(redis.spec.replicas, 1);
+      assert.deepEqual(containers.map((c) => c.name), ["redis", "redis-exporter"]);
+      assert.equal(queueEnv.WAITLINE_REDIS_SENTINELS, undefined);
+      return;
+    }
+    assert.equal(redis.spec.replicas, 3);
+    assert.equal(redis.spec.podManagementPolicy, "Parallel");
+    assert.deepEqual(containers.map((c) => c.name), ["redis", "sentinel", "redis-exporter", "sentinel-exporter"]);
+    const [antiAffinity] = redis.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution;
+    assert.equal(antiAffinity.topologyKey, "kubernetes.io/hostname");
+    assert.deepEqual(antiAffinity.labelSelector.matchLabels, redis.spec.selector.matchLabels);
+    const sentinels = "waitline-redis-0.waitline-redis:26379,waitline-redis-1.waitline-redis:26379,waitline-redis-2.waitline-redis:26379";
+    const env = (c) => Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+    assert.equal(env(containers[0]).REDIS_SENTINELS, sentinels);
+    assert.equal(env(containers[0]).REDIS_FIRST_PRIMARY, "waitline-redis-0.waitline-redis");
+    assert.equal(env(containers[0]).REDIS_ANNOUNCE, "$(POD_NAME).waitline-redis");
+    assert.deepEqual(containers[1].args, ["sentinel"]);
+    assert.equal(env(containers[1]).SENTINEL_ANNOUNCE, "$(POD_NAME).waitline-redis");
+    assert.equal(queueEnv.WAITLINE_REDIS_SENTINELS, sentinels);
+    assert.equal(queueEnv.WAITLINE_REDIS_ACK_REPLICAS, "1");
+    const service = named(objects, "Service", "waitline-redis");
+    assert.equal(service.spec.publishNotReadyAddresses, true);
+    assert.deepEqual(service.spec.ports.map((p) => p.port), [6379, 26379]);
+    assert.equal(named(objects, "PodDisruptionBudget", "waitline-redis").spec.maxUnavailable, 1);
+    const replication = named(objects, "NetworkPolicy", "waitline-redis-replication");
+    assert.deepEqual(replication.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.deepEqual(replication.spec.egress[0].ports.map((p) => p.port), [6379, 26379]);
   });
 
   test(`${platform}: routes are /<queue> on the platform's host names, rewritten, with X-Forwarded-Prefix, to the API port only`, () => {
@@ -119,13 +155,16 @@ for (const platform of platforms) {
     const ports = (rules) => rules.flatMap((r) => r.ports.map((p) => p.port));
     const ingressPorts = policies.flatMap((p) => ports(p.spec.ingress ?? []));
     const egressPorts = policies.flatMap((p) => ports(p.spec.egress ?? []));
-    assert.deepEqual([...new Set(ingressPorts)].sort(), ["admin", "api", "redis", "redis-metrics"]);
-    assert.deepEqual([...new Set(egressPorts)].sort(), [53, 6379, 8000]);
+    const sentinel = platform === "prod";  // a replicated Redis: its Sentinels, and replication between its pods
+    assert.deepEqual([...new Set(ingressPorts)].map(String).sort(),
+      ["admin", "api", "redis", "redis-metrics", ...(sentinel ? [26379, 6379, "sentinel", "sentinel-metrics"] : [])].map(String).sort());
+    assert.deepEqual([...new Set(egressPorts)].sort((a, b) => a - b), sentinel ? [53, 6379, 8000, 26379] : [53, 6379, 8000]);
   });
 
   test(`${platform}: PodMonitor gives every target platform, and queue replicas their queue`, () => {
     const [monitor] = ofKind(rendered[platform], "PodMonitor");
-    assert.deepEqual(monitor.spec.podMetricsEndpoints.map((e) => e.port), ["admin", "redis-metrics"]);
+    assert.deepEqual(monitor.spec.podMetricsEndpoints.map((e) => e.port),
+      ["admin", "redis-metrics", ...(platform === "prod" ? ["sentinel-metrics"] : [])]);
     for (const endpoint of monitor.spec.podMetricsEndpoints) {
       assert.ok(endpoint.relabelings.some((r) => r.targetLabel === "platform" && r.replacement === platform));
       assert.ok(endpoint.relabelings.some((r) => r.targetLabel === "queue" && r.sourceLabels[0] === "__meta_kubernetes_pod_label_waitline_queue"));
@@ -268,7 +307,7 @@ test("the quota-scope check accepts every rendered quota and refuses storage und
   const budget = named(rendered.prod, "ResourceQuota", "waitline-budget");
   assert.equal(budget.spec.scopeSelector, undefined);
   assert.equal(budget.spec.hard["requests.storage"], "20Gi");
-  assert.equal(budget.spec.hard.persistentvolumeclaims, "2");
+  assert.equal(budget.spec.hard.persistentvolumeclaims, "4");
   const old = parseManifests(readFileSync(join(root, "tests/k8s/fixtures/prod-quota-storage-under-priority-scope.yaml"), "utf8"));
   assert.deepEqual(old.flatMap(quotaScopeErrors).map((e) => e.split(": ")[1].split(" ")[0]).sort(),
     ["persistentvolumeclaims", "requests.storage"]);

@@ -9,7 +9,8 @@ if [[ -d /run/systemd/system ]]; then
   systemctl is-active -q "$unit" && exit 0
   systemctl enable -q --now "$unit"
 else
-  pidof "$1" >/dev/null && exit 0
+  # -x: also a script of that name (files/gluster-metrics.sh runs as one).
+  pidof -x "$1" >/dev/null && exit 0
   "$@"
 fi
 echo changed

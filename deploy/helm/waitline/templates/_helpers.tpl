@@ -113,3 +113,11 @@ helm-test read {{ .Values.tests.apiKey | trim | sha256sum }}
 namespaceSelector:
   matchLabels: { kubernetes.io/metadata.name: {{ . }} }
 {{- end }}
+
+{{/* The Sentinels of a replicated Redis, host:port,... (the pods of the Redis StatefulSet). */}}
+{{- define "waitline.sentinels" -}}
+{{- $name := printf "%s-redis" .Release.Name }}
+{{- $list := list }}
+{{- range $i := until 3 }}{{ $list = append $list (printf "%s-%d.%s:26379" $name $i $name) }}{{ end }}
+{{- join "," $list }}
+{{- end }}
