@@ -326,8 +326,10 @@ def overview() -> dict:
                       "lisaient trop lentement. Source : `waitline_event_streams`, "
                       "`waitline_event_streams_closed_total{reason=\"slow\"}`.",
                       [("{{queue}} {{kind}}", f"sum by (queue, kind) (waitline_event_streams{{{SERVICE}}})"),
+                       # "or ... * 0": a queue whose streams were never cut has no such series; it shows 0.
                        ("{{queue}} {{kind}} coupés",
-                        f"sum by (queue, kind) ({rate(slow_cut)})")],
+                        f"sum by (queue, kind) ({rate(slow_cut)})"
+                        f" or sum by (queue, kind) (waitline_event_streams{{{SERVICE}}}) * 0")],
                       "short", width=8),
             ]),
             ("Conteneurs", [

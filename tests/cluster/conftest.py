@@ -97,7 +97,19 @@ def manager(avoid: tuple[str, ...] = ()) -> str:
 
 
 def docker(command: str, avoid: tuple[str, ...] = (), check: bool = True, timeout: float = 120) -> str:
-    return ssh(manager(avoid), f"docker {command}", check=check, timeout=timeout)
+    """docker COMMAND on a running manager. A manager that a fault has left without a leader (cut
+    off, or just back and catching up) answers an error: the next one is asked."""
+    errors = []
+    for vm in MANAGERS:
+        if vm in avoid or not running(vm):
+            continue
+        try:
+            return ssh(vm, f"docker {command}", check=check, timeout=timeout)
+        except (AssertionError, subprocess.TimeoutExpired) as e:
+            if "does not have a leader" not in str(e) and "timed out" not in str(e).lower():
+                raise
+            errors.append(str(e)[:300])
+    raise AssertionError(f"no manager answered docker {command}: {errors}")
 
 
 def task_nodes(service: str, avoid: tuple[str, ...] = ()) -> list[str]:
@@ -152,7 +164,7 @@ def start_vm(vm: str):
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start glusterd glusterd -p /run/glusterd.pid")
     ssh(vm, "for i in $(seq 30); do mount -a -t glusterfs 2>/dev/null && break; sleep 2; done")
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start waitline-gluster-metrics "
-            "/usr/local/sbin/waitline-gluster-metrics /var/lib/waitline/textfile 5 >/dev/null")
+            "/usr/local/sbin/waitline-gluster-metrics /var/lib/waitline/textfile 10 >/dev/null")
     ssh(vm, "! test -f /etc/keepalived/keepalived.conf || /usr/local/sbin/waitline-daemon-start keepalived keepalived >/dev/null")
 
 
@@ -249,7 +261,8 @@ class Redis:
         nodes = task_nodes(f"{PROJECT}-prod_{service}", avoid=avoid)
         assert nodes, f"prod {service} runs nowhere"
         return ssh(nodes[0], f"docker exec -e REDISCLI_AUTH={self.passwords[user]} "
-                             f"$(docker ps -q --filter label=com.docker.swarm.service.name={PROJECT}-prod_{service}) "
+                             f"$(docker ps -q --filter status=running "
+                             f"--filter label=com.docker.swarm.service.name={PROJECT}-prod_{service} | head -1) "
                              f"redis-cli -p {port} --user {user} --no-auth-warning {command}", timeout=timeout)
 
     def primary(self, avoid: tuple[str, ...] = ()) -> str:
@@ -271,9 +284,9 @@ class Redis:
     def vm_of(self, server: str) -> str:
         return task_nodes(f"{PROJECT}-prod_{server}")[0]
 
-    def info(self, server: str) -> dict[str, str]:
+    def info(self, server: str, avoid: tuple[str, ...] = ()) -> dict[str, str]:
         """INFO replication of a server."""
-        lines = self.cli(server, "INFO replication").splitlines()
+        lines = self.cli(server, "INFO replication", avoid=avoid).splitlines()
         return dict(line.strip().split(":", 1) for line in lines if ":" in line)
 
     def switch_to(self, server: str):
@@ -289,10 +302,12 @@ class Redis:
         primary's replication offset: identical when no data diverged."""
         primary = self.primary()
 
+        # The primary's offset keeps growing a little (the Sentinels' hellos, pings): a replica
+        # has every write once it reaches the offset the primary had just before.
         def caught_up():
-            offset = self.info(primary)["master_repl_offset"]
-            return all(self.info(s).get("master_link_status") == "up" and self.info(s)["slave_repl_offset"] == offset
-                       for s in self.SERVERS if s != primary)
+            offset = int(self.info(primary)["master_repl_offset"])
+            replicas = [self.info(s) for s in self.SERVERS if s != primary]
+            return all(r.get("master_link_status") == "up" and int(r["slave_repl_offset"]) >= offset for r in replicas)
         wait_for("every replica at the primary's offset", caught_up, timeout=120)
         state = {}
         for server in self.SERVERS:
@@ -458,8 +473,13 @@ class Probe:
         self.thread.join(10)
 
     def answered_again(self, fault: float) -> float | None:
-        """Seconds from `fault` to the first good answer to a request sent after it."""
-        good = [answered for sent, answered, ok in list(self.attempts) if ok and sent > fault]
+        """Seconds from `fault` to the first good answer to a request sent after the first failed
+        one (0 when none failed); None while production has not answered again."""
+        attempts = list(self.attempts)
+        failed = [answered for sent, answered, ok in attempts if not ok and answered >= fault]
+        if not failed:
+            return 0.0
+        good = [answered for sent, answered, ok in attempts if ok and sent > min(failed)]
         return min(good) - fault if good else None
 
     def gap(self, fault: float) -> float | None:
@@ -507,8 +527,12 @@ def prometheus():
     base = f"https://{VIP}:{HTTPS_PORT}"
 
     def query(expr: str) -> list[dict]:
-        body = session.get(f"{base}/api/v1/query", params={"query": expr}, timeout=15, verify=False).json()
-        assert body["status"] == "success", (expr, body)
+        """The result; an AssertionError (which wait_for retries) when Prometheus does not answer,
+        as when a fault test has just restarted it."""
+        r = wait_for("Prometheus answering", lambda: session.get(f"{base}/api/v1/query", params={"query": expr},
+                                                                  timeout=15, verify=False), timeout=120)
+        body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+        assert body.get("status") == "success", (expr, r.status_code, r.text[:300])
         return body["data"]["result"]
     wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5, verify=False).ok, timeout=180)
     return query

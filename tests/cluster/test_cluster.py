@@ -75,20 +75,25 @@ def test_each_platform_keeps_its_redis_data_on_its_own_storage():
         bricks[platform] = {line.split(": ", 1)[1] for line in info.splitlines() if line.startswith("Brick") and ": " in line}
     assert not bricks["prod"] & (bricks["dev"] | bricks["qualif"]), "production shares a brick with dev or qualif"
 
-    def data_source(platform: str, service: str) -> tuple[str, str]:
+    def data_volume(platform: str, service: str) -> tuple[str, str, str]:
+        """(VM, the /data volume's bind device or "" for a plain local volume, its mount point)."""
         vm = task_nodes(f"{PROJECT}-{platform}_{service}")[0]
-        container = ssh(vm, f"docker ps -q --filter label=com.docker.swarm.service.name={PROJECT}-{platform}_{service}")
-        return vm, ssh(vm, f"docker inspect {container} --format "
-                           "'{{range .Mounts}}{{if eq .Destination \"/data\"}}{{.Source}}{{end}}{{end}}'")
+        container = ssh(vm, f"docker ps -q --filter status=running "
+                            f"--filter label=com.docker.swarm.service.name={PROJECT}-{platform}_{service} | head -1")
+        volume = ssh(vm, f"docker inspect {container} --format "
+                         "'{{range .Mounts}}{{if eq .Destination \"/data\"}}{{.Name}}{{end}}{{end}}'")
+        device, mountpoint = ssh(vm, f"docker volume inspect {volume} --format "
+                                     "'{{index .Options \"device\"}}|{{.Mountpoint}}'").replace("<no value>", "").split("|")
+        return vm, device.strip(), mountpoint.strip()
     for platform in ("dev", "qualif"):
-        vm, source = data_source(platform, "redis")
-        assert source == f"/mnt/waitline/{platform}/redis", (platform, source)
+        vm, device, _ = data_volume(platform, "redis")
+        assert device == f"/mnt/waitline/{platform}/redis", (platform, device)
         assert ssh(vm, f"stat -f -c %T /mnt/waitline/{platform}") == "fuseblk"
         assert ssh(vm, f"ls /mnt/waitline/{platform}/redis"), f"{platform}'s Redis wrote nothing on its volume"
     for server in ("redis", "redis-2", "redis-3"):
-        vm, source = data_source("prod", server)
-        assert source.startswith("/var/lib/docker/volumes/"), (server, source)
-        assert ssh(vm, f"ls {source}"), f"prod's {server} wrote nothing on its volume"
+        vm, device, mountpoint = data_volume("prod", server)
+        assert not device, f"prod's {server} keeps its data on {device}, not on its node's own volume"
+        assert ssh(vm, f"ls {mountpoint}/appendonlydir"), f"prod's {server} wrote nothing on its volume"
 
 
 def test_a_take_through_the_virtual_ip_on_every_platform(api_keys):
@@ -255,8 +260,8 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
         network_cut(victim)
         # A write of the queue's own user on the cut primary, from its own side of the cut.
         refusal = wait_for("the cut primary refusing writes", lambda: (
-            r := redis.cli("redis", "SET idempotency_emeraude:partition-probe x EX 60", user="emeraude", timeout=10))
-            .startswith("NOREPLICAS") and r, timeout=60, interval=0.5)
+            r := redis.cli("redis", "SET idempotency_emeraude:partition-probe x EX 60", user="emeraude", timeout=10,
+                           avoid=(victim,))).startswith("NOREPLICAS") and r, timeout=60, interval=0.5)
         refused_after = time.monotonic() - cut_at
         promoted = wait_for("the Sentinels name a new primary",
                             lambda: (p := redis.primary(avoid=(victim,))) != "redis" and p, timeout=120, interval=0.5)
@@ -366,9 +371,9 @@ def test_killing_a_storage_node_keeps_the_volume_serving_and_it_heals(api_keys, 
         ssh(reader, "echo written-while-a-brick-was-down >/mnt/waitline/prod/fault-probe && cat /mnt/waitline/prod/fault-probe",
             timeout=120)
         # The monitoring sees the bricks of the lost node down (its peers' view: gluster-metrics.sh).
-        down = wait_for("the lost node's bricks down in Prometheus", lambda: prometheus(
-            f'max by (volume, brick) (waitline_gluster_brick_up{{brick=~"{HOSTS[victim]["ansible_host"]}:.+"}}) == 0'),
-            timeout=60)
+        down = wait_for("the lost node's three bricks down in Prometheus", lambda: len(found := prometheus(
+            f'max by (volume, brick) (waitline_gluster_brick_up{{brick=~"{HOSTS[victim]["ansible_host"]}:.+"}}) == 0'))
+            == 3 and found, timeout=90)
         answered = load.acknowledged_since(killed_at)
     assert answered > 0, "production stopped answering while one storage node was down"
     figure(outcome(f"kill {victim} (storage node)", load, probe, killed_at, drain(Client("prod", api_keys), "saphir")))
@@ -379,6 +384,6 @@ def test_killing_a_storage_node_keeps_the_volume_serving_and_it_heals(api_keys, 
                          ssh(reader, "gluster volume heal waitline-prod info").splitlines() if "Number of entries" in line),
              timeout=300, interval=5)
     assert ssh(victim, "cat /srv/gluster/prod/fault-probe") == "written-while-a-brick-was-down"
-    figure(f"storage node {victim} killed: {answered} requests answered while it was down, {len(down)} bricks seen "
-           f"down by the monitoring; its brick healed {time.monotonic() - started:.0f} s after it came back")
+    figure(f"storage node {victim} killed: {answered} requests answered while it was down, its {len(down)} bricks seen "
+           f"down by the monitoring; its bricks healed {time.monotonic() - started:.0f} s after it came back")
     ssh(reader, "rm -f /mnt/waitline/prod/fault-probe")

@@ -10,7 +10,7 @@ import json
 import re
 import subprocess
 
-from conftest import ADDRESS, EDGES, HOSTS, HTTPS_PORT, MANAGERS, ROOT, VIP, figure, ssh
+from conftest import ADDRESS, EDGES, HOSTS, HTTPS_PORT, MANAGERS, ROOT, VIP, figure, ssh, vip_holder
 
 GUIDES = ("guide-orchestrateur.md", "guide-stockage.md")
 HOST = "poste"  # the test host: the operations workstation and the clients
@@ -176,7 +176,9 @@ def test_every_flow_of_the_matrix_passes():
     for sources, dest, span, proto, row in rows:
         if proto in ("udp", "vrrp"):
             comment = by_comment["vrrp" if proto == "vrrp" else f"udp/{span.start}"]
-            for vm in destinations(dest):
+            # VRRP: the node that holds the virtual IP sends the adverts, the other one receives them.
+            receivers = [vm for vm in destinations(dest) if vm != vip_holder()] if proto == "vrrp" else destinations(dest)
+            for vm in receivers:
                 tried += 1
                 if counted[vm].get(comment, 0) > 0:
                     passed += 1

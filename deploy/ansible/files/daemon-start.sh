@@ -9,8 +9,9 @@ if [[ -d /run/systemd/system ]]; then
   systemctl is-active -q "$unit" && exit 0
   systemctl enable -q --now "$unit"
 else
-  # -x: also a script of that name (files/gluster-metrics.sh runs as one).
-  pidof -x "$1" >/dev/null && exit 0
+  # Running already: a process whose command line holds COMMAND (a script's too: files/
+  # gluster-metrics.sh runs as "bash <path> ..."), other than this one and its caller.
+  pgrep -f -- "$*" | grep -qvxE "$$|$PPID" && exit 0
   "$@"
 fi
 echo changed

@@ -11,23 +11,48 @@
 set -uo pipefail
 dir=$1 interval=${2:-30}
 
+# A gluster command, again a few times when glusterd is busy with another node's transaction
+# (every storage node asks in turn, and glusterd serialises them cluster-wide).
+ask() {
+  local out _
+  for _ in 1 2 3 4 5; do
+    out=$(gluster "$@" 2>&1) && { echo "$out"; return 0; }
+    [[ $out == *"Another transaction is in progress"* ]] || return 1
+    sleep "0.$((RANDOM % 9 + 1))"
+  done
+  return 1
+}
+
+# "key : value" lines of `gluster volume status VOLUME detail` (the brick's path has a colon).
+field() {  # key
+  awk -v k="$1" '{ key = $0; sub(/ *: .*/, "", key); if (key != k) next
+                   value = $0; sub(/^[^:]*: /, "", value); sub(/ +$/, "", value); print value }'
+}
+
 metrics() {
-  local ok=1 volume
+  local ok=1 volume volumes bricks status brick online
   echo "# HELP waitline_gluster_peer_connected 1 when this node sees the GlusterFS peer connected."
   echo "# TYPE waitline_gluster_peer_connected gauge"
-  gluster pool list 2>/dev/null | awk 'NR > 1 && $2 != "localhost" {
+  ask pool list | awk 'NR > 1 && $2 != "localhost" {
       printf "waitline_gluster_peer_connected{peer=\"%s\"} %d\n", $2, ($3 == "Connected") }' || ok=0
-  echo "# HELP waitline_gluster_brick_up 1 when the brick's process is online."
+  echo "# HELP waitline_gluster_brick_up 1 when the brick's process is online (0 also when its node is unreachable)."
   echo "# TYPE waitline_gluster_brick_up gauge"
   echo "# HELP waitline_gluster_heal_entries Entries the brick still has to heal."
   echo "# TYPE waitline_gluster_heal_entries gauge"
-  local volumes
-  volumes=$(gluster volume list 2>/dev/null) || ok=0
+  volumes=$(ask volume list) || ok=0
   for volume in $volumes; do
-    gluster volume status "$volume" detail 2>/dev/null | awk -v v="$volume" -F' *: *' '
-      $1 == "Brick" { sub(/^Brick /, "", $2); brick = $2 }
-      $1 == "Online" { printf "waitline_gluster_brick_up{volume=\"%s\",brick=\"%s\"} %d\n", v, brick, ($2 == "Y") }' || ok=0
-    gluster volume heal "$volume" info summary 2>/dev/null | awk -v v="$volume" '
+    # Every brick of the volume (its definition), online when its status says so.
+    bricks=$(ask volume info "$volume" | sed -n 's/^Brick[0-9]*: //p') || ok=0
+    if status=$(ask volume status "$volume" detail); then
+      online=$(paste -d' ' <(field Brick <<<"$status" | sed 's/^Brick //') <(field Online <<<"$status"))
+      for brick in $bricks; do
+        printf 'waitline_gluster_brick_up{volume="%s",brick="%s"} %d\n' "$volume" "$brick" \
+          "$(grep -qxF "$brick Y" <<<"$online" && echo 1 || echo 0)"
+      done
+    else
+      ok=0
+    fi
+    ask volume heal "$volume" info summary | awk -v v="$volume" '
       /^Brick / { brick = $2 }
       /^Total Number of entries: [0-9]+/ { printf "waitline_gluster_heal_entries{volume=\"%s\",brick=\"%s\"} %s\n", v, brick, $NF }' || ok=0
   done
