@@ -229,14 +229,18 @@ void Process::redis_state(std::size_t connection, const redis::StateChange& chan
     return;
   }
   log::info("redis connected", {{"redis", change.server}, {"connection", number}});
-  if (!moved_from.empty()) log::warn("redis primary moved: following it", {{"from", moved_from}, {"to", change.server}});
+  if (!moved_from.empty())
+    log::warn("redis primary moved: following it", {{"from", moved_from}, {"to", change.server}});
 }
 
 // What the log names as the Redis the process uses: the server, or the Sentinels and the name.
 std::string Process::redis_target() const {
   if (cfg_.redis.sentinels.empty()) return cfg_.redis.host + ":" + std::to_string(cfg_.redis.port);
   std::string sentinels;
-  for (const auto& sentinel : cfg_.redis.sentinels) sentinels += (sentinels.empty() ? "" : ",") + sentinel.text();
+  for (const auto& sentinel : cfg_.redis.sentinels) {
+    if (!sentinels.empty()) sentinels += ',';
+    sentinels += sentinel.text();
+  }
   return cfg_.redis.primary_name + " via sentinels " + sentinels;
 }
 

@@ -36,7 +36,8 @@ Telemetry::Telemetry(std::string_view queue_name)
       redis_up_(registry_.gauge("waitline_redis_up", "1 when the connection to Redis is ready, else 0.", {}).with({})),
       redis_primary_moves_(registry_
                                .counter("waitline_redis_primary_moves_total",
-                                        "Times this process found the Redis primary at another address (a failover).", {})
+                                        "Times this process found the Redis primary at another address (a failover).",
+                                        {})
                                .with({})),
       waiting_(
           registry_

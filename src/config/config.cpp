@@ -107,7 +107,9 @@ std::string to_text(std::chrono::duration<Rep, Period> duration) {
 std::string to_text(const Endpoint& endpoint) { return format_endpoint(endpoint); }
 std::string to_text(const std::vector<redis::Address>& addresses) {
   std::string text;
-  for (const auto& address : addresses) text += (text.empty() ? "" : ",") + format_endpoint({address.host, address.port});
+  for (const auto& address : addresses)
+    if (!text.empty()) text += ',';
+  text += format_endpoint({address.host, address.port});
   return text.empty() ? "(none)" : text;
 }
 
@@ -461,8 +463,8 @@ void check_together(const Config& config, const Sources& sources) {
   // WAIT holds the connection up to the ack timeout: the commands behind it would time out first.
   if (config.redis.ack_replicas > 0 && config.redis.ack_timeout >= config.redis.timeout) {
     fail(sources.of("redis-ack-timeout") + " and " + sources.of("redis-timeout"),
-         "the ack timeout (" + format_duration(config.redis.ack_timeout) + ") must be shorter than the Redis timeout (" +
-             format_duration(config.redis.timeout) + ")");
+         "the ack timeout (" + format_duration(config.redis.ack_timeout) +
+             ") must be shorter than the Redis timeout (" + format_duration(config.redis.timeout) + ")");
   }
   const bool keys = !config.api_keys_file.empty();
   if (keys && config.insecure_no_auth) {

@@ -247,8 +247,8 @@ return reply
 
 // Redis error replies that mean "not now" rather than "never".
 bool is_transient(std::string_view error) {
-  constexpr std::string_view transient[] = {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "NOREPLICAS",
-                                            "OOM",     "TRYAGAIN", "NOAUTH", "NOPERM"};
+  constexpr std::string_view transient[] = {"LOADING", "BUSY",     "MASTERDOWN", "READONLY", "NOREPLICAS",
+                                            "OOM",     "TRYAGAIN", "NOAUTH",     "NOPERM"};
   return std::ranges::any_of(transient, [&](std::string_view prefix) { return error.starts_with(prefix); });
 }
 
@@ -445,14 +445,21 @@ Outcome<T> declined(std::int64_t status) {
 }
 
 asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_key) {
-  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(take_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty()
-               ? client_.exec(take_script.label, {verb, code, "5", counter_key_, list_key_, taken_at_key_, pace_key_,
-                                                  events_key_, max_length_, ttl_seconds_, retention_}, generic, replicated)
-               : client_.exec(take_script.label, {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_,
-                                                  events_key_, record, max_length_, ttl_seconds_, retention_}, generic, replicated);
-  }, Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string()
+                                                     : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(
+      take_script,
+      [&](std::string_view verb, std::string_view code) {
+        return record.empty() ? client_.exec(take_script.label,
+                                             {verb, code, "5", counter_key_, list_key_, taken_at_key_, pace_key_,
+                                              events_key_, max_length_, ttl_seconds_, retention_},
+                                             generic, replicated)
+                              : client_.exec(take_script.label,
+                                             {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_,
+                                              events_key_, record, max_length_, ttl_seconds_, retention_},
+                                             generic, replicated);
+      },
+      Failure::unknown);
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
@@ -475,16 +482,23 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
 }
 
 asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(call_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty()
-               ? client_.exec(call_script.label, {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
-                                                  ttl_seconds_, retention_, counter}, generic, replicated)
-               : client_.exec(call_script.label, {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
-                                                  recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
-                                                  record, ttl_seconds_, retention_, counter}, generic, replicated);
-  }, Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string()
+                                                     : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(
+      call_script,
+      [&](std::string_view verb, std::string_view code) {
+        return record.empty() ? client_.exec(call_script.label,
+                                             {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
+                                              recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
+                                              ttl_seconds_, retention_, counter},
+                                             generic, replicated)
+                              : client_.exec(call_script.label,
+                                             {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
+                                              recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
+                                              record, ttl_seconds_, retention_, counter},
+                                             generic, replicated);
+      },
+      Failure::unknown);
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
@@ -514,14 +528,21 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
 }
 
 asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(recall_script, [&](std::string_view verb, std::string_view code) {
-    return record.empty()
-               ? client_.exec(recall_script.label, {verb, code, "5", counters_key_, last_called_key_, called_key_,
-                                                    list_key_, events_key_, ttl_seconds_, retention_, counter}, generic, replicated)
-               : client_.exec(recall_script.label, {verb, code, "6", counters_key_, last_called_key_, called_key_,
-                                                    list_key_, events_key_, record, ttl_seconds_, retention_, counter}, generic, replicated);
-  }, Failure::unknown);
+  const std::string record = idempotency_key.empty() ? std::string()
+                                                     : idempotency_prefix_ + std::string(idempotency_key);
+  auto r = co_await run(
+      recall_script,
+      [&](std::string_view verb, std::string_view code) {
+        return record.empty() ? client_.exec(recall_script.label,
+                                             {verb, code, "5", counters_key_, last_called_key_, called_key_, list_key_,
+                                              events_key_, ttl_seconds_, retention_, counter},
+                                             generic, replicated)
+                              : client_.exec(recall_script.label,
+                                             {verb, code, "6", counters_key_, last_called_key_, called_key_, list_key_,
+                                              events_key_, record, ttl_seconds_, retention_, counter},
+                                             generic, replicated);
+      },
+      Failure::unknown);
   if (!r) co_return carry<Recalled>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;

@@ -10,8 +10,9 @@ namespace waitline::redis {
 
 namespace asio = boost::asio;
 
-Client::Client(asio::any_io_executor executor, Options options, LatencyObserver on_latency, StateObserver on_state)
-    : connection_(std::make_shared<detail::Connection>(std::move(executor), std::move(options), std::move(on_latency),
+Client::Client(const asio::any_io_executor& executor, Options options, LatencyObserver on_latency,
+               StateObserver on_state)
+    : connection_(std::make_shared<detail::Connection>(executor, std::move(options), std::move(on_latency),
                                                        std::move(on_state))) {}
 
 Client::~Client() { stop(); }  // NOLINT(bugprone-exception-escape): see client.hpp
@@ -23,8 +24,8 @@ void Client::stop() { connection_->stop(); }
 bool Client::connected() const noexcept { return connection_->up(); }
 
 // Not coroutines: the commands are encoded now, while `args` still point at live strings.
-asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_list<std::string_view> args,
-                                     Parse parse, Ack ack) {
+asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_list<std::string_view> args, Parse parse,
+                                     Ack ack) {
   std::string encoded;
   encode_command(encoded, args);
   return send(label, std::move(encoded), parse, 0, ack);
@@ -49,17 +50,21 @@ asio::awaitable<Result> Client::send(std::string_view label, std::string encoded
   const auto kind = ack == Ack::replicated ? detail::Pending::Kind::replicated : detail::Pending::Kind::command;
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
       [weak, parse, skipped, kind](auto handler, std::string name, std::string bytes) {
-        std::unique_ptr<detail::Waiter> waiter =
-            std::make_unique<detail::WaiterFor<decltype(handler)>>(std::move(handler));
+        std::unique_ptr<detail::Waiter> waiter = std::make_unique<detail::WaiterFor<decltype(handler)>>(
+            std::move(handler));
         auto c = weak.lock();
         if (!c) {
           waiter->complete(Result{Status::unavailable, {}, "the redis client is stopped"});
           return;
         }
-        detail::Pending command{.kind = kind, .label = std::move(name), .parse = parse, .skipped = skipped,
-                                .sent = {}, .waiter = std::move(waiter)};
+        detail::Pending command{.kind = kind,
+                                .label = std::move(name),
+                                .parse = parse,
+                                .skipped = skipped,
+                                .sent = {},
+                                .waiter = std::move(waiter)};
         asio::dispatch(c->strand(), [c, command = std::move(command), bytes = std::move(bytes)]() mutable {
-          c->submit(std::move(command), std::move(bytes));
+          c->submit(std::move(command), bytes);
         });
       },
       asio::use_awaitable, std::string(label), std::move(encoded));

@@ -15,7 +15,6 @@
 namespace waitline::redis::detail {
 
 namespace asio = boost::asio;
-using asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
@@ -25,7 +24,7 @@ constexpr std::chrono::milliseconds first_backoff{50};
 // With Sentinels, a failed attempt usually means a failover is under way: it ends in seconds, and
 // asking the Sentinels again costs them one short command, so the client keeps asking often.
 constexpr std::chrono::milliseconds sentinel_backoff_cap{500};
-constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t read_chunk = std::size_t{16} * 1024;
 // A primary cut from the Sentinels and its replicas still answers the clients that reach it (reads,
 // and writes until its lag bound): a connection asks the Sentinels this often whether it still
 // goes to the primary. Each time, one short connection to one Sentinel.
@@ -47,7 +46,7 @@ std::string milliseconds_text(std::chrono::milliseconds d) { return std::to_stri
 
 }  // namespace
 
-Connection::Connection(asio::any_io_executor executor, Options options, LatencyObserver on_latency,
+Connection::Connection(const asio::any_io_executor& executor, Options options, LatencyObserver on_latency,
                        StateObserver on_state)
     : strand_(asio::make_strand(executor)),
       options_(std::move(options)),
@@ -61,7 +60,8 @@ Connection::Connection(asio::any_io_executor executor, Options options, LatencyO
       sleep_timer_(strand_) {}
 
 void Connection::start() {
-  asio::co_spawn(strand_, [c = shared_from_this()]() -> asio::awaitable<void> { co_await c->run(); }, asio::detached);
+  asio::co_spawn(
+      strand_, [c = shared_from_this()]() -> asio::awaitable<void> { co_await c->run(); }, asio::detached);
 }
 
 void Connection::stop() {
@@ -74,7 +74,7 @@ void Connection::stop() {
   });
 }
 
-void Connection::submit(Pending command, std::string encoded) {
+void Connection::submit(Pending command, const std::string& encoded) {
   if (!up()) {
     command.waiter->complete(Result{Status::unavailable, {}, "not connected to redis"});
     return;
@@ -177,8 +177,8 @@ asio::awaitable<std::string> Connection::establish(Address server) {
   if (!sentinels_.empty()) {
     const Reply& role = replies.back();
     if (role.type != Reply::Type::array || role.elements.empty() || role.elements[0].text != "master")
-      co_return server.text() + " is not the primary (ROLE: " +
-          (role.elements.empty() ? std::string("?") : role.elements[0].text) + ")";
+      co_return server.text() +
+          " is not the primary (ROLE: " + (role.elements.empty() ? std::string("?") : role.elements[0].text) + ")";
   }
   co_return std::string();
 }

@@ -2,7 +2,7 @@
 //
 //   auto c = std::make_shared<detail::Connection>(executor, options, on_latency, on_state);
 //   c->start();                                   // connects, and again whenever it is lost
-//   asio::dispatch(c->strand(), [c, ...] { c->submit(std::move(pending), std::move(encoded)); });
+//   asio::dispatch(c->strand(), [c, ...] { c->submit(std::move(pending), encoded); });
 //
 // Life: find the server (the Sentinels' primary, or the fixed host), connect and greet it, then
 // serve (reader || writer || watchdog) until the connection fails; fail what was pending; back
@@ -67,7 +67,7 @@ struct Pending {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(boost::asio::any_io_executor executor, Options options, LatencyObserver on_latency,
+  Connection(const boost::asio::any_io_executor& executor, Options options, LatencyObserver on_latency,
              StateObserver on_state);
 
   void start();  // runs the connection's life on the strand
@@ -75,7 +75,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool up() const noexcept { return up_.load(std::memory_order_relaxed); }
   const boost::asio::strand<boost::asio::any_io_executor>& strand() const noexcept { return strand_; }
   // On the strand: hands `encoded` to the writer, or fails the command at once when not connected.
-  void submit(Pending command, std::string encoded);
+  void submit(Pending command, const std::string& encoded);
 
  private:
   // A replicated command whose reply came, until its WAIT's reply.

@@ -19,8 +19,8 @@ namespace {
 // SENTINEL GET-MASTER-ADDR-BY-NAME answers [host, port], or nil for a name it does not monitor.
 std::string read_address(const Reply& reply, const std::string& name, Address& out) {
   if (reply.type == Reply::Type::nil) return "knows no primary named " + name;
-  if (reply.type != Reply::Type::array || reply.elements.size() != 2 ||
-      reply.elements[0].type != Reply::Type::bulk || reply.elements[1].type != Reply::Type::bulk)
+  if (reply.type != Reply::Type::array || reply.elements.size() != 2 || reply.elements[0].type != Reply::Type::bulk ||
+      reply.elements[1].type != Reply::Type::bulk)
     return "answered something that is not an address";
   const std::string& port = reply.elements[1].text;
   std::uint16_t number = 0;
@@ -34,8 +34,10 @@ std::string read_address(const Reply& reply, const std::string& name, Address& o
 }  // namespace
 
 Sentinels::Sentinels(const Options& options)
-    : addresses_(options.sentinels), name_(options.primary_name), timeout_(options.timeout) {
-  replies_ = encode_auth(request_, options) + 1;
+    : addresses_(options.sentinels),
+      replies_(encode_auth(request_, options) + 1),
+      name_(options.primary_name),
+      timeout_(options.timeout) {
   encode_command(request_, {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", name_});
 }
 
@@ -44,7 +46,8 @@ asio::awaitable<std::variant<Address, std::string>> Sentinels::primary() {
   for (std::size_t i = 0; i < addresses_.size(); ++i) {
     auto answer = co_await ask(addresses_[i]);
     if (auto* found = std::get_if<Address>(&answer)) {
-      std::rotate(addresses_.begin(), addresses_.begin() + static_cast<std::ptrdiff_t>(i), addresses_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      std::rotate(addresses_.begin(), addresses_.begin() + static_cast<std::ptrdiff_t>(i),
+                  addresses_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
       co_return *found;
     }
     why += (why.empty() ? "" : "; ") + addresses_[i].text() + ": " + std::get<std::string>(answer);

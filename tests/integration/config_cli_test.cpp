@@ -169,7 +169,10 @@ TEST(CommandLine, HelpExitsZeroAndDocumentsEveryFlagWithItsVariable) {
                                          "events-keepalive",
                                          "ticket-secret-file",
                                          "session-ttl",
-"redis-sentinels", "redis-primary-name", "redis-ack-replicas", "redis-ack-timeout"};
+                                         "redis-sentinels",
+                                         "redis-primary-name",
+                                         "redis-ack-replicas",
+                                         "redis-ack-timeout"};
     std::set<std::string> listed;
     for (const auto& [flag, entry] : flags) {
       listed.insert(flag);

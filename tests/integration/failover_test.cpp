@@ -31,9 +31,10 @@ constexpr auto kLagBound = 2s;  // min-replicas-max-lag: a primary cut from its 
 // Every Redis of the set: a primary that stops writing when no replica acknowledged for
 // kLagBound (min-replicas-to-write 1), DEBUG DIGEST to compare the data sets.
 std::vector<std::string> redis_args(std::vector<std::string> more = {}) {
-  std::vector<std::string> args{"--protected-mode", "no", "--min-replicas-to-write", "1",
-                                "--min-replicas-max-lag", std::to_string(kLagBound.count()),
-                                "--enable-debug-command", "yes"};
+  std::vector<std::string> args{"--protected-mode",        "no",
+                                "--min-replicas-to-write", "1",
+                                "--min-replicas-max-lag",  std::to_string(kLagBound.count()),
+                                "--enable-debug-command",  "yes"};
   args.insert(args.end(), more.begin(), more.end());
   return args;
 }
@@ -181,21 +182,24 @@ class Failover : public ::testing::Test {
 
   void SetUp() override {
     // The Sentinels know each other and both replicas: a failover can be agreed and elected.
-    ASSERT_TRUE(eventually([&] {
-      for (const auto& s : sentinels) {
-        const std::string master = s.cli({"SENTINEL", "MASTER", "waitline"});
-        if (master.find("num-slaves\n2\n") == std::string::npos ||
-            master.find("num-other-sentinels\n2\n") == std::string::npos)
-          return false;
-      }
-      return true;
-    }, 60s, 100ms)) << sentinels[0].cli({"SENTINEL", "MASTER", "waitline"});
+    ASSERT_TRUE(eventually(
+        [&] {
+          for (const auto& s : sentinels) {
+            const std::string master = s.cli({"SENTINEL", "MASTER", "waitline"});
+            if (master.find("num-slaves\n2\n") == std::string::npos ||
+                master.find("num-other-sentinels\n2\n") == std::string::npos)
+              return false;
+          }
+          return true;
+        },
+        60s, 100ms))
+        << sentinels[0].cli({"SENTINEL", "MASTER", "waitline"});
     std::string list;
     for (const auto& s : sentinels) list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(s.port()));
-    service.emplace(Service::Options{.redis_port = primary.port(),
-                                     .extra_args = {"--insecure-no-auth", "--redis-sentinels", list,
-                                                    "--redis-ack-replicas", "1", "--redis-ack-timeout", "300ms",
-                                                    "--redis-timeout", "1s"}});
+    service.emplace(
+        Service::Options{.redis_port = primary.port(),
+                         .extra_args = {"--insecure-no-auth", "--redis-sentinels", list, "--redis-ack-replicas", "1",
+                                        "--redis-ack-timeout", "300ms", "--redis-timeout", "1s"}});
   }
 
   // The Sentinels name a primary other than `old`; returns its address.
@@ -211,8 +215,10 @@ class Failover : public ::testing::Test {
   // the counter counts each acknowledged take once.
   void expect_nothing_lost_nothing_doubled(const KeyedLoad& load, const RedisServer& now_primary) {
     std::set<std::int64_t> issued, reported;
-    for (const auto& [key, ticket] : load.taken_) EXPECT_TRUE(issued.insert(ticket).second) << "ticket " << ticket << " issued twice";
-    for (const auto& [key, ticket] : load.called_) EXPECT_TRUE(reported.insert(ticket).second) << "ticket " << ticket << " called twice";
+    for (const auto& [key, ticket] : load.taken_)
+      EXPECT_TRUE(issued.insert(ticket).second) << "ticket " << ticket << " issued twice";
+    for (const auto& [key, ticket] : load.called_)
+      EXPECT_TRUE(reported.insert(ticket).second) << "ticket " << ticket << " called twice";
     EXPECT_EQ(reported, issued) << "an acknowledged ticket was lost";
     EXPECT_TRUE(tickets_in_redis(now_primary, "rubis").empty());
     EXPECT_EQ(now_primary.cli({"GET", "ticket_number_rubis"}), std::to_string(issued.size()))
@@ -249,12 +255,13 @@ TEST_F(Failover, KillingThePrimaryLosesNoAcknowledgedChangeAndItComesBackAsARepl
 
   // Back on its port, empty: a Sentinel makes it a replica of the new primary, which it copies.
   primary.start();
-  ASSERT_TRUE(eventually([&] { return primary.cli({"ROLE"}).starts_with("slave"); }, 60s, 100ms)) << primary.cli({"ROLE"});
+  ASSERT_TRUE(eventually([&] { return primary.cli({"ROLE"}).starts_with("slave"); }, 60s, 100ms))
+      << primary.cli({"ROLE"});
   ASSERT_TRUE(eventually([&] { return caught_up(primary, promoted); }, 60s, 100ms));
   EXPECT_EQ(primary.cli({"DEBUG", "DIGEST"}), promoted.cli({"DEBUG", "DIGEST"})) << "the data diverged";
   std::cout << "primary killed: " << load.taken_.size() << " takes and " << load.called_.size()
-            << " calls acknowledged, lost 0, duplicates 0; first failed answer to first good one " << gap
-            << " s; " << load.unknown << " x 504, " << load.unavailable << " x 503, " << load.replays
+            << " calls acknowledged, lost 0, duplicates 0; first failed answer to first good one " << gap << " s; "
+            << load.unknown << " x 504, " << load.unavailable << " x 503, " << load.replays
             << " replays; the old primary rejoined as a replica with the same data\n";
 }
 
@@ -266,8 +273,12 @@ TEST_F(Failover, APrimaryCutFromItsReplicasRefusesWritesWithinItsLagBoundAndNoth
   Partition cut(primary.port(), kCutSide);
   const auto cut_at = clock::now();
   std::string refusal;
-  ASSERT_TRUE(eventually([&] { return (refusal = primary.cli({"SET", "probe", "written-while-cut"})).starts_with("NOREPLICAS"); },
-                         30s, 50ms)) << refusal;
+  ASSERT_TRUE(eventually(
+      [&] {
+        return (refusal = primary.cli({"SET", "probe", "written-while-cut"})).starts_with("NOREPLICAS");
+      },
+      30s, 50ms))
+      << refusal;
   const double refused_after = std::chrono::duration<double>(clock::now() - cut_at).count();
   EXPECT_LE(refused_after, std::chrono::duration<double>(kLagBound).count() + 2) << "the lag bound is not kept";
   const std::string now = await_new_primary(old);
@@ -276,7 +287,8 @@ TEST_F(Failover, APrimaryCutFromItsReplicasRefusesWritesWithinItsLagBoundAndNoth
   ASSERT_TRUE(eventually([&] { return load.taken() >= before + 100; })) << "no take acknowledged after the failover";
 
   cut.heal();
-  ASSERT_TRUE(eventually([&] { return primary.cli({"ROLE"}).starts_with("slave"); }, 60s, 100ms)) << primary.cli({"ROLE"});
+  ASSERT_TRUE(eventually([&] { return primary.cli({"ROLE"}).starts_with("slave"); }, 60s, 100ms))
+      << primary.cli({"ROLE"});
   load.finish();
   ASSERT_TRUE(eventually([&] { return caught_up(primary, promoted); }, 60s, 100ms));
   expect_nothing_lost_nothing_doubled(load, promoted);

@@ -468,8 +468,9 @@ TEST(ConfigSentinel, TheAckTimeoutStaysBelowTheRedisTimeoutWhenReplicasAreAwaite
   EXPECT_EQ(config.redis.ack_replicas, 1u);
   EXPECT_EQ(config.redis.ack_timeout, 300ms);
   EXPECT_EQ(parse({keys_flag}).redis.ack_replicas, 0u) << "by default a change is answered at once";
-  EXPECT_EQ(usage_error({keys_flag, "--redis-ack-replicas=1", "--redis-ack-timeout=1s"}),
-            "--redis-ack-timeout and --redis-timeout: the ack timeout (1s) must be shorter than the Redis timeout (1s)");
+  EXPECT_EQ(
+      usage_error({keys_flag, "--redis-ack-replicas=1", "--redis-ack-timeout=1s"}),
+      "--redis-ack-timeout and --redis-timeout: the ack timeout (1s) must be shorter than the Redis timeout (1s)");
   EXPECT_NO_THROW(parse({keys_flag, "--redis-ack-replicas=0", "--redis-ack-timeout=2s"}));
   EXPECT_TRUE(contains(usage_error({keys_flag, "--redis-ack-replicas=17"}), "out of range"));
 }
