@@ -107,9 +107,10 @@ std::string to_text(std::chrono::duration<Rep, Period> duration) {
 std::string to_text(const Endpoint& endpoint) { return format_endpoint(endpoint); }
 std::string to_text(const std::vector<redis::Address>& addresses) {
   std::string text;
-  for (const auto& address : addresses)
+  for (const auto& address : addresses) {
     if (!text.empty()) text += ',';
-  text += format_endpoint({address.host, address.port});
+    text += format_endpoint({address.host, address.port});
+  }
   return text.empty() ? "(none)" : text;
 }
 
