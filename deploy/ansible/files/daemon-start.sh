@@ -10,8 +10,12 @@ if [[ -d /run/systemd/system ]]; then
   systemctl enable -q --now "$unit"
 else
   # Running already: a process whose command line holds COMMAND (a script's too: files/
-  # gluster-metrics.sh runs as "bash <path> ..."), other than this one and its caller.
-  pgrep -f -- "$*" | grep -qvxE "$$|$PPID" && exit 0
+  # gluster-metrics.sh runs as "bash <path> ..."), other than this one and its caller. pgrep runs
+  # alone in its command substitution: in a pipeline, the other element is a copy of this script
+  # until it execs, and pgrep would find it.
+  for pid in $(pgrep -f -- "$*"); do
+    [[ $pid == "$$" || $pid == "$PPID" ]] || exit 0
+  done
   "$@"
 fi
 echo changed
