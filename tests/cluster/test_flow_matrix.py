@@ -166,13 +166,35 @@ def accepted_packets(vm: str) -> dict[str, int]:
     return counts
 
 
+# One datagram to each target, each from a new socket (so a new flow for the firewall's
+# connection tracking, which counts it by the rule that accepts it). The receiving service drops it
+# (VXLAN and Swarm's gossip ignore a datagram that is not theirs).
+SEND_UDP = r"""
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(':', 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b'waitline flow matrix test', (host, int(port)))
+"""
+
+
 def test_every_flow_of_the_matrix_passes():
     rows = matrix()
     observed = {vm: listeners(vm) for vm in HOSTS}
     tried = passed = 0
     failures = []
-    counted = {vm: accepted_packets(vm) for vm in HOSTS}
     by_comment = {"udp/7946": "swarm-gossip-udp", "udp/4789": "swarm-vxlan", "vrrp": "vrrp"}
+    # UDP: a datagram from each source to each destination of the row; the destination's rule
+    # must count it. VRRP: the adverts keepalived sends all the time.
+    udp_rows = [(sources, dest, span, row) for sources, dest, span, proto, row in rows if proto == "udp"]
+    before = {vm: accepted_packets(vm) for vm in HOSTS}
+    sends: dict[str, list[str]] = {}
+    for sources, dest, span, _ in udp_rows:
+        for source in sources - {HOST}:
+            sends.setdefault(source, []).extend(f"{ADDRESS[vm]}:{span.start}" for vm in destinations(dest) if vm != source)
+    for source, targets in sends.items():
+        ssh(source, f"python3 -c \"{SEND_UDP}\" {' '.join(sorted(set(targets)))}", timeout=60)
+    counted = {vm: accepted_packets(vm) for vm in HOSTS}
     for sources, dest, span, proto, row in rows:
         if proto in ("udp", "vrrp"):
             comment = by_comment["vrrp" if proto == "vrrp" else f"udp/{span.start}"]
@@ -180,7 +202,8 @@ def test_every_flow_of_the_matrix_passes():
             receivers = [vm for vm in destinations(dest) if vm != vip_holder()] if proto == "vrrp" else destinations(dest)
             for vm in receivers:
                 tried += 1
-                if counted[vm].get(comment, 0) > 0:
+                grew = counted[vm].get(comment, 0) > (before[vm].get(comment, 0) if proto == "udp" else 0)
+                if grew:
                     passed += 1
                 else:
                     failures.append(f"{vm}: no packet accepted by rule {comment!r} ({row})")
@@ -198,8 +221,8 @@ def test_every_flow_of_the_matrix_passes():
                 passed += ok
                 if not ok:
                     failures.append(f"{source} -> {target[0]}:{target[1]} refused ({row})")
-    figure(f"firewall: {passed} of {tried} flows of the matrix pass (TCP tried from their sources; UDP and VRRP "
-           f"counted by the rule that accepted them)")
+    figure(f"firewall: {passed} of {tried} flows of the matrix pass (TCP connections and UDP datagrams sent from "
+           f"their sources; VRRP adverts counted by the rule that accepted them)")
     assert not failures, "flows of the matrix that do not pass:\n" + "\n".join(failures)
 
 
