@@ -35,7 +35,7 @@ QUEUE_NAME = re.compile(r"^[a-z][a-z0-9]{0,30}$")
 LABEL = re.compile(r"^[^\W_](?:[^\W_]|[ '’.()-])*$")
 LABEL_BYTES = 64  # the service's limit (--queue-label)
 # Names a queue cannot take: the platform's other services and Redis users.
-RESERVED = ("redis", "exporter", "backup", "healthcheck", "default")
+RESERVED = ("redis", "exporter", "backup", "healthcheck", "default", "replica", "sentinel")
 KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # A row every consumer of a platform needs (the service's WAITLINE_* rows are free).
 REQUIRED = ("QUEUE_CPUS", "QUEUE_MEMORY_MB", "QUEUE_RES_CPUS", "QUEUE_RES_MEMORY_MB",
