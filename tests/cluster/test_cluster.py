@@ -258,11 +258,22 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
         time.sleep(5)
         cut_at = time.monotonic()
         network_cut(victim)
-        # A write of the queue's own user on the cut primary, from its own side of the cut.
-        refusal = wait_for("the cut primary refusing writes", lambda: (
-            r := redis.cli("redis", "SET idempotency_emeraude:partition-probe x EX 60", user="emeraude", timeout=10,
-                           avoid=(victim,))).startswith("NOREPLICAS") and r, timeout=60, interval=0.5)
-        refused_after = time.monotonic() - cut_at
+        # A write of the queue's own user on the cut primary, from its own side of the cut, until it
+        # is refused. Each try takes a second or two here (ssh, docker exec on a loaded host): the
+        # old primary accepted its last write before the last try that was answered OK returned.
+        accepted_until = cut_at
+        refusal = ""
+        while time.monotonic() < cut_at + 60:
+            r = redis.cli("redis", "SET idempotency_emeraude:partition-probe x EX 60", user="emeraude", timeout=10,
+                          avoid=(victim,))
+            if r.startswith("NOREPLICAS"):
+                refusal = r
+                break
+            if r == "OK":
+                accepted_until = time.monotonic()
+            time.sleep(0.5)
+        assert refusal, "the cut primary never refused a write in 60 s"
+        refused_after, accepted_after = time.monotonic() - cut_at, accepted_until - cut_at
         promoted = wait_for("the Sentinels name a new primary",
                             lambda: (p := redis.primary(avoid=(victim,))) != "redis" and p, timeout=120, interval=0.5)
         wait_for("a take acknowledged after the cut", lambda: probe.answered_again(cut_at), timeout=120, interval=0.5)
@@ -274,9 +285,12 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
         time.sleep(2)
     line = outcome(f"cut {victim} off (prod Redis primary)", load, probe, cut_at,
                    drain(Client("prod", api_keys), "emeraude"))
-    figure(f"{line}; it refused writes {refused_after:.1f} s after the cut (lag bound {lag_bound} s: {refusal[:40]}); "
-           f"{promoted} promoted; the old primary a replica {rejoined:.1f} s after the heal")
-    assert refused_after <= lag_bound + 3, f"the cut primary accepted writes {refused_after:.1f} s after the cut"
+    figure(f"{line}; its last write accepted at most {accepted_after:.1f} s after the cut, a refusal seen "
+           f"{refused_after:.1f} s after it (lag bound {lag_bound} s: {refusal[:40]}); {promoted} promoted; the old primary "
+           f"a replica {rejoined:.1f} s after the heal")
+    # Redis counts a replica's lag in whole seconds from its acknowledgements (one a second) and
+    # updates the count of good replicas once a second: a write may pass up to 3 s past the bound.
+    assert accepted_after <= lag_bound + 3, f"the cut primary accepted writes {accepted_after:.1f} s after the cut"
     state = redis.same_data("emeraude")
     assert len({(c, w) for _, c, w in state.values()}) == 1, state
     redis.switch_to("redis")
