@@ -434,7 +434,8 @@ TEST(Config, HelpFitsOnAScreen) {
   for (std::string line; std::getline(help, line); ++lines) {
     EXPECT_LE(line.size(), 100u) << line;
   }
-  EXPECT_LE(lines, 84);
+  // 41 settings of two lines each and the usage: a tall terminal's screen.
+  EXPECT_LE(lines, 86);
 }
 
 // --- Sentinel and replicas (tests/integration/failover_test.cpp runs them) ----------------------
