@@ -26,6 +26,7 @@
 namespace {
 
 namespace config = waitline::config;
+namespace redis = waitline::redis;
 using fuzz::check;
 
 std::string endpoint(const config::Endpoint& e) {
