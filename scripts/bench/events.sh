@@ -163,7 +163,7 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo "A waiting room's real load is the phones' row; a screen that shows calls only asks"
   echo "\`?types=called,recalled\` and then costs what a phone costs."
   echo
-  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` (one script in Redis: two LINDEX, the pace),"
+  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` (one transaction in Redis: two LINDEX, the pace, the call),"
   echo "wrk as above: $(num "$status_rps") req/s, p99 $(calc "printf \"%.2f\", $status_p99_us / 1000") ms, against $(num "$incr") INCR/s (redis-benchmark"
   echo "\`-c $connections\`, measured just before): **$status_ratio ×**."
   echo

@@ -104,6 +104,9 @@ return {0, n, waiting, p, last, now}
 // the same length. More entries than tickets is foreign data: trimmed to the list.
 const Script call_script{"call", std::string(lua_now) + R"lua(
 local function pace(calls_key, now)
+  -- A queue called ten times within the hour, the common case: its tenth newest call is enough.
+  local tenth = tonumber(string.match(redis.call('LINDEX', calls_key, 9) or '', '^(%d+):'))
+  if tenth and now - tenth <= 3600000 then return math.floor((now - tenth) / 9 + 0.5) end
   local newest, oldest, k = nil, nil, 0
   for _, c in ipairs(redis.call('LRANGE', calls_key, 0, 9)) do
     local at = tonumber(string.match(c, '^(%d+):'))
@@ -131,7 +134,7 @@ if timed > len then
   timed = len
 end
 local t = redis.call('RPOP', KEYS[1])
-local waiting = redis.call('LLEN', KEYS[1])
+local waiting = t and len - 1 or 0
 local waited, ahead, p, since = -1, -1, -1, -1
 local c = ARGV[3]
 if t then
@@ -148,8 +151,11 @@ if t then
   local n = tonumber(t)
   if n and n > tonumber(ARGV[2]) then redis.call('HDEL', KEYS[7], string.format('%d', n - tonumber(ARGV[2]))) end
   if c ~= '' then redis.call('HSET', KEYS[6], c, t) end
-  redis.call('LPUSH', KEYS[4], string.format('%d:', now) .. t .. ':' .. c)
-  redis.call('LTRIM', KEYS[4], 0, 19)
+  -- Trimmed back to 10 once it holds 20: the readers need the newest 10, and a trim every tenth
+  -- call costs a tenth of one at each.
+  if redis.call('LPUSH', KEYS[4], string.format('%d:', now) .. t .. ':' .. c) > 20 then
+    redis.call('LTRIM', KEYS[4], 0, 9)
+  end
   local p = pace(KEYS[4], now)
   redis.call('SET', KEYS[8], string.format('%d:%d', p, now))
   local fields = {'type', 'called', 'ticket', t, 'waiting', string.format('%d', waiting), 'pace', string.format('%d', p)}
@@ -200,27 +206,6 @@ if KEYS[6] then
   redis.call('SET', KEYS[6], 'recall:' .. t .. ':' .. string.format('%d', waiting) .. ':' .. c, 'EX', ARGV[1])
 end
 return {0, waiting, c, t}
-)lua"};
-
-// KEYS[1] counter, KEYS[2] list, KEYS[3] called, KEYS[4] pace; ARGV[1] ticket. Answers {0}
-// unknown, {1, ahead, pace, last call, now} waiting, {2, called ms, counter} called, {3} gone.
-// The list holds consecutive numbers, oldest at the tail, so a ticket is waiting iff it lies
-// between the tail and the head, and its place is its distance to the tail: two LINDEX, whatever
-// the length.
-const Script status_script{"status", std::string(lua_now) + R"lua(
-local n = tonumber(ARGV[1])
-if n < 1 or n > tonumber(redis.call('GET', KEYS[1]) or '0') then return {0} end
-local oldest = tonumber(redis.call('LINDEX', KEYS[2], -1))
-if oldest and n >= oldest and n <= tonumber(redis.call('LINDEX', KEYS[2], 0)) then
-  local p, last = string.match(redis.call('GET', KEYS[4]) or '', '^(-?%d+):(%d+)$')
-  return {1, n - oldest, tonumber(p) or -1, tonumber(last) or -1, now_ms()}
-end
-local record = redis.call('HGET', KEYS[3], ARGV[1])
-if record then
-  local at, counter = string.match(record, '^(%d+):(.*)$')
-  return {2, tonumber(at), counter}
-end
-return {3}
 )lua"};
 
 // KEYS[1] stream; ARGV[1] after, ARGV[2] count. Answers {complete, entries...}: the events after
@@ -616,37 +601,56 @@ asio::awaitable<Outcome<LastCall>> TicketQueue::last_called() {
 
 asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::int64_t ticket) {
   using Found = std::optional<TicketStatus>;
+  // A transaction, not a script: everything a status may need, read at one instant, costs Redis
+  // less than a script deciding what to read. The list holds consecutive numbers, oldest at the
+  // tail, so a ticket is waiting iff it lies between the tail and the head, and its place is its
+  // distance to the tail: two LINDEX, whatever the length.
   const std::string number = decimal_text(ticket);
-  auto r = co_await run(
-      status_script,
-      [&](std::string_view verb, std::string_view code) {
-        return client_.exec(status_script.label,
-                            {verb, code, "4", counter_key_, list_key_, called_key_, pace_key_, number});
-      },
+  auto r = outcome_of(
+      co_await [&] {
+        return client_.exec_transaction("status", {{"GET", counter_key_},
+                                                   {"LINDEX", list_key_, "-1"},
+                                                   {"LINDEX", list_key_, "0"},
+                                                   {"GET", pace_key_},
+                                                   {"HGET", called_key_, number},
+                                                   {"TIME"}});
+      }(),
       Failure::unavailable);
   if (!r) co_return carry<Found>(std::move(r));
   const auto& e = r.value.elements;
-  if (r.value.type != Reply::Type::array || e.empty() || !to_int(e[0])) co_return malformed<Found>("status");
+  const auto nil_or_number = [](const Reply& reply) { return reply.type == Reply::Type::nil || to_int(reply); };
+  if (r.value.type != Reply::Type::array || e.size() != 6 || !std::all_of(e.begin(), e.begin() + 3, nil_or_number) ||
+      e[5].type != Reply::Type::array || e[5].elements.size() != 2 || !to_int(e[5].elements[0]) ||
+      !to_int(e[5].elements[1]))
+    co_return malformed<Found>("status");
+  if (ticket < 1 || ticket > to_int(e[0]).value_or(0)) co_return Outcome<Found>{Failure::none, {}, std::nullopt};
   TicketStatus status;
-  switch (*to_int(e[0])) {
-    case 0: co_return Outcome<Found>{Failure::none, {}, std::nullopt};
-    case 1:
-      if (e.size() != 5 || std::ranges::any_of(e, not_a_number)) co_return malformed<Found>("status");
-      status.state = TicketState::waiting;
-      status.ahead = *to_int(e[1]);
-      status.pace_ms = *to_int(e[2]);
-      status.last_call_ms = *to_int(e[3]);
-      if (status.last_call_ms >= 0)
-        status.estimate_seconds = estimate_wait(status.ahead, status.pace_ms, *to_int(e[4]) - status.last_call_ms);
-      break;
-    case 2:
-      if (e.size() != 3 || !to_int(e[1]) || e[2].type != Reply::Type::bulk) co_return malformed<Found>("status");
-      status.state = TicketState::called;
-      status.called_at_ms = *to_int(e[1]);
-      status.counter = e[2].text;
-      break;
-    case 3: status.state = TicketState::gone; break;
-    default: co_return malformed<Found>("status");
+  const auto oldest = to_int(e[1]), newest = to_int(e[2]);
+  if (oldest && newest && ticket >= *oldest && ticket <= *newest) {
+    status.state = TicketState::waiting;
+    status.ahead = ticket - *oldest;
+    // "<pace ms>:<last call ms>", as the call script keeps it; anything else is no pace.
+    const std::string_view pace = e[3].type == Reply::Type::bulk ? std::string_view(e[3].text) : std::string_view();
+    const auto colon = pace.find(':');
+    const auto pace_ms = redis::decimal(pace.substr(0, colon));
+    const auto last_ms = colon == std::string_view::npos ? std::nullopt : redis::decimal(pace.substr(colon + 1));
+    status.pace_ms = pace_ms.value_or(-1);
+    status.last_call_ms = last_ms.value_or(-1);
+    if (status.last_call_ms >= 0) {
+      const std::int64_t now_ms = *to_int(e[5].elements[0]) * 1000 + *to_int(e[5].elements[1]) / 1000;
+      status.estimate_seconds = estimate_wait(status.ahead, status.pace_ms, now_ms - status.last_call_ms);
+    }
+  } else if (e[4].type == Reply::Type::bulk) {
+    // "<called ms>:<counter>", as the call script keeps it.
+    const std::string_view record = e[4].text;
+    const auto colon = record.find(':');
+    const auto at = redis::decimal(record.substr(0, colon));
+    if (!at || colon == std::string_view::npos) co_return malformed<Found>("status (" + called_key_ + ")");
+    status.state = TicketState::called;
+    status.called_at_ms = *at;
+    status.counter = std::string(record.substr(colon + 1));
+  } else {
+    status.state = TicketState::gone;
   }
   co_return Outcome<Found>{Failure::none, {}, std::move(status)};
 }

@@ -8,7 +8,7 @@
 //                              waiting, counter), trimmed to Options::events_retention
 //   taken_at_<queue>           a list beside queue_<queue>: "<ms>:<estimate>" of each ticket
 //                              taken by this service, so a call knows how long its ticket waited
-//   recent_calls_<queue>       the last 20 calls, newest first: "<ms>:<ticket>:<counter>"
+//   recent_calls_<queue>       the last 10 to 20 calls, newest first: "<ms>:<ticket>:<counter>"
 //   pace_<queue>               the queue's pace as of its last call: "<ms between calls>:<ms>"
 //   called_<queue>             a hash: ticket -> "<ms>:<counter>" of the last called tickets
 //   counters_<queue>           a hash: counter -> the last ticket it called (for a recall)

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <numeric>
 #include <regex>
 #include <set>
 
@@ -488,6 +489,47 @@ TEST_F(Events, EveryCallMeasuresTheRealWaitAndTheEstimatesError) {
   samples = scrape(service.admin_port());
   EXPECT_EQ(metric(samples, "waitline_wait_seconds_count", {{"queue", "rubis"}}), 4);
   EXPECT_EQ(metric(samples, "waitline_wait_estimate_error_seconds_count", {{"queue", "rubis"}}), 1);
+}
+
+// The pace is the mean interval between the last calls, at most 10, within the hour before the
+// newest. Earlier calls are written into recent_calls_rubis a minute apart (Redis's clock), then
+// one real call is made and pace_rubis read: "<pace ms>:<call ms>".
+TEST_F(Events, ThePaceIsTheMeanIntervalOfTheLastTenCallsWithinTheHour) {
+  const auto pace_after_call = [&](const std::vector<std::int64_t>& minutes_ago) {
+    redis.cli({"DEL", "recent_calls_rubis"});
+    const std::int64_t now = std::stoll(redis.cli({"TIME"}).substr(0, 10)) * 1000;
+    for (auto it = minutes_ago.rbegin(); it != minutes_ago.rend(); ++it)
+      redis.cli({"LPUSH", "recent_calls_rubis", std::to_string(now - *it * 60'000) + ":1:"});
+    EXPECT_EQ(client.post("/get_ticket").status, 200u);
+    EXPECT_EQ(client.post("/call_ticket").status, 200u);
+    const std::string pace = redis.cli({"GET", "pace_rubis"});
+    const std::int64_t at = std::stoll(pace.substr(pace.find(':') + 1));
+    return std::pair{std::stoll(pace.substr(0, pace.find(':'))), at - now};
+  };
+  // Twelve calls a minute apart: the newest and the nine before it, 9 intervals (the first
+  // minute's interval is from the call made now, up to a second after the minute).
+  std::vector<std::int64_t> minutes(12);
+  std::iota(minutes.begin(), minutes.end(), 1);
+  auto [pace, late] = pace_after_call(minutes);
+  EXPECT_NEAR(static_cast<double>(pace), (9 * 60'000.0 + static_cast<double>(late)) / 9, 1) << "late " << late;
+  // Four calls within the hour, then older ones: only the four and the new call count.
+  std::tie(pace, late) = pace_after_call({1, 2, 3, 4, 61, 62, 63, 64, 65});
+  EXPECT_NEAR(static_cast<double>(pace), (4 * 60'000.0 + static_cast<double>(late)) / 4, 1) << "late " << late;
+  // The ninth of ten an hour and a half ago: the eight newer ones count.
+  std::tie(pace, late) = pace_after_call({1, 2, 3, 4, 5, 6, 7, 8, 90});
+  EXPECT_NEAR(static_cast<double>(pace), (8 * 60'000.0 + static_cast<double>(late)) / 8, 1) << "late " << late;
+  // Nobody called within the hour: no pace.
+  EXPECT_EQ(pace_after_call({61, 62}).first, -1);
+  // Every call kept up to 20, then the newest 10 again: never fewer than the 10 the pace reads.
+  redis.cli({"DEL", "recent_calls_rubis"});
+  std::vector<int> kept;
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_EQ(client.post("/get_ticket").status, 200u);
+    ASSERT_EQ(client.post("/call_ticket").status, 200u);
+    kept.push_back(std::stoi(redis.cli({"LLEN", "recent_calls_rubis"})));
+  }
+  EXPECT_EQ(kept, (std::vector<int>{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,
+                                    14, 15, 16, 17, 18, 19, 20, 10, 11, 12, 13, 14}));
 }
 
 // --- Browser sessions ----------------------------------------------------------------------------
