@@ -410,6 +410,34 @@ asio::awaitable<Outcome<Reply>> TicketQueue::run(const Script& script, Exec exec
   co_return outcome_of(std::move(result), sent_unanswered);
 }
 
+asio::awaitable<Outcome<Reply>> TicketQueue::change(const Script& script, std::initializer_list<std::string_view> keys,
+                                                    std::string_view idempotency_key,
+                                                    std::initializer_list<std::string_view> args) {
+  // EVALSHA <sha> <key count> <keys> [<record>] <args>: send_change() fills in the first three and
+  // the record, whose text it owns.
+  std::vector<std::string_view> command(3);
+  command.insert(command.end(), keys);
+  if (!idempotency_key.empty()) command.emplace_back();
+  command.insert(command.end(), args);
+  return send_change(script, std::move(command), keys.size(),
+                     idempotency_key.empty() ? std::string() : idempotency_prefix_ + std::string(idempotency_key));
+}
+
+asio::awaitable<Outcome<Reply>> TicketQueue::send_change(const Script& script, std::vector<std::string_view> command,
+                                                         std::size_t keys, std::string record) {
+  const std::string key_count = decimal_text(static_cast<std::int64_t>(keys + (record.empty() ? 0 : 1)));
+  command[2] = key_count;
+  if (!record.empty()) command[3 + keys] = record;
+  co_return co_await run(
+      script,
+      [&](std::string_view verb, std::string_view code) {
+        command[0] = verb;
+        command[1] = code;
+        return client_.exec(script.label, command, generic, replicated);
+      },
+      Failure::unknown);
+}
+
 // The script's status, when the reply is an array that starts with a known one.
 std::optional<std::int64_t> status_of(const Reply& r) {
   if (r.type != Reply::Type::array || r.elements.empty() || r.elements[0].type != Reply::Type::integer)
@@ -430,21 +458,10 @@ Outcome<T> declined(std::int64_t status) {
 }
 
 asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_key) {
-  const std::string record = idempotency_key.empty() ? std::string()
-                                                     : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(
-      take_script,
-      [&](std::string_view verb, std::string_view code) {
-        return record.empty() ? client_.exec(take_script.label,
-                                             {verb, code, "5", counter_key_, list_key_, taken_at_key_, pace_key_,
-                                              events_key_, max_length_, ttl_seconds_, retention_},
-                                             generic, replicated)
-                              : client_.exec(take_script.label,
-                                             {verb, code, "6", counter_key_, list_key_, taken_at_key_, pace_key_,
-                                              events_key_, record, max_length_, ttl_seconds_, retention_},
-                                             generic, replicated);
-      },
-      Failure::unknown);
+  auto r = co_await [&] {
+    return change(take_script, {counter_key_, list_key_, taken_at_key_, pace_key_, events_key_}, idempotency_key,
+                  {max_length_, ttl_seconds_, retention_});
+  }();
   if (!r) co_return carry<Taken>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
@@ -467,23 +484,12 @@ asio::awaitable<Outcome<Taken>> TicketQueue::take(std::string_view idempotency_k
 }
 
 asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string()
-                                                     : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(
-      call_script,
-      [&](std::string_view verb, std::string_view code) {
-        return record.empty() ? client_.exec(call_script.label,
-                                             {verb, code, "8", list_key_, last_called_key_, taken_at_key_,
-                                              recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
-                                              ttl_seconds_, retention_, counter},
-                                             generic, replicated)
-                              : client_.exec(call_script.label,
-                                             {verb, code, "9", list_key_, last_called_key_, taken_at_key_,
-                                              recent_calls_key_, events_key_, counters_key_, called_key_, pace_key_,
-                                              record, ttl_seconds_, retention_, counter},
-                                             generic, replicated);
-      },
-      Failure::unknown);
+  auto r = co_await [&] {
+    return change(call_script,
+                  {list_key_, last_called_key_, taken_at_key_, recent_calls_key_, events_key_, counters_key_,
+                   called_key_, pace_key_},
+                  idempotency_key, {ttl_seconds_, retention_, counter});
+  }();
   if (!r) co_return carry<Called>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;
@@ -513,21 +519,10 @@ asio::awaitable<Outcome<Called>> TicketQueue::call(std::string_view idempotency_
 }
 
 asio::awaitable<Outcome<Recalled>> TicketQueue::recall(std::string_view idempotency_key, std::string_view counter) {
-  const std::string record = idempotency_key.empty() ? std::string()
-                                                     : idempotency_prefix_ + std::string(idempotency_key);
-  auto r = co_await run(
-      recall_script,
-      [&](std::string_view verb, std::string_view code) {
-        return record.empty() ? client_.exec(recall_script.label,
-                                             {verb, code, "5", counters_key_, last_called_key_, called_key_, list_key_,
-                                              events_key_, ttl_seconds_, retention_, counter},
-                                             generic, replicated)
-                              : client_.exec(recall_script.label,
-                                             {verb, code, "6", counters_key_, last_called_key_, called_key_, list_key_,
-                                              events_key_, record, ttl_seconds_, retention_, counter},
-                                             generic, replicated);
-      },
-      Failure::unknown);
+  auto r = co_await [&] {
+    return change(recall_script, {counters_key_, last_called_key_, called_key_, list_key_, events_key_},
+                  idempotency_key, {ttl_seconds_, retention_, counter});
+  }();
   if (!r) co_return carry<Recalled>(std::move(r));
   const auto status = status_of(r.value);
   const auto& e = r.value.elements;

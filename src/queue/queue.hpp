@@ -194,6 +194,16 @@ class TicketQueue {
  private:
   template <class Exec>
   boost::asio::awaitable<Outcome<redis::Reply>> run(const detail::Script& script, Exec exec, Failure sent_unanswered);
+  // A change (take, call, recall): its script with `keys`, then the idempotency record's key when
+  // the request has an Idempotency-Key (the scripts look for it after their own keys), then `args`.
+  // Not a coroutine: the lists are copied before it returns.
+  boost::asio::awaitable<Outcome<redis::Reply>> change(const detail::Script& script,
+                                                       std::initializer_list<std::string_view> keys,
+                                                       std::string_view idempotency_key,
+                                                       std::initializer_list<std::string_view> args);
+  boost::asio::awaitable<Outcome<redis::Reply>> send_change(const detail::Script& script,
+                                                            std::vector<std::string_view> command, std::size_t keys,
+                                                            std::string record);
 
   redis::Client& client_;
   std::string name_;

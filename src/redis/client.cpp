@@ -24,7 +24,7 @@ void Client::stop() { connection_->stop(); }
 bool Client::connected() const noexcept { return connection_->up(); }
 
 // Not coroutines: the commands are encoded now, while `args` still point at live strings.
-asio::awaitable<Result> Client::exec(std::string_view label, std::initializer_list<std::string_view> args, Parse parse,
+asio::awaitable<Result> Client::exec(std::string_view label, std::span<const std::string_view> args, Parse parse,
                                      Ack ack) {
   std::string encoded;
   encode_command(encoded, args);

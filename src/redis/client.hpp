@@ -29,6 +29,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -82,8 +83,12 @@ class Client {
 
   // `label` names the command in metrics; `args` is the command and its arguments; `parse` says
   // how to read its reply's arrays.
-  boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args,
+  boost::asio::awaitable<Result> exec(std::string_view label, std::span<const std::string_view> args,
                                       Parse parse = Parse::generic, Ack ack = Ack::reply);
+  boost::asio::awaitable<Result> exec(std::string_view label, std::initializer_list<std::string_view> args,
+                                      Parse parse = Parse::generic, Ack ack = Ack::reply) {
+    return exec(label, std::span(args.begin(), args.size()), parse, ack);
+  }
   // The commands as one transaction (MULTI, the commands, EXEC): no other client's command runs
   // between them. The reply is EXEC's: an array of the commands' replies, or the error that
   // discarded the transaction.

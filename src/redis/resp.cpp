@@ -139,7 +139,7 @@ std::size_t parse_at(std::string_view data, std::size_t pos, Reply& out, Parse p
 
 }  // namespace
 
-void encode_command(std::string& out, std::initializer_list<std::string_view> args) {
+void encode_command(std::string& out, std::span<const std::string_view> args) {
   out.push_back('*');
   append_decimal(out, args.size());
   out += "\r\n";

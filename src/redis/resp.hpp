@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,7 +25,10 @@ struct Reply {
 };
 
 // Appends a command as an array of bulk strings, the only form Redis requires clients to send.
-void encode_command(std::string& out, std::initializer_list<std::string_view> args);
+void encode_command(std::string& out, std::span<const std::string_view> args);
+inline void encode_command(std::string& out, std::initializer_list<std::string_view> args) {
+  encode_command(out, std::span(args.begin(), args.size()));
+}
 
 class ProtocolError : public std::runtime_error {
  public:
