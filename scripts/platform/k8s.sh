@@ -122,6 +122,10 @@ case $command in
     helm --namespace "waitline-$platform" test waitline --logs ;;
   validate)
     tools
-    node --test --test-reporter=spec tests/k8s/ ;;
+    # The tests remove what they write in TMPDIR; this catches what a test process killed outright
+    # (Ctrl-C during a helm run) leaves.
+    scratch=$(mktemp -d "${TMPDIR:-/tmp}/waitline-k8s-validate.XXXXXX")
+    trap 'rm -rf "$scratch"' EXIT
+    TMPDIR=$scratch node --test --test-reporter=spec tests/k8s/ ;;
   *) usage_from_header "$0"; [[ -z $command ]] || exit 2 ;;
 esac

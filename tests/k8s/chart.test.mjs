@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync, mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -31,13 +31,23 @@ const fixture = [
   ...queues.flatMap((q) => ["--set-json", `apiKeys.files.${q}=${JSON.stringify(`desk take,call,read ${"0".repeat(64)}`)}`]),
 ];
 
+// What the tests write (values, the packaged chart, the helm test's keys and Redis): one directory,
+// removed however this process ends: passing, failing, or stopped by a signal (which then still
+// ends it).
+const scratch = mkdtempSync(join(tmpdir(), "waitline-k8s-"));
+const removeScratch = () => rmSync(scratch, { recursive: true, force: true });
+process.once("exit", removeScratch);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"])
+  process.once(signal, () => { removeScratch(); process.kill(process.pid, signal); });
+const scratchDir = (name) => { const dir = join(scratch, name); mkdirSync(dir); return dir; };
+
 function helm(args) {
   const run = spawnSync(helmBin, args, { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 // What scripts/platform/k8s.sh passes before values-<platform>.yaml: the platform's values from
 // deploy/platforms.conf.
-const generated = mkdtempSync(join(tmpdir(), "waitline-values-"));
+const generated = scratchDir("values");
 const valuesOf = (platform) => {
   const file = join(generated, `${platform}.json`);
   writeFileSync(file, execFileSync("python3", [reader, "helm-values", platform], { encoding: "utf8" }));
@@ -193,7 +203,7 @@ test("prod renders one PrometheusRule per rule file and one dashboard ConfigMap 
 });
 
 test("helm package follows the links: the packaged chart holds the rules, dashboards and redis.conf", () => {
-  const out = mkdtempSync(join(tmpdir(), "waitline-chart-"));
+  const out = scratchDir("chart");
   const run = helm(["package", chart, "--destination", out]);
   assert.equal(run.status, 0, run.stderr);
   const listing = execFileSync("tar", ["tzf", join(out, "waitline-0.1.0.tgz")], { encoding: "utf8" }).split("\n");
@@ -265,7 +275,7 @@ const redisServer = spawnSync("sh", ["-c", "command -v redis-server"], { encodin
 test("the helm test script lists a queue read-only against a real service, with a read-only key", async (t) => {
   assert.ok(existsSync(waitline), `${waitline} is missing: build the service first (make build)`);
   assert.ok(redisServer, "redis-server is missing: install it (make deps)");
-  const dir = mkdtempSync(join(tmpdir(), "waitline-helm-test-"));
+  const dir = scratchDir("helm-test");
   const free = () => 20000 + Math.floor(Math.random() * 20000);
   const [redisPort, apiPort, adminPort] = [free(), free(), free()];
   const key = "wl_helm_test_key";
