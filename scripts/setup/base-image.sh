@@ -31,7 +31,7 @@ make_image() { # debian:<suite>-slim
     apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
   }
   rootfs=$(mktemp -d /tmp/waitline-rootfs.XXXXXX)
-  roots+=("$rootfs")
+  roots+=("$rootfs" "$rootfs.log")
   say "bootstrapping $image from $mirror (a minute or two)"
   # bookworm's debootstrap has no script for releases after trixie; they bootstrap as sid does.
   script=/usr/share/debootstrap/scripts/$suite

@@ -35,19 +35,21 @@ source_url=${WAITLINE_SOURCE_URL:-$(git config --get remote.origin.url 2>/dev/nu
 
 [[ -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]] || die "node_modules is missing: run make assets"
 
+# Each build's log, shown when it fails; removed however this script ends.
+logs=$(mktemp -d "${TMPDIR:-/tmp}/waitline-images.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
 build() {  # name dockerfile[:target] context input-paths...
   local name=$1 dockerfile=${2%%:*} context=$3 started=$SECONDS log revision target=()
   [[ $2 == *:* ]] && target=(--target "${2#*:}")
   shift 3
   revision=$(revision_of "$@")
-  log=$(mktemp)
+  log=$logs/$name.log
   say "building $registry$name"
   if ! docker build -f "$dockerfile" "${target[@]}" -t "$registry$name:latest" \
       --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
       "$context" >"$log" 2>&1; then
-    tail -40 "$log" >&2; rm -f "$log"; warn "building $name failed"; return 1
+    tail -40 "$log" >&2; warn "building $name failed"; return 1
   fi
-  rm -f "$log"
   local id tag
   id=$(docker image inspect "$registry$name:latest" --format '{{.Id}}')
   id=${id#sha256:}

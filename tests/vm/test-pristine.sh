@@ -34,11 +34,13 @@ on_vm 'for c in dockerd docker node npm python3 git make; do command -v $c && ex
   || fail "the VM is not pristine"
 
 # The repository reaches the VM as a git bundle (a clean clone of one commit, nothing else).
-bundle=$(mktemp --suffix=.bundle)
-git -C "$root" bundle create -q "$bundle" HEAD
-docker cp -q "$bundle" "$vm:/root/waitline.bundle"
+(  # the bundle is removed however the subshell ends
+  bundle=$(mktemp --suffix=.bundle "${TMPDIR:-/tmp}/waitline-pristine.XXXXXX")
+  trap 'rm -f "$bundle"' EXIT
+  git -C "$root" bundle create -q "$bundle" HEAD
+  docker cp -q "$bundle" "$vm:/root/waitline.bundle"
+)
 docker cp -q "$npm_cache" "$vm:/root/npm-cache"
-rm -f "$bundle"
 on_vm "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends git make >/dev/null" \
   || fail "apt-get install git make"
 on_vm "git clone -q /root/waitline.bundle /root/waitline && test \$(git -C /root/waitline rev-parse HEAD) = $rev" \

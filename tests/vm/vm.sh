@@ -47,15 +47,17 @@ ssh_key() {
 }
 
 npm_cache() {
-  local digest dir tmp
+  local digest dir
   digest=$(sha256sum "$root/package-lock.json" | cut -c1-12)
   dir=$cache/npm-$digest
   if [[ ! -f $dir/.complete ]]; then
-    tmp=$(mktemp -d)
-    cp "$root/package.json" "$root/package-lock.json" "$tmp/"
-    rm -rf "$dir"
-    (cd "$tmp" && npm ci --cache "$dir" --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
-    rm -rf "$tmp"
+    (  # npm ci installs in a scratch directory, removed however the subshell ends
+      tmp=$(mktemp -d "${TMPDIR:-/tmp}/waitline-npm-cache.XXXXXX")
+      trap 'rm -rf "$tmp"' EXIT
+      cp "$root/package.json" "$root/package-lock.json" "$tmp/"
+      rm -rf "$dir"
+      cd "$tmp" && npm ci --cache "$dir" --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    )
     touch "$dir/.complete"
   fi
   echo "$dir"
