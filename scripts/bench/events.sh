@@ -78,10 +78,15 @@ wrk_run() { # name url script: wrk's figures into wrk_result (rps, p99_us, non2x
   ((wrk_result[non2xx] == 0)) || die "wrk $1: ${wrk_result[non2xx]} answers were not 2xx"
 }
 
+# The two kinds of streams, and what the document calls them.
+kinds=(ticket queue)
+declare -A shown_as=([ticket]=phones [queue]=screens)
+
 # One scenario: streams open, calls measured, take measured with them; figures into scenario[kind.*].
 declare -A scenario
 run_scenario() { # kind (ticket|queue)
   local kind=$1 before line p50 p99 max deliveries missing
+  echo "bench-events: ${shown_as[$kind]}: $streams $kind streams, $calls calls"
   start_service
   before=$(rss_kib "$service_pid")
   wrk_run "take-alone-$kind" "http://127.0.0.1:$api_port/get_ticket" take
@@ -114,10 +119,7 @@ run_scenario() { # kind (ticket|queue)
   scenario[$kind.ratio]=$(calc "printf \"%.2f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
 }
 
-echo "bench-events: phones: $streams ticket streams, $calls calls"
-run_scenario ticket
-echo "bench-events: screens: $streams queue streams, $calls calls"
-run_scenario queue
+for kind in "${kinds[@]}"; do run_scenario "$kind"; done
 
 # A visitor's status, against the INCR ceiling measured just before it.
 start_service
@@ -152,9 +154,8 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo
   echo "| streams | RSS before → with them | call's event to every stream: p50 / p99 / max | deliveries (missing) | take alone | take with them | ratio | still open after | cut off as slow |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for kind in ticket queue; do
-    label=$([[ $kind == ticket ]] && echo phones || echo screens)
-    echo "| $(num "$streams") $label | ${scenario[$kind.rss_before_mib]} → **${scenario[$kind.rss_mib]} MiB** | ${scenario[$kind.p50]} / **${scenario[$kind.p99]}** / ${scenario[$kind.max]} ms | $(num "${scenario[$kind.deliveries]}") (${scenario[$kind.missing]}) | $(num "${scenario[$kind.take_alone]}") req/s | $(num "${scenario[$kind.take_with]}") req/s | **${scenario[$kind.ratio]} ×** | $(num "${scenario[$kind.held]:-0}") | ${scenario[$kind.slow]} |"
+  for kind in "${kinds[@]}"; do
+    echo "| $(num "$streams") ${shown_as[$kind]} | ${scenario[$kind.rss_before_mib]} → **${scenario[$kind.rss_mib]} MiB** | ${scenario[$kind.p50]} / **${scenario[$kind.p99]}** / ${scenario[$kind.max]} ms | $(num "${scenario[$kind.deliveries]}") (${scenario[$kind.missing]}) | $(num "${scenario[$kind.take_alone]}") req/s | $(num "${scenario[$kind.take_with]}") req/s | **${scenario[$kind.ratio]} ×** | $(num "${scenario[$kind.held]:-0}") | ${scenario[$kind.slow]} |"
   done
   echo
   echo "With $(num "$streams") screens, each take is delivered $(num "$streams") times: at $(num "${scenario[queue.take_alone]}") takes a second that is"
@@ -169,17 +170,17 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo
   echo "| goal | measured | |"
   echo "|---|---:|---|"
-  for kind in ticket queue; do
-    label=$([[ $kind == ticket ]] && echo phones || echo screens)
-    echo "| RSS with $(num "$streams") $label ≤ 150 MiB | ${scenario[$kind.rss_mib]} MiB | $(met "${scenario[$kind.rss_mib]} <= 150") |"
-    echo "| a call's event on all $(num "$streams") $label, p99 ≤ 250 ms | ${scenario[$kind.p99]} ms | $(met "${scenario[$kind.p99]} <= 250 && ${scenario[$kind.missing]} == 0") |"
+  for kind in "${kinds[@]}"; do
+    echo "| RSS with $(num "$streams") ${shown_as[$kind]} ≤ 150 MiB | ${scenario[$kind.rss_mib]} MiB | $(met "${scenario[$kind.rss_mib]} <= 150") |"
+    echo "| a call's event on all $(num "$streams") ${shown_as[$kind]}, p99 ≤ 250 ms | ${scenario[$kind.p99]} ms | $(met "${scenario[$kind.p99]} <= 250 && ${scenario[$kind.missing]} == 0") |"
   done
-  echo "| take with $(num "$streams") phones ≥ 0.8 × alone | ${scenario[ticket.ratio]} × | $(met "${scenario[ticket.ratio]} >= 0.8") |"
-  echo "| take with $(num "$streams") screens ≥ 0.8 × alone | ${scenario[queue.ratio]} × | $(met "${scenario[queue.ratio]} >= 0.8") |"
+  for kind in "${kinds[@]}"; do
+    echo "| take with $(num "$streams") ${shown_as[$kind]} ≥ 0.8 × alone | ${scenario[$kind.ratio]} × | $(met "${scenario[$kind.ratio]} >= 0.8") |"
+  done
   echo "| \`GET /tickets/{n}\` ≥ 0.5 × INCR ceiling | $status_ratio × | $(met "$status_ratio >= 0.5") |"
 } >"$output"
 
-for kind in ticket queue; do
+for kind in "${kinds[@]}"; do
   printf 'events %-7s RSS %s MiB (from %s), call to all p50/p99/max %s/%s/%s ms, missing %s; take %s -> %s req/s (%s x), slow %s\n' \
     "$kind" "${scenario[$kind.rss_mib]}" "${scenario[$kind.rss_before_mib]}" "${scenario[$kind.p50]}" \
     "${scenario[$kind.p99]}" "${scenario[$kind.max]}" "${scenario[$kind.missing]}" "${scenario[$kind.take_alone]}" \
