@@ -98,6 +98,23 @@ cpu_end() { # phase: adds the time since cpu_begin to the phase's
   cpu[$1.tools]=$((${cpu[$1.tools]:-0} + b[4] - a[4]))
 }
 
+# Waits for a process just started: CHECK... (a command) every tenth of a second, at most TENTHS
+# times, while PID lives. 0 once the check passes; else the process is stopped and the status is 1
+# (the caller starts it again, on other ports).
+await_ready() { # pid tenths check...
+  local pid=$1 tenths=$2 i
+  shift 2
+  for ((i = 0; i < tenths; i++)); do
+    "$@" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_pid "$pid"
+  return 1
+}
+redis_answers() { redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; }
+http_200() { [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) == 200 ]]; } # url
+
 # ---------------------------------------------------------------------------------------------
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: work directory $work; load average before: $load_before"
@@ -108,12 +125,8 @@ for _ in 1 2 3; do
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$work" --logfile "$work/redis.log" --daemonize no &
   redis_pid=$!
-  for ((i = 0; i < 50; i++)); do
-    redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break 2
-    kill -0 "$redis_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  stop_pid "$redis_pid"; redis_pid=""
+  await_ready "$redis_pid" 50 redis_answers && break
+  redis_pid=""
 done
 [[ -n $redis_pid ]] || die "redis-server did not start (see $work/redis.log)"
 redis_version=$(redis-cli -p "$redis_port" info server | awk -F: '/^redis_version:/{print $2}' | tr -d '\r')
@@ -134,12 +147,8 @@ for _ in 1 2 3; do
     --listen "127.0.0.1:$api_port" --admin-listen "127.0.0.1:$admin_port" \
     --api-keys-file "$work/api-keys" --access-log=true --max-queue-length 0 >"$work/service.log" 2>&1 &
   service_pid=$!
-  for ((i = 0; i < 100; i++)); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/readyz" 2>/dev/null) == 200 ]] && break 2
-    kill -0 "$service_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  stop_pid "$service_pid"; service_pid=""
+  await_ready "$service_pid" 100 http_200 "http://127.0.0.1:$admin_port/readyz" && break
+  service_pid=""
 done
 [[ -n $service_pid ]] || { tail -5 "$work/service.log" >&2; die "waitline did not become ready"; }
 measured_pid=$service_pid
@@ -162,12 +171,8 @@ for _ in 1 2 3; do
   "$python" "$here/original_app.py" --redis-port "$redis_port" --queue-name original --port "$original_port" \
     >"$work/original.log" 2>&1 &
   original_pid=$!
-  for ((i = 0; i < 100; i++)); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$original_port/list_tickets" 2>/dev/null) == 200 ]] && break 2
-    kill -0 "$original_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  stop_pid "$original_pid"; original_pid=""
+  await_ready "$original_pid" 100 http_200 "http://127.0.0.1:$original_port/list_tickets" && break
+  original_pid=""
 done
 [[ -n $original_pid ]] || { tail -5 "$work/original.log" >&2; die "the original app did not start"; }
 original_versions=$("$python" -c 'import fastapi, uvicorn, redis; print(f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, redis-py {redis.__version__}")')
