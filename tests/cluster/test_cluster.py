@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from conftest import (EDGES, HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, Client, Load, Probe,
+from conftest import (EDGES, HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, Client, Load, Probe, Redis,
                       assert_no_loss_no_duplicate, docker, drain, figure, move_vip_off, node_state, ssh, start_vm,
                       task_nodes, vip_holder, wait_for)
 
@@ -205,21 +205,33 @@ def outcome(name: str, load: Load, probe: Probe, fault: float, drained: list[int
             f"probe every 0.2 s, {load_gap:.1f} s for the load; production answered again {again:.1f} s after the fault")
 
 
-def test_killing_the_vm_of_the_redis_primary_fails_over_in_seconds_and_it_rejoins_as_a_replica(
-        api_keys, power_cut, redis):
+def primary_victim(api_keys: dict, redis: Redis, queue: str) -> str:
+    """What a fault on prod's Redis primary starts from: the primary is `redis` again, the virtual
+    IP off its VM, `queue`'s two replicas on two nodes and its queue drained. Returns that VM."""
     redis.switch_to("redis")
     victim = redis.vm_of("redis")
     if vip_holder() == victim:
         move_vip_off(victim)
-    spread_queue("diamant")
-    drain(Client("prod", api_keys), "diamant")
+    spread_queue(queue)
+    drain(Client("prod", api_keys), queue)
+    return victim
+
+
+def promoted_primary(redis: Redis, victim: str) -> str:
+    """The server the Sentinels promote once the primary's VM, `victim`, is lost or cut off."""
+    return wait_for("the Sentinels name a new primary",
+                    lambda: (p := redis.primary(avoid=(victim,))) != "redis" and p, timeout=120, interval=0.5)
+
+
+def test_killing_the_vm_of_the_redis_primary_fails_over_in_seconds_and_it_rejoins_as_a_replica(
+        api_keys, power_cut, redis):
+    victim = primary_victim(api_keys, redis, "diamant")
     with Probe(api_keys, "diamant") as probe, Load(lambda: Client("prod", api_keys), "diamant") as load:
         time.sleep(5)
         assert load.taken, f"no take acknowledged before the fault ({load.failed_attempts} failed attempts)"
         killed_at = time.monotonic()
         power_cut(victim)
-        promoted = wait_for("the Sentinels name a new primary",
-                            lambda: (p := redis.primary(avoid=(victim,))) != "redis" and p, timeout=120, interval=0.5)
+        promoted = promoted_primary(redis, victim)
         try:
             wait_for("a take acknowledged after the fault", lambda: probe.answered_again(killed_at), timeout=120, interval=0.5)
         except AssertionError as e:
@@ -248,12 +260,7 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
     """A partition, not a kill: the primary's VM keeps running, cut from the other nodes. The queue
     replicas on its side still reach it; its writes stop once no replica has acknowledged for
     min-replicas-max-lag (5 s); none of them was acknowledged (WAIT counted no replica)."""
-    redis.switch_to("redis")
-    victim = redis.vm_of("redis")
-    if vip_holder() == victim:
-        move_vip_off(victim)
-    spread_queue("emeraude")
-    drain(Client("prod", api_keys), "emeraude")
+    victim = primary_victim(api_keys, redis, "emeraude")
     lag_bound = 5
     with Probe(api_keys, "emeraude") as probe, Load(lambda: Client("prod", api_keys), "emeraude") as load:
         time.sleep(5)
@@ -278,8 +285,7 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
             time.sleep(0.5)
         assert refusal, "the cut primary never refused a write in 60 s"
         refused_after, accepted_after = time.monotonic() - cut_at, accepted_until - cut_at
-        promoted = wait_for("the Sentinels name a new primary",
-                            lambda: (p := redis.primary(avoid=(victim,))) != "redis" and p, timeout=120, interval=0.5)
+        promoted = promoted_primary(redis, victim)
         wait_for("a take acknowledged after the cut", lambda: probe.answered_again(cut_at), timeout=120, interval=0.5)
         time.sleep(3)
         network_cut.heal(victim)
