@@ -116,7 +116,7 @@ run_scenario() { # kind (ticket|queue)
   fanout_pid=""
   scenario[$kind.slow]=$(curl -s "http://127.0.0.1:$admin_port/metrics" |
     awk '/^waitline_event_streams_closed_total\{.*reason="slow"/ {n += $2} END {print n + 0}')
-  scenario[$kind.ratio]=$(calc "printf \"%.2f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
+  scenario[$kind.ratio]=$(calc "printf \"%.3f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
 }
 
 for kind in "${kinds[@]}"; do run_scenario "$kind"; done
@@ -131,7 +131,7 @@ incr=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 300000
 wrk_run status "http://127.0.0.1:$api_port$ticket_url" status
 status_rps=${wrk_result[rps]}
 status_p99_us=${wrk_result[p99_us]}
-status_ratio=$(calc "printf \"%.2f\", $status_rps / $incr")
+status_ratio=$(calc "printf \"%.3f\", $status_rps / $incr")
 
 met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; }
 {
