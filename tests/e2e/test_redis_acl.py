@@ -191,6 +191,8 @@ def queue_pass(lab: Lab):
         wait_for(lambda: succeeds("docker", "exec", container, *healthcheck), 60, "the queue ready again")
         publish()
         post("/call_ticket")                        # the take times left over: more than tickets, none waiting
+        for _ in range(21):                         # a day's calls: the recent calls trimmed once they hold 20
+            post("/get_ticket"), post("/call_ticket")
         taken = [post("/get_ticket").json() for _ in range(3)]
         once = {"Idempotency-Key": uuid.uuid4().hex}
         post("/get_ticket", **once), post("/get_ticket", **once)     # done, then replayed
