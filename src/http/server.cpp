@@ -12,10 +12,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <array>
 #include <optional>
-#include <sstream>
 #include <system_error>
 
 #include "log/log.hpp"
@@ -116,11 +114,36 @@ struct Watch : std::enable_shared_from_this<Watch> {
   }
 };
 
-// The head of a stream's response as bytes.
+// A response's head as bytes: its status line and fields as they are set (prepare_payload, keep_alive
+// and chunked set theirs). Written by hand rather than by Beast's serializer, whose walk over
+// concatenated buffer sequences cost an eighth of the service's CPU per answer.
 std::string head_bytes(const Response& head) {
-  std::ostringstream text;
-  text << head.base();
-  return std::move(text).str();
+  const auto reason = head.reason();
+  std::size_t size = 17 + reason.size();  // "HTTP/1.1 200 " ... "\r\n" and the closing "\r\n"
+  for (const auto& field : head) size += field.name_string().size() + field.value().size() + 4;
+  std::string text;
+  text.reserve(size);
+  text += head.version() >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  text += std::to_string(head.result_int());
+  text += ' ';
+  text += reason;
+  text += "\r\n";
+  for (const auto& field : head) {
+    text += field.name_string();
+    text += ": ";
+    text += field.value();
+    text += "\r\n";
+  }
+  text += "\r\n";
+  return text;
+}
+
+// A whole response, head and body, in one write.
+asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const Response& response) {
+  const auto head = head_bytes(response);
+  const std::array bytes{asio::buffer(head), asio::buffer(response.body())};
+  auto [ec, n] = co_await asio::async_write(stream, bytes, use_tuple);
+  co_return ec;
 }
 
 }  // namespace
@@ -304,7 +327,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
         response.set(beast::http::field::connection, "close");
         response.prepare_payload();
         stream.expires_after(write_timeout);
-        co_await beast::http::async_write(stream, response, use_tuple);
+        co_await send(stream, response);
       }
       break;
     }
@@ -327,8 +350,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
     response.prepare_payload();
     if (request.method() == beast::http::verb::head) response.body().clear();  // Content-Length stays
     stream.expires_after(write_timeout);
-    auto [wec, written] = co_await beast::http::async_write(stream, response, use_tuple);
-    if (wec || !response.keep_alive()) break;
+    if (co_await send(stream, response) || !response.keep_alive()) break;
   }
   co_await linger_close(stream);
 }
