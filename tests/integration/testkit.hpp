@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "support/support.hpp"
+#include "support/temp_dir.hpp"
 
 namespace waitline::test::kit {
 
@@ -32,37 +33,7 @@ using namespace std::chrono_literals;
 // Sanitizer builds are several times slower: waits are generous, and every one is bounded.
 inline constexpr auto kPatience = std::chrono::seconds(30);
 
-// A private temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "waitline-it-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    }
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::filesystem::path path() const { return path_; }
-  // Writes (or rewrites in place) a file in this directory and returns its path.
-  std::string write(const std::string& name, std::string_view content) const {
-    const auto file = path_ / name;
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + file.string());
-    return file.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;  // support/temp_dir.hpp
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 template <class Condition>

@@ -13,6 +13,8 @@
 #include <system_error>
 #include <thread>
 
+#include "support/temp_dir.hpp"
+
 namespace waitline::test {
 namespace {
 
@@ -33,12 +35,6 @@ void bring_loopback_up() {
   if (!up) throw std::system_error(error, std::generic_category(), "bringing lo up");
 }
 
-fs::path temp_dir() {
-  std::string pattern = (fs::temp_directory_path() / "waitline-sentinel-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-  return pattern;
-}
-
 std::string without_newline(std::string text) {
   while (text.ends_with('\n')) text.pop_back();
   return text;
@@ -54,7 +50,8 @@ void private_network() {
   in_private_network = true;
 }
 
-Sentinel::Sentinel(std::uint16_t primary_port, Options options) : port_(free_port()), dir_(temp_dir()) {
+Sentinel::Sentinel(std::uint16_t primary_port, Options options)
+    : port_(free_port()), dir_(make_temp_dir("waitline-sentinel")) {
   const fs::path config = dir_ / "sentinel.conf";
   {
     std::ofstream out(config);
@@ -78,8 +75,7 @@ Sentinel::Sentinel(std::uint16_t primary_port, Options options) : port_(free_por
 
 Sentinel::~Sentinel() {
   process_.reset();
-  std::error_code ignored;
-  fs::remove_all(dir_, ignored);
+  remove_dir(dir_);
 }
 
 std::string Sentinel::cli(std::vector<std::string> args) const {

@@ -28,6 +28,8 @@
 #include <system_error>
 #include <thread>
 
+#include "support/temp_dir.hpp"
+
 namespace waitline::test {
 namespace {
 
@@ -39,19 +41,6 @@ using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
 constexpr auto kHttpTimeout = 30s;
-
-fs::path make_temp_dir() {
-  std::string pattern = (fs::temp_directory_path() / "waitline-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
-  }
-  return pattern;
-}
-
-void remove_dir(const fs::path& dir) noexcept {
-  std::error_code ignored;  // best effort: a leftover temp dir must not fail a test
-  fs::remove_all(dir, ignored);
-}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -9,6 +9,8 @@
 #include <set>
 #include <string>
 
+#include "support/temp_dir.hpp"
+
 namespace {
 
 namespace auth = waitline::auth;
@@ -30,28 +32,7 @@ std::string key_file_error(const std::string& text) {
   return {};
 }
 
-// A private directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "auth_test.XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string write(const std::string& name, const std::string& text) const {
-    const auto file = path_ / name;
-    std::ofstream(file) << text;
-    return file.string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using waitline::test::TempDir;
 
 TEST(Auth, Sha256MatchesKnownVectors) {
   EXPECT_EQ(hash_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -250,12 +231,12 @@ TEST(Auth, FailedReloadKeepsTheOldTable) {
 
 TEST(Auth, UnreadableKeyFileIsAnError) {
   const TempDir dir;
-  EXPECT_THROW(KeyStore(dir.path() + "/absent"), KeyFileError);
+  EXPECT_THROW(KeyStore((dir.path() / "absent").string()), KeyFileError);
   try {
-    KeyTable::load(dir.path());
+    KeyTable::load(dir.path().string());
     FAIL() << "expected a KeyFileError";
   } catch (const KeyFileError& error) {
-    EXPECT_EQ(std::string(error.what()), dir.path() + ": cannot read: Is a directory");
+    EXPECT_EQ(std::string(error.what()), dir.path().string() + ": cannot read: Is a directory");
   }
 }
 

@@ -4,30 +4,23 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
+#include <string>
+
+#include "support/temp_dir.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
 using waitline::app::usable_cpus;
 
 struct CpusTest : ::testing::Test {
-  fs::path root = fs::temp_directory_path() / ("waitline-cpus-" + std::to_string(::getpid()) + "-" +
-                                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  void SetUp() override { fs::create_directories(root); }
-  void TearDown() override { fs::remove_all(root); }
-  void write(const std::string& relative, const std::string& text) {
-    fs::create_directories((root / relative).parent_path());
-    std::ofstream(root / relative) << text;
-  }
+  const waitline::test::TempDir root{"waitline-cpus"};
+  void write(const std::string& relative, const std::string& text) { root.write(relative, text); }
   void write_v1(const std::string& dir, const std::string& quota, const std::string& period) {
     write(dir + "/cpu.cfs_quota_us", quota + "\n");
     write(dir + "/cpu.cfs_period_us", period + "\n");
   }
-  unsigned cpus(unsigned affinity) { return usable_cpus(affinity, root.string()); }
+  unsigned cpus(unsigned affinity) { return usable_cpus(affinity, root.path().string()); }
 };
 
 TEST_F(CpusTest, WithoutCgroupFilesTheAffinityMaskCounts) {
