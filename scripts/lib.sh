@@ -37,10 +37,15 @@ median() {  # of stdin's numbers, one a line
 
 # --- processes and ports ---------------------------------------------------------------------
 port_in_use() { (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {  # a loopback port nobody listens on, away from the usual ones
-  local p i
+# A loopback port nobody listens on, away from the usual ones and below the kernel's ephemeral
+# range: a port in it may be held by a client's connection, one that no listener shows, and
+# bind fails (10,000 event streams closing hold that many ephemeral ports for a while).
+free_port() {
+  local low p i
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  ((low > 11000)) || die "the ephemeral port range starts at $low: no room below it for a listener"
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (low - 10000)))
     port_in_use "$p" || { echo "$p"; return 0; }
   done
   die "no free port found"
