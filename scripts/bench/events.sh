@@ -171,8 +171,10 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   done
   echo
   echo "With $(num "$streams") screens, each take is delivered $(num "$streams") times: at $(num "${scenario[queue.take_alone]}") takes a second that is"
-  echo "$(num "$(calc "print ${scenario[queue.take_alone]} * $streams")") events a second to write, which no pair of cores writes; the screens that cannot keep up"
-  echo "are cut off (and reconnect, resuming from their last event) rather than slowing the takes."
+  echo "$(num "$(calc "print ${scenario[queue.take_alone]} * $streams")") events a second to write, which no pair of cores writes. The takes and the streams' writes"
+  echo "share the service's threads, with no priority between them: takes slow down to what the writes"
+  echo "leave. A screen is cut off as slow (and reconnects, resuming from its last event) only when it"
+  echo "falls further behind than the events the process keeps for its streams: ${scenario[queue.slow]} of them here."
   echo "A waiting room's real load is the phones' row; a screen that shows calls only asks"
   echo "\`?types=called,recalled\` and then costs what a phone costs."
   echo
