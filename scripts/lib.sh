@@ -31,6 +31,9 @@ ms() { awk -v u="$1" 'BEGIN {printf "%.2f", u / 1000}'; }   # microseconds -> "1
 num() {  # rounded, with thousands separators: 12,345
   awk -v x="$1" 'BEGIN {s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s}'
 }
+rb_rps() {  # redis-benchmark --csv file, test, field (2 rps, 5 p50 ms, 7 p99 ms) -> that figure
+  awk -F'","' -v t="$2" -v f="$3" '{gsub(/^"|"$/, "")} $1 == t {print $f}' "$1"
+}
 median() {  # of stdin's numbers, one a line
   sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }

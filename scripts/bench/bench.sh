@@ -182,9 +182,6 @@ echo "bench: the original app on :$original_port ($original_versions)"
 # The ceiling: redis-benchmark on the same server, same connection count, no pipelining. Its
 # request count is sized from a short calibration so that each test lasts about
 # BENCH_REDIS_SECONDS. Its keys (counter:*, mylist) are not the service's.
-rb_rps() { # csv-file test -> field (2 rps, 5 p50 ms, 7 p99 ms)
-  awk -F'","' -v t="$2" -v f="$3" '{gsub(/^"|"$/, "")} $1 == t {print $f}' "$1"
-}
 run_child 60 redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 50000 -t incr --csv \
   >"$work/redis-calibrate.csv"
 calib=$(rb_rps "$work/redis-calibrate.csv" INCR 2)

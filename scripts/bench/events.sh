@@ -133,8 +133,9 @@ ticket_url=$(curl -s -X POST -H "Authorization: Bearer $key" "http://127.0.0.1:$
 declare -a round_incr round_rps round_p99 round_ratio
 for ((r = 1; r <= rounds; r++)); do
   echo "bench-events: status round $r/$rounds"
-  round_incr[r]=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 300000 -t incr --csv |
-    awk -F'","' '{gsub(/^"|"$/, "")} $1 == "INCR" {print $2}')
+  redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 300000 -t incr --csv \
+    >"$work/redis-benchmark-$r.csv"
+  round_incr[r]=$(rb_rps "$work/redis-benchmark-$r.csv" INCR 2)
   wrk_run "status-$r" "http://127.0.0.1:$api_port$ticket_url" status
   round_rps[r]=${wrk_result[rps]}
   round_p99[r]=${wrk_result[p99_us]}

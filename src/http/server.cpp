@@ -138,8 +138,9 @@ std::string head_bytes(const Response& head) {
   return text;
 }
 
-// A whole response, head and body, in one write.
+// A whole response, head and body, in one write within `write_timeout`.
 asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const Response& response) {
+  stream.expires_after(write_timeout);
   const auto head = head_bytes(response);
   const std::array bytes{asio::buffer(head), asio::buffer(response.body())};
   auto [ec, n] = co_await asio::async_write(stream, bytes, use_tuple);
@@ -326,7 +327,6 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
         response.keep_alive(false);
         response.set(beast::http::field::connection, "close");
         response.prepare_payload();
-        stream.expires_after(write_timeout);
         co_await send(stream, response);
       }
       break;
@@ -349,7 +349,6 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session, Handler& h
     if (!response.keep_alive()) response.set(beast::http::field::connection, "close");
     response.prepare_payload();
     if (request.method() == beast::http::verb::head) response.body().clear();  // Content-Length stays
-    stream.expires_after(write_timeout);
     if (co_await send(stream, response) || !response.keep_alive()) break;
   }
   co_await linger_close(stream);
