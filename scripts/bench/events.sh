@@ -9,9 +9,10 @@
 #   screens  10,000 queue streams (GET /events, every event type).
 # For each: the resident memory with the streams open; the time from a call's answer to its event
 # on every stream (tests/bench/event_fanout.cpp, 20 calls); take's throughput with the streams
-# open, against take's without (wrk, POST /get_ticket). Then GET /tickets/{n} (a visitor's status,
-# wrk) against Redis's own INCR ceiling (redis-benchmark), as take is measured: in rounds, each the
-# ceiling then the status, the figures their medians.
+# open (two runs), against take's without (wrk, POST /get_ticket; a run before the streams open
+# and one after they close, so that the machine's drift weighs on both). Then GET /tickets/{n}
+# (visitors' statuses, wrk) against Redis's own INCR ceiling (redis-benchmark), as take is
+# measured: in rounds, each the ceiling then the status, the figures their medians.
 # Environment: BENCH_DURATION (10) seconds of wrk, BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_STREAMS (10000), BENCH_CALLS (20), BENCH_ROUNDS (3) of the status. Prints a summary; exit 1
 # when a measurement failed.
@@ -93,7 +94,7 @@ run_scenario() { # kind (ticket|queue)
   start_service
   before=$(rss_kib "$service_pid")
   wrk_run "take-alone-$kind" "http://127.0.0.1:$api_port/get_ticket" take
-  scenario[$kind.take_alone]=${wrk_result[rps]}
+  local alone_before=${wrk_result[rps]}
   redis-cli -p "$redis_port" del queue_bench taken_at_bench >/dev/null  # the calls call the fanout's tickets
   coproc FANOUT { "$fanout" --port "$api_port" --key "$key" --streams "$streams" --kind "$kind" --calls "$calls" 2>&1; }
   fanout_pid=${FANOUT_PID:?}
@@ -109,14 +110,28 @@ run_scenario() { # kind (ticket|queue)
     esac
   done
   [[ -n ${scenario[$kind.p99]:-} ]] || die "event_fanout ($kind) stopped early: $(tail -3 "$work/fanout-$kind.out")"
-  wrk_run "take-with-$kind" "http://127.0.0.1:$api_port/get_ticket" take
-  scenario[$kind.take_with]=${wrk_result[rps]}
+  wrk_run "take-with-$kind-1" "http://127.0.0.1:$api_port/get_ticket" take
+  local with_1=${wrk_result[rps]}
+  wrk_run "take-with-$kind-2" "http://127.0.0.1:$api_port/get_ticket" take
+  local with_2=${wrk_result[rps]}
   local input=${FANOUT[1]}
   exec {input}>&-  # event_fanout stops holding when its input closes
   read -r -t 60 line <&"${FANOUT[0]}" && echo "$line" >>"$work/fanout-$kind.out"
   scenario[$kind.held]=$(awk '/^held/ {print $2}' "$work/fanout-$kind.out")
   wait "$fanout_pid" 2>/dev/null || true
   fanout_pid=""
+  # Take alone again once the service has let the streams go: the machine's drift during the
+  # scenario weighs on both sides of the ratio, not on one.
+  for _ in $(seq 120); do
+    [[ $(curl -s "http://127.0.0.1:$admin_port/metrics" |
+      awk '/^waitline_event_streams\{/ {n += $2} END {print n + 0}') == 0 ]] && break
+    sleep 0.5
+  done
+  wrk_run "take-alone-$kind-after" "http://127.0.0.1:$api_port/get_ticket" take
+  local alone_after=${wrk_result[rps]}
+  scenario[$kind.take_alone]=$(calc "printf \"%.1f\", ($alone_before + $alone_after) / 2")
+  scenario[$kind.take_with]=$(calc "printf \"%.1f\", ($with_1 + $with_2) / 2")
+  scenario[$kind.take_runs]="alone $alone_before and $alone_after, with $with_1 and $with_2"
   scenario[$kind.slow]=$(curl -s "http://127.0.0.1:$admin_port/metrics" |
     awk '/^waitline_event_streams_closed_total\{.*reason="slow"/ {n += $2} END {print n + 0}')
   scenario[$kind.ratio]=$(calc "printf \"%.3f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
@@ -126,17 +141,22 @@ for kind in "${kinds[@]}"; do run_scenario "$kind"; done
 
 # A visitor's status, against the INCR ceiling measured just before it, in each round. As in
 # bench.sh: req/s, p99 and the ceiling their medians, the ratio the median of the rounds' own.
+# The statuses of 1,000 visitors' tickets in turn, as a waiting room's phones ask for their own.
 start_service
-ticket_url=$(curl -s -X POST -H "Authorization: Bearer $key" "http://127.0.0.1:$api_port/get_ticket" |
-  sed -n 's/.*"ticket_url":"\([^"]*\)".*/\1/p')
-[[ -n $ticket_url ]] || die "a take gave no ticket_url"
+visitors=1000
+takes=()
+for ((i = 0; i < visitors; i++)); do takes+=("http://127.0.0.1:$api_port/get_ticket"); done
+curl -s -X POST -H "Authorization: Bearer $key" "${takes[@]}" | grep -o '"ticket_url":"[^"]*"' |
+  sed 's/^"ticket_url":"\(.*\)"$/\1/' >"$work/ticket-paths"
+(($(wc -l <"$work/ticket-paths") == visitors)) || die "$visitors takes gave $(wc -l <"$work/ticket-paths") ticket_url"
+export BENCH_TICKET_PATHS=$work/ticket-paths
 declare -a round_incr round_rps round_p99 round_ratio
 for ((r = 1; r <= rounds; r++)); do
   echo "bench-events: status round $r/$rounds"
   redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n 300000 -t incr --csv \
     >"$work/redis-benchmark-$r.csv"
   round_incr[r]=$(rb_rps "$work/redis-benchmark-$r.csv" INCR 2)
-  wrk_run "status-$r" "http://127.0.0.1:$api_port$ticket_url" status
+  wrk_run "status-$r" "http://127.0.0.1:$api_port/" status
   round_rps[r]=${wrk_result[rps]}
   round_p99[r]=${wrk_result[p99_us]}
   round_ratio[r]=$(calc "printf \"%.3f\", ${round_rps[r]} / ${round_incr[r]}")
@@ -155,9 +175,11 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo "\`--max-connections\`). \`tests/bench/event_fanout.cpp\` opens the streams (200 at a time, each"
   echo "until its first event), then makes $calls calls one after the other, each measured from the moment"
   echo "its answer is read to the moment each stream has the event it caused, then holds the streams"
-  echo "open, reading, while wrk takes tickets for ${duration} s (as take alone was measured just before, in the"
-  echo "same process): $(num "$connections") connections, $wrk_threads threads. One client thread reads every stream: on the"
-  echo "machine's cores it competes with the service, so latencies include its own queueing."
+  echo "open, reading, while wrk takes tickets twice for ${duration} s: $(num "$connections") connections, $wrk_threads threads. Take alone is"
+  echo "measured in the same process just before the streams open and again once they are closed, so that"
+  echo "the machine's drift weighs on both sides: each figure below is the mean of its two runs. One client"
+  echo "thread reads every stream: on the machine's cores it competes with the service, so latencies"
+  echo "include its own queueing."
   echo
   echo "- **phones**: each stream a visitor's ticket (\`GET /tickets/{n}/events\`, $(num "$streams") tickets taken"
   echo "  first): a call changes every phone's place, and each stream works its new status out from the"
@@ -171,6 +193,8 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
     echo "| $(num "$streams") ${shown_as[$kind]} | ${scenario[$kind.rss_before_mib]} → **${scenario[$kind.rss_mib]} MiB** | ${scenario[$kind.p50]} / **${scenario[$kind.p99]}** / ${scenario[$kind.max]} ms | $(num "${scenario[$kind.deliveries]}") (${scenario[$kind.missing]}) | $(num "${scenario[$kind.take_alone]}") req/s | $(num "${scenario[$kind.take_with]}") req/s | **${scenario[$kind.ratio]} ×** | $(num "${scenario[$kind.held]:-0}") | ${scenario[$kind.slow]} |"
   done
   echo
+  for kind in "${kinds[@]}"; do echo "- take's runs with ${shown_as[$kind]} (req/s): ${scenario[$kind.take_runs]}."; done
+  echo
   echo "With $(num "$streams") screens, each take is delivered $(num "$streams") times: at $(num "${scenario[queue.take_alone]}") takes a second that is"
   echo "$(num "$(calc "print ${scenario[queue.take_alone]} * $streams")") events a second to write, which no pair of cores writes. The takes and the streams' writes"
   echo "share the service's threads, with no priority between them: takes slow down to what the writes"
@@ -179,7 +203,7 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo "A waiting room's real load is the phones' row; a screen that shows calls only asks"
   echo "\`?types=called,recalled\` and then costs what a phone costs."
   echo
-  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` (one transaction in Redis: two LINDEX, the pace, the call),"
+  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` of $visitors tickets in turn (statuses asked together are one transaction in Redis: two LINDEX, the pace, their calls),"
   echo "wrk as above, median of $rounds rounds, each after the ceiling (redis-benchmark \`-c $connections\` INCR):"
   echo "$(num "$status_rps") req/s, p99 $(calc "printf \"%.2f\", $status_p99_us / 1000") ms, against $(num "$incr") INCR/s: **$status_ratio ×** (rounds: ${round_ratio[*]})."
   echo

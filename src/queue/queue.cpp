@@ -2,6 +2,12 @@
 
 #include <openssl/sha.h>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -594,33 +600,35 @@ asio::awaitable<Outcome<LastCall>> TicketQueue::last_called() {
   co_return Outcome<LastCall>{Failure::none, {}, std::move(last)};
 }
 
-asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::int64_t ticket) {
+// Statuses asked while one is being gathered join it, and all are read in one transaction: the
+// queue's keys once, every ticket's call record in one HMGET. The first to ask sends it once the
+// event loop has run what was already due, so the requests that arrived together (a waiting room
+// opening its phones, a page reloaded by many) cost Redis one transaction, not one each.
+struct TicketQueue::StatusRead {
+  using Read = std::shared_ptr<const Outcome<Reply>>;
+  std::vector<std::string> tickets;                              // one per status asked, repeats included
+  std::vector<asio::any_completion_handler<void(Read)>> joined;  // all but the first, who sends it
+};
+
+namespace {
+
+// Enough to take a waiting room's burst in a few reads; a bound on one reply's size.
+constexpr std::size_t max_statuses_per_read = 512;
+
+// The status of the ticket asked `index`-th in a read of statuses (TicketQueue::read_statuses).
+Outcome<std::optional<TicketStatus>> status_in(const Outcome<Reply>& read, std::size_t index, std::int64_t ticket) {
   using Found = std::optional<TicketStatus>;
-  // A transaction, not a script: everything a status may need, read at one instant, costs Redis
-  // less than a script deciding what to read. The list holds consecutive numbers, oldest at the
-  // tail, so a ticket is waiting iff it lies between the tail and the head, and its place is its
-  // distance to the tail: two LINDEX, whatever the length.
-  const std::string number = decimal_text(ticket);
-  auto r = outcome_of(
-      co_await [&] {
-        return client_.exec_transaction("status", {{"GET", counter_key_},
-                                                   {"LINDEX", list_key_, "-1"},
-                                                   {"LINDEX", list_key_, "0"},
-                                                   {"GET", pace_key_},
-                                                   {"HGET", called_key_, number},
-                                                   {"TIME"}});
-      }(),
-      Failure::unavailable);
-  if (!r) co_return carry<Found>(std::move(r));
-  const auto& e = r.value.elements;
+  if (!read) return {read.failure, read.detail, {}};
+  const auto& e = read.value.elements;
   const auto nil_or_number = [](const Reply& reply) { return reply.type == Reply::Type::nil || to_int(reply); };
-  if (r.value.type != Reply::Type::array || e.size() != 6 || !std::all_of(e.begin(), e.begin() + 3, nil_or_number) ||
-      e[5].type != Reply::Type::array || e[5].elements.size() != 2 || !to_int(e[5].elements[0]) ||
-      !to_int(e[5].elements[1]))
-    co_return malformed<Found>("status");
-  if (ticket < 1 || ticket > to_int(e[0]).value_or(0)) co_return Outcome<Found>{Failure::none, {}, std::nullopt};
+  if (read.value.type != Reply::Type::array || e.size() != 6 || !std::all_of(e.begin(), e.begin() + 3, nil_or_number) ||
+      e[4].type != Reply::Type::array || e[4].elements.size() != 2 || !to_int(e[4].elements[0]) ||
+      !to_int(e[4].elements[1]) || e[5].type != Reply::Type::array || e[5].elements.size() <= index)
+    return malformed<Found>("status");
+  if (ticket < 1 || ticket > to_int(e[0]).value_or(0)) return {Failure::none, {}, std::nullopt};
   TicketStatus status;
   const auto oldest = to_int(e[1]), newest = to_int(e[2]);
+  const Reply& called = e[5].elements[index];
   if (oldest && newest && ticket >= *oldest && ticket <= *newest) {
     status.state = TicketState::waiting;
     status.ahead = ticket - *oldest;
@@ -632,22 +640,61 @@ asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::i
     status.pace_ms = pace_ms.value_or(-1);
     status.last_call_ms = last_ms.value_or(-1);
     if (status.last_call_ms >= 0) {
-      const std::int64_t now_ms = *to_int(e[5].elements[0]) * 1000 + *to_int(e[5].elements[1]) / 1000;
+      const std::int64_t now_ms = *to_int(e[4].elements[0]) * 1000 + *to_int(e[4].elements[1]) / 1000;
       status.estimate_seconds = estimate_wait(status.ahead, status.pace_ms, now_ms - status.last_call_ms);
     }
-  } else if (e[4].type == Reply::Type::bulk) {
+  } else if (called.type == Reply::Type::bulk) {
     // "<called ms>:<counter>", as the call script keeps it.
-    const std::string_view record = e[4].text;
+    const std::string_view record = called.text;
     const auto colon = record.find(':');
     const auto at = redis::decimal(record.substr(0, colon));
-    if (!at || colon == std::string_view::npos) co_return malformed<Found>("status (" + called_key_ + ")");
+    if (!at || colon == std::string_view::npos) return malformed<Found>("status (called_<queue>)");
     status.state = TicketState::called;
     status.called_at_ms = *at;
     status.counter = std::string(record.substr(colon + 1));
   } else {
     status.state = TicketState::gone;
   }
-  co_return Outcome<Found>{Failure::none, {}, std::move(status)};
+  return {Failure::none, {}, std::move(status)};
+}
+
+}  // namespace
+
+asio::awaitable<Outcome<std::optional<TicketStatus>>> TicketQueue::status(std::int64_t ticket) {
+  StatusRead::Read read;
+  std::size_t index = 0;
+  if (gathering_ && gathering_->tickets.size() < max_statuses_per_read) {
+    auto& gathering = *gathering_;
+    index = gathering.tickets.size();
+    gathering.tickets.push_back(decimal_text(ticket));
+    read = co_await asio::async_initiate<decltype(asio::use_awaitable), void(StatusRead::Read)>(
+        [&gathering](auto handler) { gathering.joined.emplace_back(std::move(handler)); }, asio::use_awaitable);
+  } else {
+    auto gathering = std::make_shared<StatusRead>();
+    gathering->tickets.push_back(decimal_text(ticket));
+    gathering_ = gathering;
+    // What the event loop already has to run (requests read in the same turn) may join.
+    const auto executor = co_await asio::this_coro::executor;
+    co_await asio::post(executor, asio::use_awaitable);
+    if (gathering_ == gathering) gathering_.reset();
+    read = std::make_shared<const Outcome<Reply>>(co_await read_statuses(*gathering));
+    for (auto& joined : gathering->joined) asio::post(executor, asio::append(std::move(joined), read));
+  }
+  co_return status_in(*read, index, ticket);
+}
+
+// A transaction, not a script: everything the statuses may need, read at one instant, costs
+// Redis less than a script deciding what to read. The list holds consecutive numbers, oldest at
+// the tail, so a ticket is waiting iff it lies between the tail and the head, and its place is its
+// distance to the tail: two LINDEX, whatever the length.
+asio::awaitable<Outcome<Reply>> TicketQueue::read_statuses(const StatusRead& read) {
+  const std::array<std::string_view, 2> counter{"GET", counter_key_}, pace{"GET", pace_key_};
+  const std::array<std::string_view, 3> oldest{"LINDEX", list_key_, "-1"}, newest{"LINDEX", list_key_, "0"};
+  const std::array<std::string_view, 1> time{"TIME"};
+  std::vector<std::string_view> called{"HMGET", called_key_};
+  called.insert(called.end(), read.tickets.begin(), read.tickets.end());
+  const std::array<std::span<const std::string_view>, 6> commands{counter, oldest, newest, pace, time, called};
+  co_return outcome_of(co_await client_.exec_transaction("status", commands), Failure::unavailable);
 }
 
 asio::awaitable<Outcome<Snapshot>> TicketQueue::snapshot(std::int64_t tickets) {

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -182,6 +183,8 @@ class TicketQueue {
   boost::asio::awaitable<Outcome<std::int64_t>> size();
   boost::asio::awaitable<Outcome<LastCall>> last_called();
   // nullopt: no such ticket was ever issued. Costs Redis O(1) whatever the queue's length.
+  // Statuses asked in the same turn of the event loop are read together, in one transaction: call
+  // it from the executor of the queue's client only (one thread, as each worker has its own).
   boost::asio::awaitable<Outcome<std::optional<TicketStatus>>> status(std::int64_t ticket);
   boost::asio::awaitable<Outcome<Snapshot>> snapshot(std::int64_t tickets);
   // The events after `after`, oldest first, at most `count`.
@@ -205,7 +208,11 @@ class TicketQueue {
                                                             std::vector<std::string_view> command, std::size_t keys,
                                                             std::string record);
 
+  struct StatusRead;
+  boost::asio::awaitable<Outcome<redis::Reply>> read_statuses(const StatusRead& read);
+
   redis::Client& client_;
+  std::shared_ptr<StatusRead> gathering_;  // the statuses still to be read together, if any
   std::string name_;
   std::string counter_key_;
   std::string list_key_;

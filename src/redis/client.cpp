@@ -10,6 +10,20 @@ namespace waitline::redis {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// MULTI, the commands, EXEC: the bytes of a transaction.
+template <class Commands>
+std::string transaction(const Commands& commands) {
+  std::string encoded;
+  encode_command(encoded, {"MULTI"});
+  for (const auto& command : commands) encode_command(encoded, command);
+  encode_command(encoded, {"EXEC"});
+  return encoded;
+}
+
+}  // namespace
+
 Client::Client(const asio::any_io_executor& executor, Options options, LatencyObserver on_latency,
                StateObserver on_state)
     : connection_(std::make_shared<detail::Connection>(executor, std::move(options), std::move(on_latency),
@@ -33,11 +47,13 @@ asio::awaitable<Result> Client::exec(std::string_view label, std::span<const std
 
 asio::awaitable<Result> Client::exec_transaction(
     std::string_view label, std::initializer_list<std::initializer_list<std::string_view>> commands, Parse parse) {
-  std::string encoded;
-  encode_command(encoded, {"MULTI"});
-  for (auto command : commands) encode_command(encoded, command);
-  encode_command(encoded, {"EXEC"});
-  return send(label, std::move(encoded), parse, commands.size() + 1, Ack::reply);
+  return send(label, transaction(commands), parse, commands.size() + 1, Ack::reply);
+}
+
+asio::awaitable<Result> Client::exec_transaction(std::string_view label,
+                                                 std::span<const std::span<const std::string_view>> commands,
+                                                 Parse parse) {
+  return send(label, transaction(commands), parse, commands.size() + 1, Ack::reply);
 }
 
 asio::awaitable<Result> Client::send(std::string_view label, std::string encoded, Parse parse, std::size_t skipped,

@@ -95,6 +95,10 @@ class Client {
   boost::asio::awaitable<Result> exec_transaction(
       std::string_view label, std::initializer_list<std::initializer_list<std::string_view>> commands,
       Parse parse = Parse::generic);
+  // The same, for commands whose arguments are known only at run time (HMGET of several fields).
+  boost::asio::awaitable<Result> exec_transaction(std::string_view label,
+                                                  std::span<const std::span<const std::string_view>> commands,
+                                                  Parse parse = Parse::generic);
 
   bool connected() const noexcept;
 

@@ -6,11 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <atomic>
 #include <csignal>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/pipeline.hpp"
 #include "app/telemetry.hpp"
@@ -181,6 +183,100 @@ TEST_F(EndpointsTest, ListGivesTheTicketsOldestFirstUpToItsLimit) {
         is_error(send(verb::get, std::string("/list_tickets?") + bad), http::Status::bad_request, "invalid_parameter"))
         << bad;
   }
+}
+
+// --- A visitor's status -------------------------------------------------------------------------------
+
+// Every status asked in one turn of the event loop, at once (as a waiting room's phones do).
+std::vector<queue::Outcome<std::optional<queue::TicketStatus>>> statuses_at_once(
+    asio::io_context& io, queue::TicketQueue& queue, const std::vector<std::int64_t>& tickets) {
+  std::vector<queue::Outcome<std::optional<queue::TicketStatus>>> answers(tickets.size());
+  std::size_t done = 0;
+  // Arguments, not captures: a coroutine's frame outlives the lambda it was made from.
+  auto ask = [](queue::TicketQueue& q, std::int64_t ticket,
+                queue::Outcome<std::optional<queue::TicketStatus>>& answer) -> asio::awaitable<void> {
+    answer = co_await q.status(ticket);
+  };
+  for (std::size_t i = 0; i < tickets.size(); ++i) {
+    asio::co_spawn(io, ask(queue, tickets[i], answers[i]), [&](const std::exception_ptr&) { ++done; });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (done < tickets.size() && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_one_for(20ms);
+  }
+  EXPECT_EQ(done, tickets.size());
+  return answers;
+}
+
+// "cmdstat_<command>:calls=<n>,..." of INFO commandstats: how often Redis ran the command.
+int calls_of(const test::RedisServer& server, std::string_view command) {
+  const std::string stats = server.cli({"INFO", "commandstats"});
+  const std::string prefix = "cmdstat_" + std::string(command) + ":calls=";
+  const auto at = stats.find(prefix);
+  return at == std::string::npos ? 0 : std::stoi(stats.substr(at + prefix.size()));
+}
+
+TEST_F(EndpointsTest, StatusesAskedTogetherAreReadInOneTransactionEachWithItsOwnAnswer) {
+  for (int i = 0; i < 5; ++i) send(verb::post, "/get_ticket");
+  send(verb::post, "/call_ticket?counter=3");
+  send(verb::post, "/call_ticket?counter=7");
+  send(verb::post, "/call_ticket?counter=9");
+  redis({"HDEL", "called_rubis", "2"});  // ticket 2's call record is gone (as after its retention)
+  redis({"CONFIG", "RESETSTAT"});
+  const std::vector<std::int64_t> asked{1, 2, 3, 4, 5, 6, 0, 4, 1};
+  const auto answers = statuses_at_once(io, lane->queue, asked);
+  EXPECT_EQ(calls_of(redis_server, "exec"), 1);
+  EXPECT_EQ(calls_of(redis_server, "hmget"), 1);
+  EXPECT_EQ(calls_of(redis_server, "lindex"), 2) << "the queue's part is read once for all";
+  for (std::size_t i = 0; i < asked.size(); ++i) ASSERT_TRUE(answers[i]) << asked[i] << ": " << answers[i].detail;
+  const auto state = [&](std::size_t i) { return queue::name(answers[i].value->state); };
+  EXPECT_EQ(state(0), "called");
+  EXPECT_EQ(answers[0].value->counter, "3");
+  EXPECT_EQ(state(1), "gone");
+  EXPECT_EQ(state(2), "called");
+  EXPECT_EQ(answers[2].value->counter, "9");
+  EXPECT_EQ(state(3), "waiting");
+  EXPECT_EQ(answers[3].value->ahead, 0);
+  EXPECT_EQ(state(4), "waiting");
+  EXPECT_EQ(answers[4].value->ahead, 1);
+  EXPECT_FALSE(answers[5].value) << "never issued";
+  EXPECT_FALSE(answers[6].value) << "never issued";
+  EXPECT_EQ(state(7), "waiting");
+  EXPECT_EQ(answers[7].value->ahead, 0);
+  EXPECT_EQ(state(8), "called");
+  EXPECT_EQ(answers[8].value->counter, "3");
+
+  // One at a time, each its own transaction, with the same answers.
+  redis({"CONFIG", "RESETSTAT"});
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    const auto alone = unit::run(io, lane->queue.status(asked[i]));
+    ASSERT_TRUE(alone);
+    ASSERT_EQ(alone.value.has_value(), answers[i].value.has_value()) << asked[i];
+    if (alone.value) {
+      EXPECT_EQ(alone.value->state, answers[i].value->state) << asked[i];
+      EXPECT_EQ(alone.value->ahead, answers[i].value->ahead) << asked[i];
+      EXPECT_EQ(alone.value->counter, answers[i].value->counter) << asked[i];
+    }
+  }
+  EXPECT_EQ(calls_of(redis_server, "exec"), static_cast<int>(asked.size()));
+}
+
+TEST_F(EndpointsTest, StatusesReadTogetherFailTogetherWhenRedisIsAwayAndTheNextReadWorks) {
+  send(verb::post, "/get_ticket");
+  redis_server.stop();
+  ASSERT_TRUE(connected(false));
+  for (const auto& answer : statuses_at_once(io, lane->queue, {1, 1, 2})) {
+    EXPECT_EQ(answer.failure, queue::Failure::unavailable);
+  }
+  redis_server.start();
+  ASSERT_TRUE(connected(true));
+  send(verb::post, "/get_ticket");  // the test's Redis keeps nothing across a restart
+  const auto answers = statuses_at_once(io, lane->queue, {1, 2});
+  ASSERT_TRUE(answers[0] && answers[0].value);
+  EXPECT_EQ(answers[0].value->state, queue::TicketState::waiting);
+  ASSERT_TRUE(answers[1]);
+  EXPECT_FALSE(answers[1].value);
 }
 
 // --- Limits and idempotency ----------------------------------------------------------------------------
