@@ -131,7 +131,7 @@ run_scenario() { # kind (ticket|queue)
   local alone_after=${wrk_result[rps]}
   scenario[$kind.take_alone]=$(calc "printf \"%.1f\", ($alone_before + $alone_after) / 2")
   scenario[$kind.take_with]=$(calc "printf \"%.1f\", ($with_1 + $with_2) / 2")
-  scenario[$kind.take_runs]="alone $alone_before and $alone_after, with $with_1 and $with_2"
+  scenario[$kind.take_runs]="alone $(num "$alone_before") and $(num "$alone_after"), with $(num "$with_1") and $(num "$with_2")"
   scenario[$kind.slow]=$(curl -s "http://127.0.0.1:$admin_port/metrics" |
     awk '/^waitline_event_streams_closed_total\{.*reason="slow"/ {n += $2} END {print n + 0}')
   scenario[$kind.ratio]=$(calc "printf \"%.3f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
@@ -203,7 +203,7 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo "A waiting room's real load is the phones' row; a screen that shows calls only asks"
   echo "\`?types=called,recalled\` and then costs what a phone costs."
   echo
-  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` of $visitors tickets in turn (statuses asked together are one transaction in Redis: two LINDEX, the pace, their calls),"
+  echo "**A visitor's status**, \`GET /tickets/{n}?token=…\` of $(num "$visitors") tickets in turn (statuses asked together are one transaction in Redis: two LINDEX, the pace, their calls),"
   echo "wrk as above, median of $rounds rounds, each after the ceiling (redis-benchmark \`-c $connections\` INCR):"
   echo "$(num "$status_rps") req/s, p99 $(calc "printf \"%.2f\", $status_p99_us / 1000") ms, against $(num "$incr") INCR/s: **$status_ratio ×** (rounds: ${round_ratio[*]})."
   echo
