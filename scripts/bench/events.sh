@@ -49,6 +49,8 @@ cleanup() {
 trap cleanup EXIT
 
 ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz") == 200 ]]; }
+# The sum of the service's series whose line matches the regular expression (its admin port).
+metric_total() { curl -s "http://127.0.0.1:$admin_port/metrics" | awk -v re="$1" '$0 ~ re {n += $2} END {print n + 0}'; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 redis_port=$(free_port)
@@ -123,8 +125,7 @@ run_scenario() { # kind (ticket|queue)
   # Take alone again once the service has let the streams go: the machine's drift during the
   # scenario weighs on both sides of the ratio, not on one.
   for _ in $(seq 120); do
-    [[ $(curl -s "http://127.0.0.1:$admin_port/metrics" |
-      awk '/^waitline_event_streams\{/ {n += $2} END {print n + 0}') == 0 ]] && break
+    [[ $(metric_total '^waitline_event_streams[{]') == 0 ]] && break
     sleep 0.5
   done
   wrk_run "take-alone-$kind-after" "http://127.0.0.1:$api_port/get_ticket" take
@@ -132,8 +133,7 @@ run_scenario() { # kind (ticket|queue)
   scenario[$kind.take_alone]=$(calc "printf \"%.1f\", ($alone_before + $alone_after) / 2")
   scenario[$kind.take_with]=$(calc "printf \"%.1f\", ($with_1 + $with_2) / 2")
   scenario[$kind.take_runs]="alone $(num "$alone_before") and $(num "$alone_after"), with $(num "$with_1") and $(num "$with_2")"
-  scenario[$kind.slow]=$(curl -s "http://127.0.0.1:$admin_port/metrics" |
-    awk '/^waitline_event_streams_closed_total\{.*reason="slow"/ {n += $2} END {print n + 0}')
+  scenario[$kind.slow]=$(metric_total '^waitline_event_streams_closed_total[{].*reason="slow"')
   scenario[$kind.ratio]=$(calc "printf \"%.3f\", ${scenario[$kind.take_with]} / ${scenario[$kind.take_alone]}")
 }
 

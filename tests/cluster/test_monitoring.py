@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from conftest import HOSTS, NODE, PLATFORMS, QUEUES, ROOT, Client, docker, figure, wait_for, HTTPS_PORT
+from conftest import HOSTS, NODE, PLATFORMS, PROJECT, QUEUES, ROOT, Client, docker, figure, wait_for, HTTPS_PORT
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from dashboard_queries import empty_panels  # noqa: E402  (the e2e suite's substitution, not a copy)
@@ -35,7 +35,7 @@ def test_node_and_engine_metrics_come_from_every_node(prometheus):
         # What is missing says where it broke: a target Prometheus does not know (the swarm's DNS has
         # no record of the task), a known target it cannot scrape (the overlay network), or no task.
         targets = sorted((s["metric"]["instance"], s["value"][1]) for s in prometheus('up{job="node"}'))
-        tasks = docker("service ps waitline-monitoring_node-exporter --filter desired-state=running "
+        tasks = docker(f"service ps {PROJECT}-monitoring_node-exporter --filter desired-state=running "
                        "--format '{{.Node}} {{.CurrentState}}'").splitlines()
         raise AssertionError(f"no node_uname_info from {sorted(every - found)}; targets {targets}; tasks {tasks}")
     nodes = wait_for("node_exporter on every node", node_exporters, timeout=120)
