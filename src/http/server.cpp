@@ -7,12 +7,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <array>
+#include <charconv>
 #include <optional>
 #include <system_error>
 
@@ -53,6 +55,56 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   }
   stream.socket().close(ignored);
 }
+
+// A response's head as bytes: its status line and fields as they are set (prepare_payload, keep_alive
+// and chunked set theirs). Written by hand rather than by Beast's serializer, whose walk over
+// concatenated buffer sequences cost an eighth of the service's CPU per answer.
+std::string head_bytes(const Response& head) {
+  const auto reason = head.reason();
+  std::size_t size = 17 + reason.size();  // "HTTP/1.1 200 " ... "\r\n" and the closing "\r\n"
+  for (const auto& field : head) size += field.name_string().size() + field.value().size() + 4;
+  std::string text;
+  text.reserve(size);
+  text += head.version() >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  text += std::to_string(head.result_int());
+  text += ' ';
+  text += reason;
+  text += "\r\n";
+  for (const auto& field : head) {
+    text += field.name_string();
+    text += ": ";
+    text += field.value();
+    text += "\r\n";
+  }
+  text += "\r\n";
+  return text;
+}
+
+// Writes all of `buffers`, each byte taken by the peer within `timeout`. What the socket's buffer
+// takes at once is written right away (the socket is non-blocking): most writes end there, with
+// neither a timer armed nor a turn of the event loop. Only the rest waits for the peer, under the
+// timeout; the timeout then stays armed for the connection's next operation to reset.
+template <class Buffers>
+asio::awaitable<boost::system::error_code> write_all(beast::tcp_stream& stream, const Buffers& buffers,
+                                                     std::chrono::steady_clock::duration timeout) {
+  boost::system::error_code ec;
+  const std::size_t written = stream.socket().write_some(buffers, ec);
+  if (ec && ec != asio::error::would_block) co_return ec;
+  if (written == asio::buffer_size(buffers)) co_return boost::system::error_code{};
+  beast::buffers_suffix<Buffers> rest(buffers);
+  rest.consume(written);
+  stream.expires_after(timeout);
+  auto [error, n] = co_await asio::async_write(stream, rest, use_tuple);
+  co_return error;
+}
+
+// A whole response, head and body, in one write within `write_timeout`.
+asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const Response& response) {
+  const auto head = head_bytes(response);
+  const std::array bytes{asio::buffer(head), asio::buffer(response.body())};
+  co_return co_await write_all(stream, bytes, write_timeout);
+}
+
 // Writes a stream's body: each write must be taken within the write timeout (Beast's own, on the
 // connection; on expiry it closes the socket).
 class ChunkWriter final : public StreamWriter {
@@ -64,9 +116,11 @@ class ChunkWriter final : public StreamWriter {
     for (auto part : parts) size += part.size();
     if (size == 0 || failed_) co_return !failed_;
     char head[24];
-    const int head_size = std::snprintf(head, sizeof head, "%zx\r\n", size);
+    char* end = std::to_chars(head, head + sizeof head - 2, size, 16).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
     buffers_.clear();
-    if (chunked_) buffers_.emplace_back(head, static_cast<std::size_t>(head_size));
+    if (chunked_) buffers_.emplace_back(head, static_cast<std::size_t>(end - head));
     for (auto part : parts) buffers_.emplace_back(part.data(), part.size());
     if (chunked_) buffers_.emplace_back("\r\n", 2);
     co_return co_await send();
@@ -81,8 +135,7 @@ class ChunkWriter final : public StreamWriter {
 
  private:
   asio::awaitable<bool> send() {
-    stream_.expires_after(stream_write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, buffers_, use_tuple);
+    const auto ec = co_await write_all(stream_, buffers_, stream_write_timeout);
     stream_.expires_never();
     too_slow_ = ec == beast::error::timeout;
     failed_ = failed_ || bool(ec);
@@ -114,39 +167,6 @@ struct Watch : std::enable_shared_from_this<Watch> {
   }
 };
 
-// A response's head as bytes: its status line and fields as they are set (prepare_payload, keep_alive
-// and chunked set theirs). Written by hand rather than by Beast's serializer, whose walk over
-// concatenated buffer sequences cost an eighth of the service's CPU per answer.
-std::string head_bytes(const Response& head) {
-  const auto reason = head.reason();
-  std::size_t size = 17 + reason.size();  // "HTTP/1.1 200 " ... "\r\n" and the closing "\r\n"
-  for (const auto& field : head) size += field.name_string().size() + field.value().size() + 4;
-  std::string text;
-  text.reserve(size);
-  text += head.version() >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
-  text += std::to_string(head.result_int());
-  text += ' ';
-  text += reason;
-  text += "\r\n";
-  for (const auto& field : head) {
-    text += field.name_string();
-    text += ": ";
-    text += field.value();
-    text += "\r\n";
-  }
-  text += "\r\n";
-  return text;
-}
-
-// A whole response, head and body, in one write within `write_timeout`.
-asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const Response& response) {
-  stream.expires_after(write_timeout);
-  const auto head = head_bytes(response);
-  const std::array bytes{asio::buffer(head), asio::buffer(response.body())};
-  auto [ec, n] = co_await asio::async_write(stream, bytes, use_tuple);
-  co_return ec;
-}
-
 }  // namespace
 
 struct Server::Session {
@@ -154,6 +174,8 @@ struct Server::Session {
     boost::system::error_code ec;
     auto peer = stream.socket().remote_endpoint(ec);
     if (!ec) client = peer.address().to_string();
+    // write_all writes what the socket takes at once, and must not block for the rest.
+    stream.socket().non_blocking(true, ec);
   }
   beast::tcp_stream stream;
   std::string client;  // the peer's address

@@ -416,6 +416,24 @@ TEST_F(StuckClient, AClientThatStopsReadingIsCutOffAndTheProcessDoesNotGrow) {
   EXPECT_EQ(fresh.wait_for(1).size(), 1u);
 }
 
+TEST_F(StuckClient, AClientThatReadsLateGetsEveryEventOnceInOrder) {
+  // More events than the socket's buffers hold while the client reads nothing: the server writes
+  // what the socket takes and the rest of each write as the client reads. (The default retention:
+  // a short one may trim events before this replica's reader reads them, and a reset is then right.)
+  SseClient late(service.port(), "/events", {}, 4096);
+  ASSERT_EQ(late.wait_for(1).size(), 1u);
+  constexpr int takes = 1500;  // about 250 KB of events, fewer than the 4,096 kept in memory
+  for (int i = 0; i < takes; ++i) ASSERT_EQ(client.post("/get_ticket").status, 200u);
+  const auto& events = late.wait_for(1 + takes);
+  ASSERT_EQ(events.size(), 1u + takes) << late.text().substr(0, 2000);
+  for (int i = 1; i <= takes; ++i) {
+    ASSERT_EQ(events[i].event, "taken") << i;
+    ASSERT_EQ(data_of(events[i]).at("ticket").as_int64(), i);
+  }
+  EXPECT_EQ(metric(scrape(service.admin_port()), "waitline_event_streams", {{"kind", "queue"}}).value_or(-1), 1)
+      << "the stream is still open";
+}
+
 TEST_F(Events, SigtermEndsStreamsWithARetryHint) {
   SseClient stream(service.port(), "/events");
   ASSERT_EQ(stream.wait_for(1).size(), 1u);

@@ -265,6 +265,33 @@ TEST_F(HttpRobustness, SlowClientsDoNotHoldUpOtherClients) {
   EXPECT_TRUE(alive());
 }
 
+TEST_F(HttpRobustness, AnswersLargerThanTheSocketTakesArriveWholeToAClientThatReadsLate) {
+  // Four answers of more than a megabyte each, asked at once by a client that reads nothing for a
+  // while: the socket takes some megabytes at once (loopback grows its buffer), then the server
+  // writes the rest as the client reads, while its only worker serves others.
+  start({"--threads", "1"});
+  HttpClient client(port());
+  const Response whole = client.get("/docs/swagger-ui-bundle.js");
+  ASSERT_EQ(whole.status, 200u);
+  ASSERT_GT(whole.body.size(), 1'000'000u);
+  constexpr int asked = 4;
+  RawConnection late(port(), 10s, 4096);
+  std::string requests;
+  for (int i = 0; i < asked; ++i) requests += "GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(late.send(requests), 0);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(client.get("/list_tickets").status, 200u);
+  for (int i = 0; i < asked; ++i) {
+    std::optional<Response> response;
+    late.read_response(10s, response);
+    ASSERT_TRUE(response) << "answer " << i;
+    EXPECT_EQ(response->status, 200u);
+    EXPECT_EQ(response->body.size(), whole.body.size()) << "answer " << i;
+    EXPECT_TRUE(response->body == whole.body) << "answer " << i << ": the body differs";
+  }
+  EXPECT_TRUE(alive());
+}
+
 TEST_F(HttpRobustness, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
   start({"--idle-timeout", "500ms"});
   RawConnection connection(port());
