@@ -73,11 +73,13 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+def ssh_argv(vm: str, command: str) -> list[str]:
+    return ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{ADDRESS[vm]}", command]
+
+
 def ssh(vm: str, command: str, check: bool = True, timeout: float = 120) -> str:
-    p = subprocess.run(
-        ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{ADDRESS[vm]}", command],
-        capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(ssh_argv(vm, command), capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"{vm}: {command} exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p.stdout.strip()
@@ -216,17 +218,20 @@ def move_vip_off(vm: str):
 @pytest.fixture
 def network_cut():
     """cut(vm) drops every packet between `vm` and the other nodes (the test host still reaches it),
-    as a partition of the cluster's network would; healed at the end of the test whatever happens."""
+    as a partition of the cluster's network would, and returns the wall-clock time (the VMs share
+    the host's kernel, so its clock) at which the rules were in; healed at the end of the test
+    whatever happens."""
     cut_off = []
 
-    def cut(vm: str):
+    def cut(vm: str) -> float:
         others = ", ".join(ADDRESS[o] for o in HOSTS if o != vm)
-        ssh(vm, "nft -f - <<'EOF'\n"
-                "table inet partition {\n"
-                f"  chain input {{ type filter hook input priority -10; ip saddr {{ {others} }} drop; }}\n"
-                f"  chain output {{ type filter hook output priority -10; ip daddr {{ {others} }} drop; }}\n"
-                "}\nEOF")
+        at = ssh(vm, "nft -f - <<'EOF'\n"
+                     "table inet partition {\n"
+                     f"  chain input {{ type filter hook input priority -10; ip saddr {{ {others} }} drop; }}\n"
+                     f"  chain output {{ type filter hook output priority -10; ip daddr {{ {others} }} drop; }}\n"
+                     "}\nEOF\ndate +%s.%N")
         cut_off.append(vm)
+        return float(at)
 
     def heal(vm: str):
         ssh(vm, "nft delete table inet partition 2>/dev/null || true")
@@ -255,15 +260,20 @@ class Redis:
     def __init__(self, passwords: dict[str, str]):
         self.passwords = passwords
 
+    def in_task(self, service: str, command: str, user: str, avoid: tuple[str, ...] = ()) -> tuple[str, str]:
+        """(the VM, the shell command there) that runs COMMAND in the task of prod's `service`,
+        with `user`'s password where redis-cli looks for it; `-i`: COMMAND may read the ssh's input."""
+        nodes = task_nodes(f"{PROJECT}-prod_{service}", avoid=avoid)
+        assert nodes, f"prod {service} runs nowhere"
+        return nodes[0], (f"docker exec -i -e REDISCLI_AUTH={self.passwords[user]} "
+                          f"$(docker ps -q --filter status=running "
+                          f"--filter label=com.docker.swarm.service.name={PROJECT}-prod_{service} | head -1) {command}")
+
     def cli(self, service: str, command: str, port: int = 6379, user: str = "sentinel", timeout: float = 20,
             avoid: tuple[str, ...] = ()) -> str:
         """redis-cli COMMAND in the task of prod's `service`, on the VM that runs it, as `user`."""
-        nodes = task_nodes(f"{PROJECT}-prod_{service}", avoid=avoid)
-        assert nodes, f"prod {service} runs nowhere"
-        return ssh(nodes[0], f"docker exec -e REDISCLI_AUTH={self.passwords[user]} "
-                             f"$(docker ps -q --filter status=running "
-                             f"--filter label=com.docker.swarm.service.name={PROJECT}-prod_{service} | head -1) "
-                             f"redis-cli -p {port} --user {user} --no-auth-warning {command}", timeout=timeout)
+        vm, line = self.in_task(service, f"redis-cli -p {port} --user {user} --no-auth-warning {command}", user, avoid)
+        return ssh(vm, line, timeout=timeout)
 
     def primary(self, avoid: tuple[str, ...] = ()) -> str:
         """The server the Sentinels name as primary (a majority of those that answer)."""

@@ -6,10 +6,11 @@ and the gap: from the first failed answer to the first good one."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 from conftest import (EDGES, HOSTS, MANAGERS, NODE, PLATFORMS, PROJECT, QUEUES, Client, Load, Probe, Redis,
-                      assert_no_loss_no_duplicate, docker, drain, figure, move_vip_off, node_state, ssh, start_vm,
+                      assert_no_loss_no_duplicate, docker, drain, figure, move_vip_off, node_state, ssh, ssh_argv, start_vm,
                       task_nodes, vip_holder, wait_for)
 
 
@@ -255,6 +256,21 @@ def test_killing_the_vm_of_the_redis_primary_fails_over_in_seconds_and_it_rejoin
     redis.switch_to("redis")
 
 
+# Writes the queue's own user makes on a Redis server from inside its container, every 0.2 s for
+# at most 60 s or until one is refused; each line: the wall-clock time before the write, after its
+# reply, and the reply. Timed where the server runs, so no ssh or docker exec delay counts.
+WRITE_UNTIL_REFUSED = """
+end=$(($(date +%s) + 60))
+while [ "$(date +%s)" -lt "$end" ]; do
+  before=$(date +%s.%N)
+  reply=$(redis-cli --user {queue} --no-auth-warning SET idempotency_{queue}:partition-probe x EX 60 2>&1)
+  echo "$before $(date +%s.%N) $reply"
+  case "$reply" in NOREPLICAS*) exit 0 ;; esac
+  sleep 0.2
+done
+"""
+
+
 def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and_loses_nothing(
         api_keys, network_cut, redis):
     """A partition, not a kill: the primary's VM keeps running, cut from the other nodes. The queue
@@ -262,29 +278,33 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
     min-replicas-max-lag (5 s); none of them was acknowledged (WAIT counted no replica)."""
     victim = primary_victim(api_keys, redis, "emeraude")
     lag_bound = 5
+    vm, line = redis.in_task("redis", "sh -s", user="emeraude")
+    assert vm == victim, (vm, victim)
     with Probe(api_keys, "emeraude") as probe, Load(lambda: Client("prod", api_keys), "emeraude") as load:
         time.sleep(5)
+        writer = subprocess.Popen(ssh_argv(vm, line), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        writer.stdin.write(WRITE_UNTIL_REFUSED.format(queue="emeraude"))
+        writer.stdin.close()
+        writes: list[tuple[float, float, str]] = []
+
+        def read():
+            for answer in writer.stdout:
+                before, after, reply = answer.rstrip("\n").split(" ", 2)
+                writes.append((float(before), float(after), reply))
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_for("a write accepted before the cut", lambda: writes and writes[0][2] == "OK", timeout=30, interval=0.1)
         cut_at = time.monotonic()
-        network_cut(victim)
-        # A write of the queue's own user on the cut primary, from its own side of the cut, until it
-        # is refused. Each try takes a second or two here (ssh, docker exec on a loaded host): the
-        # old primary accepted its last write before the last try that was answered OK returned.
-        accepted_until = cut_at
-        refusal = ""
-        while time.monotonic() < cut_at + 60:
-            try:  # the swarm elects a leader again meanwhile: a try may fail to find the task
-                r = redis.cli("redis", "SET idempotency_emeraude:partition-probe x EX 60", user="emeraude",
-                              timeout=10, avoid=(victim,))
-            except (AssertionError, subprocess.TimeoutExpired):
-                r = ""
-            if r.startswith("NOREPLICAS"):
-                refusal = r
-                break
-            if r == "OK":
-                accepted_until = time.monotonic()
-            time.sleep(0.5)
-        assert refusal, "the cut primary never refused a write in 60 s"
-        refused_after, accepted_after = time.monotonic() - cut_at, accepted_until - cut_at
+        cut_wall = network_cut(victim)
+        writer.wait(timeout=90)
+        reader.join()
+        refusals = [w for w in writes if w[2].startswith("NOREPLICAS")]
+        assert refusals, f"the cut primary never refused a write in 60 s: {writes[-3:]} {writer.stderr.read()[-500:]}"
+        refusal = refusals[0]
+        # A write is done by the time its reply arrives: the last OK's reply bounds the last accepted write.
+        accepted_after = max(after for _, after, reply in writes if reply == "OK") - cut_wall
+        refused_after = refusal[1] - cut_wall
         promoted = promoted_primary(redis, victim)
         wait_for("a take acknowledged after the cut", lambda: probe.answered_again(cut_at), timeout=120, interval=0.5)
         time.sleep(3)
@@ -295,9 +315,10 @@ def test_cutting_the_primary_off_makes_it_refuse_writes_within_its_lag_bound_and
         time.sleep(2)
     line = outcome(f"cut {victim} off (prod Redis primary)", load, probe, cut_at,
                    drain(Client("prod", api_keys), "emeraude"))
-    figure(f"{line}; its last write accepted at most {accepted_after:.1f} s after the cut, a refusal seen "
-           f"{refused_after:.1f} s after it (lag bound {lag_bound} s: {refusal[:40]}); {promoted} promoted; the old primary "
-           f"a replica {rejoined:.1f} s after the heal")
+    figure(f"{line}; {len(writes)} writes on the cut primary, timed there: the last accepted at most "
+           f"{accepted_after:.1f} s after the cut, the first refused {refused_after:.1f} s after it (lag bound "
+           f"{lag_bound} s: {refusal[2][:40]}); {promoted} promoted; the old primary a replica {rejoined:.1f} s "
+           f"after the heal")
     # Redis counts a replica's lag in whole seconds from its acknowledgements (one a second) and
     # updates the count of good replicas once a second: a write may pass up to 3 s past the bound.
     assert accepted_after <= lag_bound + 3, f"the cut primary accepted writes {accepted_after:.1f} s after the cut"
