@@ -109,6 +109,8 @@ run_scenario() { # kind (ticket|queue)
       "latency "*) read -r _ p50 p99 max _ deliveries _ missing _ <<<"$line"
                    scenario[$kind.p50]=$p50 scenario[$kind.p99]=$p99 scenario[$kind.max]=$max
                    scenario[$kind.deliveries]=$deliveries scenario[$kind.missing]=$missing ;;
+      "answer "*) read -r _ p50 p99 _ <<<"$line"
+                  scenario[$kind.answer]="$p50 / $p99" ;;
       holding) break ;;
     esac
   done
@@ -175,7 +177,8 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo "settings those of the service above plus room for the streams (\`--max-event-streams\`,"
   echo "\`--max-connections\`). \`tests/bench/event_fanout.cpp\` opens the streams (200 at a time, each"
   echo "until its first event), then makes $calls calls one after the other, each measured from the moment"
-  echo "its answer is read to the moment each stream has the event it caused, then holds the streams"
+  echo "its answer is read to the moment each stream has the event it caused (the call's own time, request"
+  echo "written to answer read, is the desk's wait), then holds the streams"
   echo "open, reading, while wrk takes tickets twice for ${duration} s: $(num "$connections") connections, $wrk_threads threads. Take alone is"
   echo "measured in the same process just before the streams open and again once they are closed, so that"
   echo "the machine's drift weighs on both sides: each figure below is the mean of its two runs. One client"
@@ -188,10 +191,10 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
   echo "- **screens**: each stream the queue's (\`GET /events\`, every event type): every take and call is"
   echo "  delivered to all of them."
   echo
-  echo "| streams | RSS before → with them | call's event to every stream: p50 / p99 / max | deliveries (missing) | take alone | take with them | ratio | still open after | cut off as slow |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| streams | RSS before → with them | call's event to every stream: p50 / p99 / max | deliveries (missing) | the call's answer: p50 / p99 | take alone | take with them | ratio | still open after | cut off as slow |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for kind in "${kinds[@]}"; do
-    echo "| $(num "$streams") ${shown_as[$kind]} | ${scenario[$kind.rss_before_mib]} → **${scenario[$kind.rss_mib]} MiB** | ${scenario[$kind.p50]} / **${scenario[$kind.p99]}** / ${scenario[$kind.max]} ms | $(num "${scenario[$kind.deliveries]}") (${scenario[$kind.missing]}) | $(num "${scenario[$kind.take_alone]}") req/s | $(num "${scenario[$kind.take_with]}") req/s | **${scenario[$kind.ratio]} ×** | $(num "${scenario[$kind.held]:-0}") | ${scenario[$kind.slow]} |"
+    echo "| $(num "$streams") ${shown_as[$kind]} | ${scenario[$kind.rss_before_mib]} → **${scenario[$kind.rss_mib]} MiB** | ${scenario[$kind.p50]} / **${scenario[$kind.p99]}** / ${scenario[$kind.max]} ms | $(num "${scenario[$kind.deliveries]}") (${scenario[$kind.missing]}) | ${scenario[$kind.answer]} ms | $(num "${scenario[$kind.take_alone]}") req/s | $(num "${scenario[$kind.take_with]}") req/s | **${scenario[$kind.ratio]} ×** | $(num "${scenario[$kind.held]:-0}") | ${scenario[$kind.slow]} |"
   done
   echo
   for kind in "${kinds[@]}"; do echo "- take's runs with ${shown_as[$kind]} (req/s): ${scenario[$kind.take_runs]}."; done
@@ -221,9 +224,9 @@ met() { if awk "BEGIN {exit !($1)}"; then echo met; else echo "**missed**"; fi; 
 } >"$output"
 
 for kind in "${kinds[@]}"; do
-  printf 'events %-7s RSS %s MiB (from %s), call to all p50/p99/max %s/%s/%s ms, missing %s; take %s -> %s req/s (%s x), slow %s\n' \
+  printf 'events %-7s RSS %s MiB (from %s), call to all p50/p99/max %s/%s/%s ms, missing %s; answer p50/p99 %s ms; take %s -> %s req/s (%s x), slow %s\n' \
     "$kind" "${scenario[$kind.rss_mib]}" "${scenario[$kind.rss_before_mib]}" "${scenario[$kind.p50]}" \
-    "${scenario[$kind.p99]}" "${scenario[$kind.max]}" "${scenario[$kind.missing]}" "${scenario[$kind.take_alone]}" \
+    "${scenario[$kind.p99]}" "${scenario[$kind.max]}" "${scenario[$kind.missing]}" "${scenario[$kind.answer]}" "${scenario[$kind.take_alone]}" \
     "${scenario[$kind.take_with]}" "${scenario[$kind.ratio]}" "${scenario[$kind.slow]}"
 done
 printf 'events status GET /tickets/{n}: %s req/s, %s x INCR (%s/s), rounds %s\n' "$status_rps" "$status_ratio" "$incr" "${round_ratio[*]}"

@@ -16,6 +16,10 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Events read at once from Redis, by the reader and by a catch-up.
 constexpr std::int64_t page = 512;
+// Subscriptions woken at once on a lane before its other work (a socket ready, an answer from
+// Redis) runs: the desk whose call wakes ten thousand phones gets its answer in the first slices,
+// not after every phone has its event.
+constexpr std::size_t wake_slice = 256;
 }  // namespace
 
 std::string render(std::string_view name, std::string_view id, std::string_view json) {
@@ -111,22 +115,41 @@ void Hub::publish(std::vector<queue::Event> events) {
   wake_interested(batch);
 }
 
+// One batch's wake-ups on one lane, a slice at a time. Each list is walked from its end: a
+// subscription that leaves meanwhile is replaced by the list's last one, already woken (woken
+// twice, it finds nothing and waits again), and one that joins is added at the end, after the
+// events; so none is missed and none is touched after it is gone.
+struct Hub::Waking {
+  Lane* lane;
+  std::shared_ptr<const std::vector<FramePtr>> frames;
+  unsigned types;  // bit (1 << EventType) of the types in `frames`
+  std::size_t type = 0;
+  std::size_t left = SIZE_MAX;  // of lane->subscriptions[type], those before this index are still to wake
+
+  void operator()() {
+    for (std::size_t budget = wake_slice; type < queue::event_types; ++type, left = SIZE_MAX) {
+      if ((types & (1u << type)) == 0) continue;
+      const auto& list = lane->subscriptions[type];
+      left = std::min(left, list.size());
+      for (; left > 0; --left, --budget) {
+        if (budget == 0) {
+          asio::post(lane->executor, std::move(*this));
+          return;
+        }
+        auto* subscription = list[left - 1];
+        const bool wanted = std::ranges::any_of(*frames, [subscription](const FramePtr& frame) {
+          return subscription->interest_.wants(frame->event);
+        });
+        if (wanted) subscription->timer_.cancel();
+      }
+    }
+  }
+};
+
 void Hub::wake_interested(const std::shared_ptr<const std::vector<FramePtr>>& frames) {
   unsigned present = 0;
   for (const auto& frame : *frames) present |= 1u << static_cast<unsigned>(frame->event.type);
-  for (auto& lane : lanes_) {
-    asio::post(lane.executor, [&lane, frames, present] {
-      for (std::size_t type = 0; type < queue::event_types; ++type) {
-        if ((present & (1u << type)) == 0) continue;
-        for (auto* subscription : lane.subscriptions[type]) {
-          const bool wanted = std::ranges::any_of(*frames, [subscription](const FramePtr& frame) {
-            return subscription->interest_.wants(frame->event);
-          });
-          if (wanted) subscription->timer_.cancel();
-        }
-      }
-    });
-  }
+  for (auto& lane : lanes_) asio::post(lane.executor, Waking{&lane, frames, present});
 }
 
 void Hub::wake_all() {

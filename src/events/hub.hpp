@@ -15,7 +15,8 @@
 //
 // One coroutine reads the queue's Redis stream on a connection of its own (XREAD BLOCK), renders
 // each event once as Server-Sent Events text, keeps the last ones in a ring per event type and
-// wakes the subscriptions of each lane (an event loop run by one thread) on that lane's thread.
+// wakes the subscriptions of each lane (an event loop run by one thread) on that lane's thread,
+// a slice at a time so that the lane's other work (a desk's answer) does not wait for them all.
 // A subscription holds only its cursor: the bytes live once, in the rings, whoever reads them.
 // Rings per type, and lanes' lists per type, are what let ten thousand phones that follow calls
 // cost nothing when a ticket is taken: a take touches neither them nor what they read. One that
@@ -143,6 +144,7 @@ class Hub {
   void wake_all();
   // Wakes, on each lane, the subscriptions that want one of `frames`; no other is looked at.
   void wake_interested(const std::shared_ptr<const std::vector<FramePtr>>& frames);
+  struct Waking;
 
   const std::string queue_;
   const Options options_;

@@ -10,7 +10,9 @@
 // 2. --calls times: POST /call_ticket on a connection of its own; from the moment its answer is
 //    read, the time until each stream has the event that call caused (queue: its `called`;
 //    ticket: the `status` with one fewer ahead). Prints "round <i> <p50 ms> <p99 ms> <max ms>"
-//    and, at the end, "latency <p50> <p99> <max> over <n> deliveries, <missing> missing".
+//    and, at the end, "latency <p50> <p99> <max> over <n> deliveries, <missing> missing", then
+//    "answer <p50> <p99> <max>": the calls' own time, request written to answer read (the desk's
+//    wait, which its own call's fan-out may delay).
 // 3. Prints "holding" and keeps reading every stream until stdin closes (the script measures the
 //    service meanwhile), then "held <open streams> open".
 // Everything runs on one thread (Asio on epoll); all traffic goes to 127.0.0.1.
@@ -201,13 +203,15 @@ asio::awaitable<void> run(Settings settings, asio::io_context& io) {
   std::cout << "ready " << ready << std::endl;
 
   // Calls, one at a time, each measured to every stream.
-  std::vector<double> all;
+  std::vector<double> all, answers;
   std::size_t missing = 0;
   for (int round = 1; round <= settings.calls; ++round) {
     pause.expires_after(std::chrono::milliseconds(300));
     co_await pause.async_wait(use_tuple);
+    const auto asked = clock_type::now();
     const std::string answer = co_await exchange(to, request("POST", "/call_ticket?counter=1", settings.key, false));
     const auto answered = clock_type::now();
+    answers.push_back(ms(answered - asked));
     if (answer.rfind("HTTP/1.1 200", 0) != 0) fail("a call failed: " + answer.substr(0, 300));
     const auto deadline = answered + std::chrono::seconds(10);
     for (;;) {
@@ -232,6 +236,8 @@ asio::awaitable<void> run(Settings settings, asio::io_context& io) {
   }
   std::printf("latency %.1f %.1f %.1f over %zu deliveries, %zu missing\n", quantile(all, 0.5), quantile(all, 0.99),
               all.empty() ? 0.0 : *std::max_element(all.begin(), all.end()), all.size(), missing);
+  std::printf("answer %.1f %.1f %.1f\n", quantile(answers, 0.5), quantile(answers, 0.99),
+              answers.empty() ? 0.0 : *std::max_element(answers.begin(), answers.end()));
   std::cout << "holding" << std::endl;
 
   // Hold until stdin closes, reading whatever comes.
