@@ -111,7 +111,8 @@ if [[ -n $new_conf ]]; then
 fi
 
 # The directory whose *.prom files node_exporter (deploy/swarm/monitoring.yml) adds to this node's
-# metrics: GlusterFS's state on storage nodes (deploy/ansible/files/gluster-metrics.sh).
+# metrics: on a cluster, GlusterFS's state on storage nodes and the check of Swarm's names on every
+# node (deploy/ansible/files/gluster-metrics.sh, swarm-names.sh).
 mkdir -p /var/lib/waitline/textfile
 
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')

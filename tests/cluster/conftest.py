@@ -36,8 +36,11 @@ KEY = ROOT / ".cache/vm/id_ed25519"
 GROUP = "wlcluster"
 PROJECT = "waitline"
 HOME = "/opt/waitline"
-HTTPS_PORT = INVENTORY["all"]["vars"]["waitline_https_port"]
-VIP = INVENTORY["all"]["vars"]["waitline_vip"].split("/")[0]
+VARS = INVENTORY["all"]["vars"]
+HTTPS_PORT = VARS["waitline_https_port"]
+VIP = VARS["waitline_vip"].split("/")[0]
+# Each node's metric files for node_exporter (deploy/ansible/group_vars/all.yml).
+TEXTFILE = yaml.safe_load((ROOT / "deploy/ansible/group_vars/all.yml").read_text())["waitline_textfile_dir"]
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -152,7 +155,8 @@ def start_vm(vm: str):
     empties the runtime state in /run (a tmpfs on a real machine: a stale containerd.pid whose
     number a new process now holds makes dockerd wait for that process, then give up; glusterd
     likewise takes a brick for running and never starts it), starts
-    the engine, glusterd on storage nodes, the GlusterFS mounts of /etc/fstab."""
+    the engine, glusterd on storage nodes, the GlusterFS mounts of /etc/fstab, the checks of
+    GlusterFS and of Swarm's names."""
     subprocess.run(["docker", "start", NODE[vm]], check=True, capture_output=True)
     for _ in range(60):
         if subprocess.run(["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -166,8 +170,19 @@ def start_vm(vm: str):
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start glusterd glusterd -p /run/glusterd.pid")
     ssh(vm, "for i in $(seq 30); do mount -a -t glusterfs 2>/dev/null && break; sleep 2; done")
     ssh(vm, "! command -v glusterd >/dev/null || /usr/local/sbin/waitline-daemon-start waitline-gluster-metrics "
-            "/usr/local/sbin/waitline-gluster-metrics /var/lib/waitline/textfile 10 >/dev/null")
+            f"/usr/local/sbin/waitline-gluster-metrics {TEXTFILE} {VARS['waitline_gluster_metrics_interval']} >/dev/null")
     ssh(vm, "! test -f /etc/keepalived/keepalived.conf || /usr/local/sbin/waitline-daemon-start keepalived keepalived >/dev/null")
+    ssh(vm, "/usr/local/sbin/waitline-daemon-start waitline-swarm-names "
+            f"/usr/local/sbin/waitline-swarm-names {TEXTFILE} {VARS['waitline_swarm_names_interval']} >/dev/null")
+
+
+def swarm_names(vm: str, daemon: bool = False) -> dict[str, float]:
+    """The metrics of the check of Swarm's names for the VM's tasks: a check made now (it
+    restarts nothing), or with `daemon` the file of the one that runs there."""
+    command = (f"cat {TEXTFILE}/swarm-names.prom" if daemon else
+               f"/usr/local/sbin/waitline-swarm-names {TEXTFILE} once")
+    return {name: float(value) for name, value in
+            (line.split() for line in ssh(vm, command).splitlines() if line and not line.startswith("#"))}
 
 
 def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2):
@@ -544,5 +559,15 @@ def prometheus():
         body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
         assert body.get("status") == "success", (expr, r.status_code, r.text[:300])
         return body["data"]["result"]
-    wait_for("Prometheus ready", lambda: session.get(f"{base}/-/ready", timeout=5, verify=False).ok, timeout=180)
+
+    def ready():
+        r = session.get(f"{base}/-/ready", timeout=5, verify=False)
+        assert r.ok, f"HTTP {r.status_code}: {r.text[:200].strip()}"
+        return r
+    try:
+        wait_for("Prometheus ready", ready, timeout=180)
+    except AssertionError as e:
+        tasks = docker(f"service ps {PROJECT}-monitoring_prometheus --no-trunc "
+                       "--format '{{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}'", check=False)
+        raise AssertionError(f"{e}; its tasks:\n{tasks}") from None
     return query

@@ -67,9 +67,9 @@ write() {
 }
 
 if [[ $interval == once ]]; then write; exit; fi
-if [[ ${WAITLINE_GLUSTER_METRICS_FOREGROUND:-0} != 1 ]]; then
+if [[ ${WAITLINE_NODE_CHECK_FOREGROUND:-0} != 1 ]]; then
   # Detached from the caller (a machine without systemd starts it this way).
-  WAITLINE_GLUSTER_METRICS_FOREGROUND=1 setsid "$0" "$@" </dev/null >/dev/null 2>&1 &
+  WAITLINE_NODE_CHECK_FOREGROUND=1 setsid "$0" "$@" </dev/null >/dev/null 2>&1 &
   exit 0
 fi
 while :; do write; sleep "$interval"; done
