@@ -134,6 +134,14 @@ double quantile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
+// "<p50> <p99> <max>" in ms, as every figure of this tool is printed.
+std::string spread(const std::vector<double>& v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f %.1f %.1f", quantile(v, 0.5), quantile(v, 0.99),
+                v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+  return text;
+}
+
 asio::awaitable<void> run(Settings settings, asio::io_context& io) {
   const tcp::endpoint to(asio::ip::make_address("127.0.0.1"), settings.port);
   // The tickets the calls will call, taken first: every streamed ticket comes after them.
@@ -229,15 +237,12 @@ asio::awaitable<void> run(Settings settings, asio::io_context& io) {
       }
       round_ms.push_back(std::max(0.0, ms(s->at[static_cast<std::size_t>(round) - 1] - answered)));
     }
-    std::printf("round %d %.1f %.1f %.1f\n", round, quantile(round_ms, 0.5), quantile(round_ms, 0.99),
-                round_ms.empty() ? 0.0 : *std::max_element(round_ms.begin(), round_ms.end()));
+    std::printf("round %d %s\n", round, spread(round_ms).c_str());
     std::fflush(stdout);
     all.insert(all.end(), round_ms.begin(), round_ms.end());
   }
-  std::printf("latency %.1f %.1f %.1f over %zu deliveries, %zu missing\n", quantile(all, 0.5), quantile(all, 0.99),
-              all.empty() ? 0.0 : *std::max_element(all.begin(), all.end()), all.size(), missing);
-  std::printf("answer %.1f %.1f %.1f\n", quantile(answers, 0.5), quantile(answers, 0.99),
-              answers.empty() ? 0.0 : *std::max_element(answers.begin(), answers.end()));
+  std::printf("latency %s over %zu deliveries, %zu missing\n", spread(all).c_str(), all.size(), missing);
+  std::printf("answer %s\n", spread(answers).c_str());
   std::cout << "holding" << std::endl;
 
   // Hold until stdin closes, reading whatever comes.
